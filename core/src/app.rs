@@ -1,0 +1,144 @@
+//! The app: a named set of functions and what they share.
+
+use std::{collections::HashSet, sync::Arc};
+
+use crate::{
+    Error, Function, HttpRouter, Schedule, Trigger,
+    context::{Services, State},
+    idempotency::{IdempotencyStore, MemoryIdempotencyStore},
+    messaging::{QueueClient, TopicClient},
+    spec::AppSpec,
+};
+
+/// A named set of functions, the state they share, and where idempotency
+/// keys are kept. One binary serves a whole app on every provider.
+///
+/// ```
+/// use cloudfn_core::{App, Context, Error, Function, HttpRequest, HttpResponse, Method};
+///
+/// async fn ping(_: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
+///     Ok(HttpResponse::text(200, "pong"))
+/// }
+///
+/// let app = App::new("demo").function(Function::http("ping", Method::Get, "/ping", ping));
+/// app.validate().unwrap();
+/// assert_eq!(app.spec().functions[0].name, "ping");
+/// ```
+#[derive(Clone)]
+pub struct App {
+    name: String,
+    functions: Vec<Arc<Function>>,
+    state: State,
+    idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl App {
+    /// An app with no functions.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            functions: Vec::new(),
+            state: State::default(),
+            idempotency: Arc::new(MemoryIdempotencyStore::new()),
+        }
+    }
+
+    /// Adds a function.
+    pub fn function(mut self, function: Function) -> Self {
+        self.functions.push(Arc::new(function));
+        self
+    }
+
+    /// Shares `value` with every handler, found with [`crate::Context::state`]
+    /// by its type.
+    pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Keeps idempotency keys in `store` instead of this process's memory.
+    pub fn with_idempotency_store(mut self, store: impl IdempotencyStore) -> Self {
+        self.idempotency = Arc::new(store);
+        self
+    }
+
+    /// The app's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The functions, in the order they were added.
+    pub fn functions(&self) -> &[Arc<Function>] {
+        &self.functions
+    }
+
+    /// The function called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<Function>> {
+        self.functions.iter().find(|f| f.name() == name)
+    }
+
+    /// What a provider hands every invocation: its name, its messaging
+    /// clients, and this app's state and idempotency store.
+    pub fn services(
+        &self,
+        provider: &'static str,
+        queues: Arc<dyn QueueClient>,
+        topics: Arc<dyn TopicClient>,
+    ) -> Services {
+        Services {
+            provider,
+            queues,
+            topics,
+            state: Arc::new(self.state.clone()),
+            idempotency: self.idempotency.clone(),
+        }
+    }
+
+    /// The app's HTTP routes.
+    pub fn router(&self) -> Result<HttpRouter, Error> {
+        HttpRouter::new(&self.functions)
+    }
+
+    /// Checks what can be checked before serving: names, routes, cron
+    /// expressions and policies. Every provider calls it at start-up, so a
+    /// mistake fails the deployment's first start with a message naming it.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut names = HashSet::new();
+        for function in &self.functions {
+            let name = function.name();
+            let named = |message: String| Error::invalid(format!("function `{name}`: {message}"));
+            if name.is_empty()
+                || name.len() > 64
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(named("names are 1 to 64 letters, digits, `-` or `_`".into()));
+            }
+            if !names.insert(name) {
+                return Err(named("the name is used twice".into()));
+            }
+            let policy = function.policy();
+            if policy.batch_size == 0 {
+                return Err(named("batch size must be at least 1".into()));
+            }
+            if policy.timeout.is_zero() {
+                return Err(named("timeout must be more than zero".into()));
+            }
+            match function.trigger() {
+                Trigger::Schedule { cron } => {
+                    cron.parse::<Schedule>().map_err(|e| named(e.message().to_owned()))?;
+                }
+                Trigger::Queue { queue, .. } if policy.dead_letter.as_deref() == Some(queue) => {
+                    return Err(named(format!("queue `{queue}` cannot be its own dead-letter queue")));
+                }
+                _ => {}
+            }
+        }
+        self.router()?;
+        Ok(())
+    }
+
+    /// Everything a deployment needs to know about the app, with no code in it.
+    pub fn spec(&self) -> AppSpec {
+        AppSpec::of(self)
+    }
+}

@@ -1,0 +1,226 @@
+//! What a handler knows about its invocation and what it can reach.
+
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    Error, Function,
+    idempotency::{IdempotencyStore, MemoryIdempotencyStore},
+    messaging::{NoMessaging, Permissions, Queue, QueueClient, Topic, TopicClient},
+};
+
+/// Values the app shares with every handler, found by type.
+#[derive(Default, Clone)]
+pub(crate) struct State(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+
+impl State {
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.0.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.0.get(&TypeId::of::<T>())?.downcast_ref()
+    }
+}
+
+/// What a provider gives every invocation: its name, its messaging clients
+/// and the app's shared state. Built once per process with
+/// [`crate::App::services`].
+#[derive(Clone)]
+pub struct Services {
+    pub(crate) provider: &'static str,
+    pub(crate) queues: Arc<dyn QueueClient>,
+    pub(crate) topics: Arc<dyn TopicClient>,
+    pub(crate) state: Arc<State>,
+    pub(crate) idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl Services {
+    /// Services with no messaging and no state: for tests and benchmarks of a
+    /// single function.
+    pub fn detached(provider: &'static str) -> Self {
+        Self {
+            provider,
+            queues: Arc::new(NoMessaging),
+            topics: Arc::new(NoMessaging),
+            state: Arc::default(),
+            idempotency: Arc::new(MemoryIdempotencyStore::new()),
+        }
+    }
+
+    /// The provider's name.
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// A queue handle with no declared-permission check, for drivers and tools
+    /// outside any function (tests, CLIs).
+    pub fn queue(&self, name: &str) -> Queue {
+        Queue::new(name, self.queues.clone(), "<driver>", &Permissions::unrestricted())
+    }
+
+    /// A topic handle with no declared-permission check, for drivers and tools.
+    pub fn topic(&self, name: &str) -> Topic {
+        Topic::new(name, self.topics.clone(), "<driver>", &Permissions::unrestricted())
+    }
+}
+
+/// The invocation a handler runs in: ids, deadline, attempt, trace, and the
+/// queues, topics and shared state it may use. Cheap to clone.
+#[derive(Clone)]
+pub struct Context(Arc<Inner>);
+
+struct Inner {
+    invocation_id: String,
+    function: String,
+    deadline: Instant,
+    attempt: u32,
+    max_attempts: u32,
+    trace_id: Option<String>,
+    permissions: Arc<Permissions>,
+    services: Services,
+}
+
+impl Context {
+    /// Starts a context for one invocation of `function`. Defaults: a fresh
+    /// invocation id, the function's timeout as deadline, attempt 1.
+    pub fn builder(function: &Function, services: &Services) -> ContextBuilder {
+        ContextBuilder {
+            invocation_id: None,
+            function: function.name().to_owned(),
+            deadline: Instant::now() + function.policy().timeout,
+            attempt: 1,
+            max_attempts: function.policy().retry.max_attempts,
+            trace_id: None,
+            permissions: function.permissions(),
+            services: services.clone(),
+        }
+    }
+
+    /// The id of this invocation (the platform's request id where it has one).
+    pub fn invocation_id(&self) -> &str {
+        &self.0.invocation_id
+    }
+
+    /// The function's name.
+    pub fn function_name(&self) -> &str {
+        &self.0.function
+    }
+
+    /// The provider running it: `local`, `aws`, `azure` or `gcp`.
+    pub fn provider(&self) -> &'static str {
+        self.0.services.provider
+    }
+
+    /// When the platform stops waiting for this invocation.
+    pub fn deadline(&self) -> Instant {
+        self.0.deadline
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.0.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Which delivery of the event this is, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.0.attempt
+    }
+
+    /// Whether a retryable failure now will not be retried: the last chance to
+    /// record the failure in the handler's own terms.
+    pub fn is_final_attempt(&self) -> bool {
+        self.0.attempt >= self.0.max_attempts
+    }
+
+    /// The distributed trace id, if the platform sent one.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.0.trace_id.as_deref()
+    }
+
+    /// A handle on queue `name`; sending fails with
+    /// [`crate::ErrorKind::Forbidden`] unless the function declared
+    /// `.sends_to(name)`.
+    pub fn queue(&self, name: &str) -> Queue {
+        Queue::new(name, self.0.services.queues.clone(), &self.0.function, &self.0.permissions)
+    }
+
+    /// A handle on topic `name`; publishing fails with
+    /// [`crate::ErrorKind::Forbidden`] unless the function declared
+    /// `.publishes_to(name)`.
+    pub fn topic(&self, name: &str) -> Topic {
+        Topic::new(name, self.0.services.topics.clone(), &self.0.function, &self.0.permissions)
+    }
+
+    pub(crate) fn services(&self) -> &Services {
+        &self.0.services
+    }
+
+    /// The shared value of type `T` registered with [`crate::App::with_state`].
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T, Error> {
+        self.0.services.state.get::<T>().ok_or_else(|| {
+            Error::internal(format!(
+                "no state of type `{}` was registered with App::with_state",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}
+
+/// Builds a [`Context`]; see [`Context::builder`].
+pub struct ContextBuilder {
+    invocation_id: Option<String>,
+    function: String,
+    deadline: Instant,
+    attempt: u32,
+    max_attempts: u32,
+    trace_id: Option<String>,
+    permissions: Arc<Permissions>,
+    services: Services,
+}
+
+impl ContextBuilder {
+    /// The platform's request id.
+    pub fn invocation_id(mut self, id: impl Into<String>) -> Self {
+        self.invocation_id = Some(id.into());
+        self
+    }
+
+    /// The platform's deadline, when it sets one shorter than the function's timeout.
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = self.deadline.min(deadline);
+        self
+    }
+
+    /// Which delivery this is, from 1.
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt.max(1);
+        self
+    }
+
+    /// The distributed trace id.
+    pub fn trace_id(mut self, trace_id: impl Into<String>) -> Self {
+        self.trace_id = Some(trace_id.into());
+        self
+    }
+
+    /// The context.
+    pub fn build(self) -> Context {
+        Context(Arc::new(Inner {
+            invocation_id: self
+                .invocation_id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            function: self.function,
+            deadline: self.deadline,
+            attempt: self.attempt,
+            max_attempts: self.max_attempts,
+            trace_id: self.trace_id,
+            permissions: self.permissions,
+            services: self.services,
+        }))
+    }
+}

@@ -1,0 +1,161 @@
+//! Sending to queues and publishing to topics, whatever the cloud.
+//!
+//! Providers implement [`QueueClient`] and [`TopicClient`] on their cloud's
+//! SDK; handlers only see the [`Queue`] and [`Topic`] handles that
+//! [`crate::Context`] gives out, so handler code never names a cloud.
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::{Error, OutgoingMessage};
+
+/// Sends messages to named queues.
+#[async_trait]
+pub trait QueueClient: Send + Sync + 'static {
+    /// Sends one message; returns the id the queue assigned.
+    async fn send(&self, queue: &str, message: OutgoingMessage) -> Result<String, Error>;
+
+    /// Sends many messages; returns their ids in order. Providers override this
+    /// to use their batch API and split along its limits.
+    async fn send_batch(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<Vec<String>, Error> {
+        let mut ids = Vec::with_capacity(messages.len());
+        for message in messages {
+            ids.push(self.send(queue, message).await?);
+        }
+        Ok(ids)
+    }
+}
+
+/// Publishes messages to named topics.
+#[async_trait]
+pub trait TopicClient: Send + Sync + 'static {
+    /// Publishes one message; returns the id the topic assigned.
+    async fn publish(&self, topic: &str, message: OutgoingMessage) -> Result<String, Error>;
+}
+
+/// Stands in where no messaging is configured; every call fails with a clear
+/// error rather than dropping the message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMessaging;
+
+#[async_trait]
+impl QueueClient for NoMessaging {
+    async fn send(&self, queue: &str, _: OutgoingMessage) -> Result<String, Error> {
+        Err(Error::unavailable(format!("no queue client is configured to reach `{queue}`")))
+    }
+}
+
+#[async_trait]
+impl TopicClient for NoMessaging {
+    async fn publish(&self, topic: &str, _: OutgoingMessage) -> Result<String, Error> {
+        Err(Error::unavailable(format!("no topic client is configured to reach `{topic}`")))
+    }
+}
+
+/// The queues and topics a function declared it sends to. Anything else is
+/// refused locally, as the cloud's least-privilege policy would refuse it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permissions {
+    /// Queues the function may send to.
+    pub queues: BTreeSet<String>,
+    /// Topics the function may publish to.
+    pub topics: BTreeSet<String>,
+    /// No restriction: for test drivers and tools, never for functions.
+    pub unrestricted: bool,
+}
+
+impl Permissions {
+    /// Everything allowed.
+    pub fn unrestricted() -> Self {
+        Self {
+            unrestricted: true,
+            ..Self::default()
+        }
+    }
+
+    fn check(&self, function: &str, what: &str, name: &str, declared: &BTreeSet<String>, how: &str) -> Result<(), Error> {
+        if self.unrestricted || declared.contains(name) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!(
+                "function `{function}` did not declare {what} `{name}`; add `.{how}(\"{name}\")` to it"
+            )))
+        }
+    }
+}
+
+/// A handle on one queue, from [`crate::Context::queue`].
+#[derive(Clone)]
+pub struct Queue {
+    name: String,
+    client: Arc<dyn QueueClient>,
+    allowed: Result<(), Error>,
+}
+
+impl Queue {
+    pub(crate) fn new(name: &str, client: Arc<dyn QueueClient>, function: &str, permissions: &Permissions) -> Self {
+        Self {
+            allowed: permissions.check(function, "queue", name, &permissions.queues, "sends_to"),
+            name: name.to_owned(),
+            client,
+        }
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sends `value` as a JSON message; returns the message id.
+    pub async fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<String, Error> {
+        self.send_message(OutgoingMessage::json(value)?).await
+    }
+
+    /// Sends a message built with attributes, ordering key or delay.
+    pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, Error> {
+        self.allowed.clone()?;
+        self.client.send(&self.name, message).await
+    }
+
+    /// Sends many messages; returns their ids in order.
+    pub async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> Result<Vec<String>, Error> {
+        self.allowed.clone()?;
+        self.client.send_batch(&self.name, messages).await
+    }
+}
+
+/// A handle on one topic, from [`crate::Context::topic`].
+#[derive(Clone)]
+pub struct Topic {
+    name: String,
+    client: Arc<dyn TopicClient>,
+    allowed: Result<(), Error>,
+}
+
+impl Topic {
+    pub(crate) fn new(name: &str, client: Arc<dyn TopicClient>, function: &str, permissions: &Permissions) -> Self {
+        Self {
+            allowed: permissions.check(function, "topic", name, &permissions.topics, "publishes_to"),
+            name: name.to_owned(),
+            client,
+        }
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Publishes `value` as a JSON message; returns the message id.
+    pub async fn publish<T: Serialize + ?Sized>(&self, value: &T) -> Result<String, Error> {
+        self.publish_message(OutgoingMessage::json(value)?).await
+    }
+
+    /// Publishes a message built with attributes or an ordering key.
+    pub async fn publish_message(&self, message: OutgoingMessage) -> Result<String, Error> {
+        self.allowed.clone()?;
+        self.client.publish(&self.name, message).await
+    }
+}
