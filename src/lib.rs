@@ -1,1 +1,97 @@
+//! cloudfn: portable serverless functions for Rust.
+//!
+//! Write each handler once against one neutral model of events and triggers;
+//! [`run`] serves the same binary on the embedded local runtime, and (with
+//! the `aws`, `azure` or `gcp` feature) on that cloud's functions platform.
+//!
+//! ```no_run
+//! use cloudfn::{App, Context, Error, Function, HttpRequest, HttpResponse, Method};
+//!
+//! async fn hello(req: HttpRequest, _ctx: Context) -> Result<HttpResponse, Error> {
+//!     let name = req.query_param("name").unwrap_or_else(|| "world".into());
+//!     Ok(HttpResponse::text(200, format!("hello, {name}\n")))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     cloudfn::run(App::new("hello").function(Function::http("hello", Method::Get, "/hello", hello))).await
+//! }
+//! ```
 
+pub use cloudfn_core::*;
+/// The embedded local runtime.
+pub use cloudfn_local as local;
+
+/// Where the process is running, as told by the environment each platform sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// No cloud: the embedded local runtime.
+    Local,
+    /// AWS Lambda (`AWS_LAMBDA_RUNTIME_API`).
+    Aws,
+    /// Azure Functions custom handler (`FUNCTIONS_CUSTOMHANDLER_PORT`).
+    Azure,
+    /// Google Cloud Functions / Cloud Run functions (`K_SERVICE` or `FUNCTION_TARGET`).
+    Gcp,
+}
+
+impl Provider {
+    /// Reads the environment.
+    pub fn detect() -> Self {
+        Self::from_env(|name| std::env::var_os(name).is_some())
+    }
+
+    fn from_env(is_set: impl Fn(&str) -> bool) -> Self {
+        if is_set("AWS_LAMBDA_RUNTIME_API") {
+            Self::Aws
+        } else if is_set("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            Self::Azure
+        } else if is_set("K_SERVICE") || is_set("FUNCTION_TARGET") {
+            Self::Gcp
+        } else {
+            Self::Local
+        }
+    }
+
+    /// The lower-case name, as in [`Context::provider`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Aws => "aws",
+            Self::Azure => "azure",
+            Self::Gcp => "gcp",
+        }
+    }
+}
+
+/// Serves `app` on the provider the environment names, until the platform
+/// or a signal stops it.
+///
+/// With no cloud environment this is the local runtime on `127.0.0.1:$PORT`
+/// (3000 by default).
+pub async fn run(app: App) -> Result<(), Error> {
+    match Provider::detect() {
+        Provider::Local => local::serve(app).await.map(|_| ()),
+        cloud => Err(Error::unavailable(format!(
+            "this process runs on {} but cloudfn has no adapter for it in this build; \
+             build with `--features {}` once that adapter exists",
+            cloud.name(),
+            cloud.name()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_follows_platform_variables() {
+        let only = |vars: &'static [&'static str]| Provider::from_env(move |n| vars.contains(&n));
+        assert_eq!(only(&[]), Provider::Local);
+        assert_eq!(only(&["AWS_LAMBDA_RUNTIME_API"]), Provider::Aws);
+        assert_eq!(only(&["FUNCTIONS_CUSTOMHANDLER_PORT"]), Provider::Azure);
+        assert_eq!(only(&["K_SERVICE"]), Provider::Gcp);
+        assert_eq!(only(&["FUNCTION_TARGET"]), Provider::Gcp);
+    }
+}

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     NotFound,
     /// The request conflicts with the current state.
     Conflict,
+    /// The route exists but does not answer this HTTP method.
+    MethodNotAllowed,
     /// The input is larger than the function accepts.
     TooLarge,
     /// A dependency asked us to slow down.
@@ -55,6 +57,7 @@ impl ErrorKind {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::Conflict => 409,
+            Self::MethodNotAllowed => 405,
             Self::TooLarge => 413,
             Self::Throttled => 429,
             Self::Timeout => 504,
@@ -72,6 +75,7 @@ impl ErrorKind {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::TooLarge => "too_large",
             Self::Throttled => "throttled",
             Self::Timeout => "timeout",
@@ -314,6 +318,7 @@ mod tests {
             ErrorKind::Forbidden,
             ErrorKind::NotFound,
             ErrorKind::Conflict,
+            ErrorKind::MethodNotAllowed,
             ErrorKind::TooLarge,
         ] {
             assert!(!kind.is_retryable(), "{kind} should be permanent");

@@ -273,8 +273,11 @@ impl Function {
             function = %self.name,
             invocation_id = %ctx.invocation_id(),
             attempt = ctx.attempt(),
-            trace_id = ctx.trace_id().unwrap_or(""),
+            trace_id = tracing::field::Empty,
         );
+        if let Some(trace_id) = ctx.trace_id() {
+            span.record("trace_id", trace_id);
+        }
         async move {
             let key = self.idempotency_key(&event);
             if let Some(key) = &key {

@@ -102,10 +102,9 @@ impl HttpRouter {
             Route::MethodNotAllowed { allowed } => {
                 let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
                 HttpResponse::from_error(&Error::new(
-                    crate::ErrorKind::Conflict,
+                    crate::ErrorKind::MethodNotAllowed,
                     format!("{} is not allowed on {}", request.method, request.path),
                 ))
-                .with_status(405)
                 .with_header("allow", &allow.join(", "))
             }
             Route::NotFound => HttpResponse::from_error(&Error::not_found(format!("no route for {}", request.path))),

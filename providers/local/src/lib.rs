@@ -1,1 +1,82 @@
+//! cloudfn-local: the embedded runtime that serves a whole cloudfn app in one
+//! process, no cloud needed.
+//!
+//! HTTP functions answer on one port; queue functions consume in-memory
+//! queues with at-least-once delivery, visibility timeouts, retries with
+//! backoff and dead-letter queues; topics fan out to every subscribed
+//! function; schedule functions fire on their cron times. Each invocation runs
+//! in a tracing span, and shutdown finishes what is in flight.
 
+mod broker;
+mod consumer;
+mod http;
+mod queue;
+mod runtime;
+mod scheduler;
+
+pub use broker::LocalBroker;
+pub use consumer::dead_letter_attributes;
+pub use queue::QueueDepth;
+pub use runtime::{LocalRuntime, PROVIDER, Running, ShutdownReport};
+
+use cloudfn_core::{App, Error, Trigger};
+
+/// Serves `app` on `127.0.0.1:$PORT` (3000 by default) until Ctrl-C or
+/// SIGTERM, then shuts down gracefully and logs what was left in queues.
+///
+/// Logs go to stderr through `tracing`; `RUST_LOG` filters them (default `info`).
+pub async fn serve(app: App) -> Result<ShutdownReport, Error> {
+    init_tracing();
+    let running = LocalRuntime::new(app).start().await?;
+    tracing::info!(app = %running.app().name(), url = %running.url(), "local runtime started");
+    for function in running.app().functions() {
+        match function.trigger() {
+            Trigger::Http { method, route } => {
+                tracing::info!(function = %function.name(), "{method} {}{route}", running.url())
+            }
+            other => tracing::info!(function = %function.name(), trigger = ?other, "listening"),
+        }
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight work");
+    let report = running.shutdown().await;
+    if report.is_clean() {
+        tracing::info!("{report}");
+    } else {
+        tracing::warn!("{report}");
+    }
+    Ok(report)
+}
+
+/// Installs a `tracing` subscriber writing to stderr, unless one is installed.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,124 @@
+//! The local message broker: named queues, and topics that fan out to one
+//! queue per subscribed function (as SNS → SQS and Pub/Sub subscriptions do).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, RwLock},
+};
+
+use async_trait::async_trait;
+use cloudfn_core::{App, Error, Message, OutgoingMessage, QueueClient, TopicClient, Trigger};
+
+use crate::queue::{LocalQueue, QueueDepth, Stored};
+
+/// The queues and topics of a local run. Cheap to clone.
+#[derive(Clone)]
+pub struct LocalBroker(Arc<Inner>);
+
+struct Inner {
+    queues: RwLock<HashMap<String, Arc<LocalQueue>>>,
+    /// Topic → the queue of each subscribed function.
+    subscriptions: HashMap<String, Vec<String>>,
+}
+
+/// The name of the local queue that carries `topic` to `function`.
+pub(crate) fn subscription_queue(topic: &str, function: &str) -> String {
+    format!("{topic}/{function}")
+}
+
+impl LocalBroker {
+    /// The broker for `app`: every queue it consumes exists from the start
+    /// (FIFO where its trigger says so), every topic knows its subscribers.
+    pub fn for_app(app: &App) -> Self {
+        let mut queues = HashMap::new();
+        let mut subscriptions: HashMap<String, Vec<String>> = HashMap::new();
+        for function in app.functions() {
+            match function.trigger() {
+                Trigger::Queue { queue, fifo } => {
+                    queues.insert(queue.clone(), Arc::new(LocalQueue::new(queue, *fifo)));
+                }
+                Trigger::Topic { topic } => {
+                    let name = subscription_queue(topic, function.name());
+                    queues.insert(name.clone(), Arc::new(LocalQueue::new(&name, false)));
+                    subscriptions.entry(topic.clone()).or_default().push(name);
+                }
+                _ => {}
+            }
+        }
+        Self(Arc::new(Inner {
+            queues: RwLock::new(queues),
+            subscriptions,
+        }))
+    }
+
+    /// Queue `name`, created on first use as queues are in the cloud by deployment.
+    pub(crate) fn queue(&self, name: &str) -> Arc<LocalQueue> {
+        if let Some(queue) = self.0.queues.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return queue.clone();
+        }
+        let mut queues = self.0.queues.write().unwrap_or_else(|p| p.into_inner());
+        queues
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(LocalQueue::new(name, false)))
+            .clone()
+    }
+
+    /// Copies of the messages queue `name` holds, without delivering them:
+    /// to look into a dead-letter queue.
+    pub fn peek(&self, name: &str) -> Vec<Message> {
+        self.queue(name).peek()
+    }
+
+    /// How many messages queue `name` holds.
+    pub fn depth(&self, name: &str) -> QueueDepth {
+        self.queue(name).depth()
+    }
+
+    /// Every queue's depth, by name.
+    pub fn depths(&self) -> BTreeMap<String, QueueDepth> {
+        self.0
+            .queues
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|q| (q.name().to_owned(), q.depth()))
+            .collect()
+    }
+
+    /// Whether no queue holds any message.
+    pub fn is_idle(&self) -> bool {
+        self.depths().values().all(|d| d.total() == 0)
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[async_trait]
+impl QueueClient for LocalBroker {
+    async fn send(&self, queue: &str, message: OutgoingMessage) -> Result<String, Error> {
+        let id = new_id();
+        let delay = message.delay;
+        self.queue(queue).push(Stored::new(id.clone(), message), delay);
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl TopicClient for LocalBroker {
+    async fn publish(&self, topic: &str, message: OutgoingMessage) -> Result<String, Error> {
+        let id = new_id();
+        let subscribers = self.0.subscriptions.get(topic).map(Vec::as_slice).unwrap_or_default();
+        if subscribers.is_empty() {
+            tracing::debug!(topic, "published to a topic nobody subscribes to");
+        }
+        // Each subscription gets its own copy under the same id, as Pub/Sub does.
+        let delay = message.delay;
+        let stored = Stored::new(id.clone(), message);
+        for queue in subscribers {
+            self.queue(queue).push(stored.clone(), delay);
+        }
+        Ok(id)
+    }
+}

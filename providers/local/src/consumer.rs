@@ -1,0 +1,124 @@
+//! Feeding queue and topic functions: lease a batch, invoke, then acknowledge,
+//! retry with backoff, or dead-letter each message on its own.
+
+use std::{sync::Arc, time::Duration};
+
+use cloudfn_core::{Context, Error, Function, Services};
+use tokio::sync::Semaphore;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    broker::LocalBroker,
+    queue::{Leased, LocalQueue},
+};
+
+/// Attributes a dead-lettered message carries, so whoever reads the
+/// dead-letter queue knows what happened.
+pub mod dead_letter_attributes {
+    /// The last error, as `kind: message`.
+    pub const ERROR: &str = "cloudfn-dead-letter-error";
+    /// The function that gave up.
+    pub const FUNCTION: &str = "cloudfn-dead-letter-function";
+    /// The queue the message came from.
+    pub const SOURCE: &str = "cloudfn-dead-letter-source";
+    /// How many deliveries were made.
+    pub const ATTEMPTS: &str = "cloudfn-dead-letter-attempts";
+}
+
+/// Invocations a local consumer runs at once when the function sets no limit.
+pub(crate) const DEFAULT_CONCURRENCY: u32 = 64;
+
+/// The visibility timeout outlasts the invocation's deadline, so a message is
+/// redelivered only when its invocation is truly lost.
+fn visibility(function: &Function) -> Duration {
+    function.policy().timeout + Duration::from_secs(5)
+}
+
+/// Where `function`'s failed messages go: its dead-letter queue, or else a
+/// queue named after the source, so that nothing is ever dropped.
+fn dead_letter_queue(function: &Function, source: &str) -> String {
+    function
+        .policy()
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| format!("{source}/dead-letter"))
+}
+
+pub(crate) struct Consumer {
+    pub function: Arc<Function>,
+    pub queue: Arc<LocalQueue>,
+    pub broker: LocalBroker,
+    pub services: Services,
+}
+
+impl Consumer {
+    /// Leases and dispatches batches until `shutdown`; the invocations run on
+    /// `tracker` so shutdown can wait for them.
+    pub(crate) async fn run(self, shutdown: CancellationToken, tracker: TaskTracker) {
+        let this = Arc::new(self);
+        let policy = this.function.policy();
+        let limit = policy.max_concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1) as usize;
+        let slots = Arc::new(Semaphore::new(limit));
+        let batch_size = policy.batch_size.max(1) as usize;
+        loop {
+            let slot = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                slot = slots.clone().acquire_owned() => slot.expect("semaphore is never closed"),
+            };
+            let batch = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                batch = this.queue.lease(batch_size, visibility(&this.function)) => batch,
+            };
+            let this = this.clone();
+            tracker.spawn(async move {
+                this.dispatch(batch).await;
+                drop(slot);
+            });
+        }
+    }
+
+    async fn dispatch(&self, batch: Vec<Leased>) {
+        let mut receipts = Vec::with_capacity(batch.len());
+        let mut invocations = Vec::with_capacity(batch.len());
+        for Leased { receipt, message } in batch {
+            let ctx = Context::builder(&self.function, &self.services)
+                .attempt(message.attempt)
+                .build();
+            receipts.push((receipt, message.attempt));
+            invocations.push((message, ctx));
+        }
+        let results = self.function.invoke_batch(invocations).await;
+        for ((receipt, attempt), result) in receipts.into_iter().zip(results) {
+            match result {
+                Ok(()) => self.queue.ack(receipt),
+                Err(error) => self.settle_failure(receipt, attempt, error),
+            }
+        }
+    }
+
+    fn settle_failure(&self, receipt: u64, attempt: u32, error: Error) {
+        let retry = self.function.policy().retry;
+        if error.is_retryable() && retry.has_attempts_left(attempt) {
+            self.queue.retry_later(receipt, retry.delay(attempt), error.to_string());
+            return;
+        }
+        let Some(mut message) = self.queue.take(receipt) else { return };
+        let target = dead_letter_queue(&self.function, self.queue.name());
+        tracing::error!(
+            function = %self.function.name(),
+            message_id = %message.id,
+            attempts = attempt,
+            dead_letter_queue = %target,
+            error = %error,
+            "message failed for good; moved to the dead-letter queue"
+        );
+        use dead_letter_attributes as attr;
+        message.attributes.insert(attr::ERROR.into(), error.to_string());
+        message.attributes.insert(attr::FUNCTION.into(), self.function.name().into());
+        message.attributes.insert(attr::SOURCE.into(), self.queue.name().into());
+        message.attributes.insert(attr::ATTEMPTS.into(), attempt.to_string());
+        message.last_error = Some(error.to_string());
+        message.receive_count = 0;
+        self.broker.queue(&target).push(message, None);
+    }
+}

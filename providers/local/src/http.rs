@@ -1,0 +1,57 @@
+//! The local HTTP server: every request goes through the app's router.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use cloudfn_core::{Context, Error, HttpRequest, HttpResponse, HttpRouter, Services};
+use http_body_util::{BodyExt, Limited};
+
+pub(crate) struct HttpState {
+    pub router: HttpRouter,
+    pub services: Services,
+    /// The largest body any function accepts; each function checks its own.
+    pub max_body_bytes: usize,
+}
+
+pub(crate) async fn handle(state: Arc<HttpState>, request: http::Request<Body>) -> http::Response<Body> {
+    let response = match read_request(request, state.max_body_bytes).await {
+        Ok(request) => {
+            let trace_id = request.header("traceparent").map(str::to_owned);
+            state
+                .router
+                .handle(request, |function| {
+                    let ctx = Context::builder(function, &state.services);
+                    match trace_id {
+                        Some(trace_id) => ctx.trace_id(trace_id),
+                        None => ctx,
+                    }
+                    .build()
+                })
+                .await
+        }
+        Err(error) => HttpResponse::from_error(&error),
+    };
+    let mut out = http::Response::new(Body::from(response.body));
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
+}
+
+async fn read_request(request: http::Request<Body>, limit: usize) -> Result<HttpRequest, Error> {
+    let (parts, body) = request.into_parts();
+    let body = Limited::new(body, limit).collect().await.map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            Error::too_large(format!("request body exceeds the limit of {limit} bytes"))
+        } else {
+            Error::bad_input(format!("request body could not be read: {e}"))
+        }
+    })?;
+    Ok(HttpRequest {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        path_params: Default::default(),
+        body: body.to_bytes(),
+    })
+}

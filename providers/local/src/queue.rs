@@ -1,0 +1,357 @@
+//! An in-memory queue with at-least-once delivery, visibility timeouts,
+//! delayed retries and FIFO ordering groups, the way SQS behaves.
+
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque},
+    sync::{Mutex, MutexGuard},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use cloudfn_core::{Message, OutgoingMessage};
+use serde::Serialize;
+use tokio::{sync::Notify, time::Instant};
+
+/// A message as the queue keeps it.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub id: String,
+    pub body: Bytes,
+    pub attributes: BTreeMap<String, String>,
+    pub published_at: DateTime<Utc>,
+    pub ordering_key: Option<String>,
+    pub receive_count: u32,
+    pub last_error: Option<String>,
+}
+
+impl Stored {
+    pub(crate) fn new(id: String, message: OutgoingMessage) -> Self {
+        Self {
+            id,
+            body: message.body,
+            attributes: message.attributes,
+            published_at: Utc::now(),
+            ordering_key: message.ordering_key,
+            receive_count: 0,
+            last_error: None,
+        }
+    }
+
+    fn to_message(&self, source: &str) -> Message {
+        Message {
+            id: self.id.clone(),
+            body: self.body.clone(),
+            attributes: self.attributes.clone(),
+            attempt: self.receive_count.max(1),
+            published_at: Some(self.published_at),
+            ordering_key: self.ordering_key.clone(),
+            source: source.to_owned(),
+        }
+    }
+}
+
+/// A message handed to a consumer, until it is acknowledged, retried or
+/// dead-lettered, or its visibility timeout runs out.
+#[derive(Debug)]
+pub(crate) struct Leased {
+    pub receipt: u64,
+    pub message: Message,
+}
+
+/// How many messages a queue holds, by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    /// Waiting to be delivered now.
+    pub ready: usize,
+    /// Delivered and not yet acknowledged.
+    pub in_flight: usize,
+    /// Waiting for a retry delay or a send delay.
+    pub delayed: usize,
+}
+
+impl QueueDepth {
+    /// Every message the queue still holds.
+    pub fn total(&self) -> usize {
+        self.ready + self.in_flight + self.delayed
+    }
+}
+
+struct Pending {
+    message: Stored,
+    visible_at: Instant,
+    leased: bool,
+}
+
+#[derive(Default)]
+struct State {
+    ready: VecDeque<Stored>,
+    /// Leased or delayed messages, by receipt.
+    pending: HashMap<u64, Pending>,
+    /// When pending messages become visible; stale entries are skipped.
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// FIFO groups with a message pending: their later messages wait.
+    locked_groups: HashSet<String>,
+    next_receipt: u64,
+}
+
+/// One local queue.
+pub(crate) struct LocalQueue {
+    name: String,
+    fifo: bool,
+    state: Mutex<State>,
+    notify: Notify,
+}
+
+impl LocalQueue {
+    pub(crate) fn new(name: &str, fifo: bool) -> Self {
+        Self {
+            name: name.to_owned(),
+            fifo,
+            state: Mutex::default(),
+            notify: Notify::new(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; recover rather than cascade if something did.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn group(&self, message: &Stored) -> Option<String> {
+        self.fifo
+            .then(|| message.ordering_key.clone().unwrap_or_default())
+    }
+
+    /// Enqueues `message`, visible after `delay`.
+    pub(crate) fn push(&self, message: Stored, delay: Option<Duration>) {
+        {
+            let mut state = self.lock();
+            match delay.filter(|d| !d.is_zero()) {
+                Some(delay) => {
+                    let receipt = state.next_receipt;
+                    state.next_receipt += 1;
+                    let visible_at = Instant::now() + delay;
+                    state.pending.insert(receipt, Pending { message, visible_at, leased: false });
+                    state.timers.push(Reverse((visible_at, receipt)));
+                }
+                None => state.ready.push_back(message),
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    /// Moves pending messages whose time has come back to the ready list.
+    fn promote_due(&self, state: &mut State, now: Instant) {
+        while let Some(Reverse((at, receipt))) = state.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            state.timers.pop();
+            let due = state.pending.get(&receipt).is_some_and(|p| p.visible_at == at);
+            if !due {
+                continue;
+            }
+            let Some(pending) = state.pending.remove(&receipt) else { continue };
+            if pending.leased {
+                tracing::warn!(queue = %self.name, message_id = %pending.message.id, "visibility timeout expired; redelivering");
+            }
+            if let Some(group) = self.group(&pending.message) {
+                state.locked_groups.remove(&group);
+                // Ahead of the rest of its group, so order holds across retries.
+                state.ready.push_front(pending.message);
+            } else {
+                state.ready.push_back(pending.message);
+            }
+        }
+    }
+
+    /// Leases up to `max` ready messages for `visibility`; if none is ready,
+    /// says when the next one will be (if any is pending).
+    fn try_lease(&self, max: usize, visibility: Duration) -> Result<Vec<Leased>, Option<Instant>> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        self.promote_due(&mut state, now);
+        let mut taken = Vec::new();
+        if self.fifo {
+            let mut batch_groups = HashSet::new();
+            let mut i = 0;
+            while i < state.ready.len() && taken.len() < max {
+                let group = self.group(&state.ready[i]).unwrap_or_default();
+                if state.locked_groups.contains(&group) && !batch_groups.contains(&group) {
+                    i += 1;
+                    continue;
+                }
+                let message = state.ready.remove(i).expect("index checked");
+                state.locked_groups.insert(group.clone());
+                batch_groups.insert(group);
+                taken.push(message);
+            }
+        } else {
+            let n = max.min(state.ready.len());
+            taken.extend(state.ready.drain(..n));
+        }
+        if taken.is_empty() {
+            return Err(state.timers.peek().map(|Reverse((at, _))| *at));
+        }
+        let visible_at = now + visibility;
+        let mut leased = Vec::with_capacity(taken.len());
+        for mut message in taken {
+            message.receive_count += 1;
+            let receipt = state.next_receipt;
+            state.next_receipt += 1;
+            leased.push(Leased { receipt, message: message.to_message(&self.name) });
+            state.pending.insert(receipt, Pending { message, visible_at, leased: true });
+            state.timers.push(Reverse((visible_at, receipt)));
+        }
+        Ok(leased)
+    }
+
+    /// Waits for up to `max` messages and leases them for `visibility`.
+    pub(crate) async fn lease(&self, max: usize, visibility: Duration) -> Vec<Leased> {
+        loop {
+            let notified = self.notify.notified();
+            match self.try_lease(max, visibility) {
+                Ok(leased) => return leased,
+                Err(Some(at)) => {
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                Err(None) => notified.await,
+            }
+        }
+    }
+
+    /// Deletes a delivered message; a stale receipt (the visibility timeout
+    /// already gave the message to someone else) is ignored.
+    pub(crate) fn ack(&self, receipt: u64) {
+        let mut state = self.lock();
+        if let Some(pending) = state.pending.remove(&receipt) {
+            self.unlock_group(&mut state, &pending.message);
+        }
+    }
+
+    fn unlock_group(&self, state: &mut State, message: &Stored) {
+        if let Some(group) = self.group(message) {
+            state.locked_groups.remove(&group);
+            drop(group);
+            self.notify.notify_one();
+        }
+    }
+
+    /// Makes a delivered message visible again after `delay`, remembering why it failed.
+    pub(crate) fn retry_later(&self, receipt: u64, delay: Duration, error: String) {
+        {
+            let mut state = self.lock();
+            let visible_at = Instant::now() + delay;
+            let Some(pending) = state.pending.get_mut(&receipt) else { return };
+            pending.leased = false;
+            pending.visible_at = visible_at;
+            pending.message.last_error = Some(error);
+            state.timers.push(Reverse((visible_at, receipt)));
+        }
+        // The consumer may be asleep until a later timer.
+        self.notify.notify_one();
+    }
+
+    /// Removes a delivered message to move it elsewhere (the dead-letter queue).
+    pub(crate) fn take(&self, receipt: u64) -> Option<Stored> {
+        let mut state = self.lock();
+        let pending = state.pending.remove(&receipt)?;
+        self.unlock_group(&mut state, &pending.message);
+        Some(pending.message)
+    }
+
+    /// How many messages it holds, by state.
+    pub(crate) fn depth(&self) -> QueueDepth {
+        let state = self.lock();
+        let in_flight = state.pending.values().filter(|p| p.leased).count();
+        QueueDepth {
+            ready: state.ready.len(),
+            in_flight,
+            delayed: state.pending.len() - in_flight,
+        }
+    }
+
+    /// Copies of every message it holds, ready ones first, without delivering them.
+    pub(crate) fn peek(&self) -> Vec<Message> {
+        let state = self.lock();
+        state
+            .ready
+            .iter()
+            .chain(state.pending.values().map(|p| &p.message))
+            .map(|m| m.to_message(&self.name))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(id: &str, group: Option<&str>) -> Stored {
+        let mut m = OutgoingMessage::new(id.to_owned());
+        m.ordering_key = group.map(str::to_owned);
+        Stored::new(id.to_owned(), m)
+    }
+
+    const VIS: Duration = Duration::from_secs(30);
+
+    #[tokio::test(start_paused = true)]
+    async fn unacked_message_reappears_after_visibility_timeout() {
+        let q = LocalQueue::new("q", false);
+        q.push(stored("a", None), None);
+        let first = q.try_lease(10, Duration::from_secs(5)).unwrap();
+        assert_eq!(first[0].message.attempt, 1);
+        assert!(q.try_lease(10, VIS).is_err(), "leased message is invisible");
+        tokio::time::advance(Duration::from_secs(6)).await;
+        let again = q.try_lease(10, VIS).unwrap();
+        assert_eq!(again[0].message.id, "a");
+        assert_eq!(again[0].message.attempt, 2);
+        q.ack(first[0].receipt); // stale receipt: ignored
+        assert_eq!(q.depth().in_flight, 1);
+        q.ack(again[0].receipt);
+        assert_eq!(q.depth().total(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_waits_for_its_delay_and_keeps_the_error() {
+        let q = LocalQueue::new("q", false);
+        q.push(stored("a", None), None);
+        let leased = q.try_lease(1, VIS).unwrap();
+        q.retry_later(leased[0].receipt, Duration::from_millis(500), "boom".into());
+        assert_eq!(q.depth().delayed, 1);
+        assert_eq!(q.try_lease(1, VIS).unwrap_err(), Some(Instant::now() + Duration::from_millis(500)));
+        tokio::time::advance(Duration::from_millis(500)).await;
+        let again = q.lease(1, VIS).await;
+        assert_eq!(again[0].message.attempt, 2);
+        let dead = q.take(again[0].receipt).unwrap();
+        assert_eq!(dead.last_error.as_deref(), Some("boom"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifo_group_waits_for_its_head_and_keeps_order_across_retries() {
+        let q = LocalQueue::new("q.fifo", true);
+        for (id, group) in [("a1", "a"), ("a2", "a"), ("b1", "b")] {
+            q.push(stored(id, Some(group)), None);
+        }
+        let first = q.try_lease(1, VIS).unwrap();
+        assert_eq!(first[0].message.id, "a1");
+        let second = q.try_lease(10, VIS).unwrap();
+        let ids: Vec<_> = second.iter().map(|l| l.message.id.as_str()).collect();
+        assert_eq!(ids, ["b1"], "a2 must wait while a1 is in flight");
+        q.retry_later(first[0].receipt, Duration::from_millis(10), "x".into());
+        assert!(q.try_lease(10, VIS).is_err(), "a2 must wait while a1 waits to retry");
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let third = q.try_lease(10, VIS).unwrap();
+        let ids: Vec<_> = third.iter().map(|l| l.message.id.as_str()).collect();
+        assert_eq!(ids, ["a1", "a2"], "the retried head comes back before its successor");
+    }
+}

@@ -1,0 +1,260 @@
+//! Starting, running and stopping a whole app in one process.
+
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use cloudfn_core::{App, Error, Queue, Services, Topic, Trigger};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    broker::{LocalBroker, subscription_queue},
+    consumer::Consumer,
+    http::{self, HttpState},
+    queue::QueueDepth,
+    scheduler,
+};
+
+/// The provider name handlers see in [`cloudfn_core::Context::provider`].
+pub const PROVIDER: &str = "local";
+
+/// Configures and starts the local runtime.
+///
+/// ```no_run
+/// # async fn demo(app: cloudfn_core::App) -> Result<(), cloudfn_core::Error> {
+/// let running = cloudfn_local::LocalRuntime::new(app).port(0).start().await?;
+/// println!("serving on {}", running.url());
+/// let report = running.shutdown().await;
+/// assert!(report.is_clean());
+/// # Ok(()) }
+/// ```
+pub struct LocalRuntime {
+    app: App,
+    addr: SocketAddr,
+    grace: Duration,
+}
+
+impl LocalRuntime {
+    /// The runtime for `app`, on 127.0.0.1:`PORT` (3000 when `PORT` is unset),
+    /// waiting up to 30 s for in-flight work at shutdown.
+    pub fn new(app: App) -> Self {
+        let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+        Self {
+            app,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            grace: Duration::from_secs(30),
+        }
+    }
+
+    /// Listens on `port` instead (0 picks a free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.addr.set_port(port);
+        self
+    }
+
+    /// Listens on `addr` instead.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// How long shutdown waits for in-flight invocations.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Validates the app, binds the HTTP port and starts every consumer and
+    /// schedule.
+    pub async fn start(self) -> Result<Running, Error> {
+        self.app.validate()?;
+        let broker = LocalBroker::for_app(&self.app);
+        let services = self
+            .app
+            .services(PROVIDER, Arc::new(broker.clone()), Arc::new(broker.clone()));
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let mut background = Vec::new();
+
+        for function in self.app.functions() {
+            let queue = match function.trigger() {
+                Trigger::Queue { queue, .. } => Some(queue.clone()),
+                Trigger::Topic { topic } => Some(subscription_queue(topic, function.name())),
+                Trigger::Schedule { cron } => {
+                    let schedule = cron.parse()?;
+                    background.push(tokio::spawn(scheduler::run(
+                        function.clone(),
+                        schedule,
+                        services.clone(),
+                        shutdown.clone(),
+                        tracker.clone(),
+                    )));
+                    None
+                }
+                Trigger::Storage { bucket, .. } => {
+                    tracing::warn!(function = %function.name(), bucket, "the local runtime does not fire storage triggers yet");
+                    None
+                }
+                Trigger::Http { .. } => None,
+            };
+            if let Some(queue) = queue {
+                let consumer = Consumer {
+                    function: function.clone(),
+                    queue: broker.queue(&queue),
+                    broker: broker.clone(),
+                    services: services.clone(),
+                };
+                background.push(tokio::spawn(consumer.run(shutdown.clone(), tracker.clone())));
+            }
+        }
+
+        let state = Arc::new(HttpState {
+            router: self.app.router()?,
+            services: services.clone(),
+            max_body_bytes: self
+                .app
+                .functions()
+                .iter()
+                .map(|f| f.policy().max_body_bytes)
+                .max()
+                .unwrap_or(0),
+        });
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .map_err(|e| Error::unavailable(format!("cannot listen on {}: {e}", self.addr)).with_source(e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::internal(format!("listener has no address: {e}")))?;
+        let router = axum::Router::new().fallback(move |request| http::handle(state.clone(), request));
+        let stop_http = shutdown.clone();
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move { stop_http.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+
+        Ok(Running {
+            app: self.app,
+            addr,
+            broker,
+            services,
+            shutdown,
+            tracker,
+            server,
+            background,
+            grace: self.grace,
+        })
+    }
+}
+
+/// A running app; drop it only through [`Running::shutdown`].
+pub struct Running {
+    app: App,
+    addr: SocketAddr,
+    broker: LocalBroker,
+    services: Services,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    server: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    grace: Duration,
+}
+
+/// What shutdown found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Invocations still running when the grace period ended.
+    pub abandoned: usize,
+    /// Queues that still hold messages, with how many.
+    pub left_in_queues: BTreeMap<String, QueueDepth>,
+}
+
+impl ShutdownReport {
+    /// Whether everything finished and every queue is empty.
+    pub fn is_clean(&self) -> bool {
+        self.abandoned == 0 && self.left_in_queues.is_empty()
+    }
+}
+
+impl std::fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_clean() {
+            return f.write_str("all work finished; every queue is empty");
+        }
+        if self.abandoned > 0 {
+            write!(f, "{} invocation(s) abandoned after the grace period; ", self.abandoned)?;
+        }
+        f.write_str("left in queues:")?;
+        for (name, depth) in &self.left_in_queues {
+            write!(
+                f,
+                " {name}={} (ready {}, in flight {}, delayed {})",
+                depth.total(),
+                depth.ready,
+                depth.in_flight,
+                depth.delayed
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Running {
+    /// The address the HTTP server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://` + the address, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The app being served.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The broker, to look into queues.
+    pub fn broker(&self) -> &LocalBroker {
+        &self.broker
+    }
+
+    /// A handle to send to queue `name` from outside any function.
+    pub fn queue(&self, name: &str) -> Queue {
+        self.services.queue(name)
+    }
+
+    /// A handle to publish to topic `name` from outside any function.
+    pub fn topic(&self, name: &str) -> Topic {
+        self.services.topic(name)
+    }
+
+    /// Stops taking work (HTTP requests, queue messages, schedule ticks), waits
+    /// up to the grace period for invocations in flight, and reports what was
+    /// left.
+    pub async fn shutdown(self) -> ShutdownReport {
+        self.shutdown.cancel();
+        for task in self.background {
+            let _ = task.await;
+        }
+        self.tracker.close();
+        let finished = tokio::time::timeout(self.grace, self.tracker.wait()).await.is_ok();
+        let abandoned = if finished { 0 } else { self.tracker.len() };
+        let _ = tokio::time::timeout(self.grace, self.server).await;
+        let left_in_queues = self
+            .broker
+            .depths()
+            .into_iter()
+            .filter(|(_, depth)| depth.total() > 0)
+            .collect();
+        ShutdownReport {
+            abandoned,
+            left_in_queues,
+        }
+    }
+}
