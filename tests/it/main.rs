@@ -1,1 +1,11 @@
+//! Integration tests: one binary, one module per area. Everything goes through
+//! real HTTP on loopback and the real local runtime.
 
+#[path = "../../examples/shop/app.rs"]
+#[allow(dead_code)]
+mod shop_app;
+
+mod reliability;
+mod runtime;
+mod shop;
+mod support;

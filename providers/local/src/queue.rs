@@ -24,6 +24,8 @@ pub(crate) struct Stored {
     pub ordering_key: Option<String>,
     pub receive_count: u32,
     pub last_error: Option<String>,
+    /// Arrival order in its queue; FIFO delivery follows it.
+    seq: u64,
 }
 
 impl Stored {
@@ -36,6 +38,7 @@ impl Stored {
             ordering_key: message.ordering_key,
             receive_count: 0,
             last_error: None,
+            seq: 0,
         }
     }
 
@@ -91,9 +94,24 @@ struct State {
     pending: HashMap<u64, Pending>,
     /// When pending messages become visible; stale entries are skipped.
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
-    /// FIFO groups with a message pending: their later messages wait.
-    locked_groups: HashSet<String>,
+    /// FIFO groups with messages pending, and how many: while a group has
+    /// any, its ready messages wait.
+    pending_groups: HashMap<String, usize>,
     next_receipt: u64,
+    next_seq: u64,
+}
+
+impl State {
+    fn group_settled(&mut self, group: Option<String>) {
+        if let Some(group) = group
+            && let Some(count) = self.pending_groups.get_mut(&group)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.pending_groups.remove(&group);
+            }
+        }
+    }
 }
 
 /// One local queue.
@@ -129,9 +147,11 @@ impl LocalQueue {
     }
 
     /// Enqueues `message`, visible after `delay`.
-    pub(crate) fn push(&self, message: Stored, delay: Option<Duration>) {
+    pub(crate) fn push(&self, mut message: Stored, delay: Option<Duration>) {
         {
             let mut state = self.lock();
+            message.seq = state.next_seq;
+            state.next_seq += 1;
             match delay.filter(|d| !d.is_zero()) {
                 Some(delay) => {
                     let receipt = state.next_receipt;
@@ -161,10 +181,16 @@ impl LocalQueue {
             if pending.leased {
                 tracing::warn!(queue = %self.name, message_id = %pending.message.id, "visibility timeout expired; redelivering");
             }
-            if let Some(group) = self.group(&pending.message) {
-                state.locked_groups.remove(&group);
-                // Ahead of the rest of its group, so order holds across retries.
-                state.ready.push_front(pending.message);
+            // Delivered messages count against their group until they leave
+            // `pending`; a message delayed at send time never did.
+            if pending.message.receive_count > 0 {
+                state.group_settled(self.group(&pending.message));
+            }
+            if self.fifo {
+                // Back into arrival order, so a group keeps its order across retries.
+                let seq = pending.message.seq;
+                let at = state.ready.partition_point(|m| m.seq < seq);
+                state.ready.insert(at, pending.message);
             } else {
                 state.ready.push_back(pending.message);
             }
@@ -183,12 +209,11 @@ impl LocalQueue {
             let mut i = 0;
             while i < state.ready.len() && taken.len() < max {
                 let group = self.group(&state.ready[i]).unwrap_or_default();
-                if state.locked_groups.contains(&group) && !batch_groups.contains(&group) {
+                if state.pending_groups.contains_key(&group) && !batch_groups.contains(&group) {
                     i += 1;
                     continue;
                 }
                 let message = state.ready.remove(i).expect("index checked");
-                state.locked_groups.insert(group.clone());
                 batch_groups.insert(group);
                 taken.push(message);
             }
@@ -203,6 +228,9 @@ impl LocalQueue {
         let mut leased = Vec::with_capacity(taken.len());
         for mut message in taken {
             message.receive_count += 1;
+            if let Some(group) = self.group(&message) {
+                *state.pending_groups.entry(group).or_default() += 1;
+            }
             let receipt = state.next_receipt;
             state.next_receipt += 1;
             leased.push(Leased { receipt, message: message.to_message(&self.name) });
@@ -232,18 +260,18 @@ impl LocalQueue {
     /// Deletes a delivered message; a stale receipt (the visibility timeout
     /// already gave the message to someone else) is ignored.
     pub(crate) fn ack(&self, receipt: u64) {
-        let mut state = self.lock();
-        if let Some(pending) = state.pending.remove(&receipt) {
-            self.unlock_group(&mut state, &pending.message);
-        }
+        self.remove(receipt);
     }
 
-    fn unlock_group(&self, state: &mut State, message: &Stored) {
-        if let Some(group) = self.group(message) {
-            state.locked_groups.remove(&group);
-            drop(group);
+    fn remove(&self, receipt: u64) -> Option<Stored> {
+        let mut state = self.lock();
+        let pending = state.pending.remove(&receipt)?;
+        if let Some(group) = self.group(&pending.message) {
+            state.group_settled(Some(group));
+            // The group's next message may be deliverable now.
             self.notify.notify_one();
         }
+        Some(pending.message)
     }
 
     /// Makes a delivered message visible again after `delay`, remembering why it failed.
@@ -263,10 +291,7 @@ impl LocalQueue {
 
     /// Removes a delivered message to move it elsewhere (the dead-letter queue).
     pub(crate) fn take(&self, receipt: u64) -> Option<Stored> {
-        let mut state = self.lock();
-        let pending = state.pending.remove(&receipt)?;
-        self.unlock_group(&mut state, &pending.message);
-        Some(pending.message)
+        self.remove(receipt)
     }
 
     /// How many messages it holds, by state.
