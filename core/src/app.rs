@@ -109,9 +109,13 @@ impl App {
             let named = |message: String| Error::invalid(format!("function `{name}`: {message}"));
             if name.is_empty()
                 || name.len() > 64
-                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(named("names are 1 to 64 letters, digits, `-` or `_`".into()));
+                return Err(named(
+                    "names are 1 to 64 letters, digits, `-` or `_`".into(),
+                ));
             }
             if !names.insert(name) {
                 return Err(named("the name is used twice".into()));
@@ -125,10 +129,13 @@ impl App {
             }
             match function.trigger() {
                 Trigger::Schedule { cron } => {
-                    cron.parse::<Schedule>().map_err(|e| named(e.message().to_owned()))?;
+                    cron.parse::<Schedule>()
+                        .map_err(|e| named(e.message().to_owned()))?;
                 }
                 Trigger::Queue { queue, .. } if policy.dead_letter.as_deref() == Some(queue) => {
-                    return Err(named(format!("queue `{queue}` cannot be its own dead-letter queue")));
+                    return Err(named(format!(
+                        "queue `{queue}` cannot be its own dead-letter queue"
+                    )));
                 }
                 _ => {}
             }

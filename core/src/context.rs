@@ -60,12 +60,22 @@ impl Services {
     /// A queue handle with no declared-permission check, for drivers and tools
     /// outside any function (tests, CLIs).
     pub fn queue(&self, name: &str) -> Queue {
-        Queue::new(name, self.queues.clone(), "<driver>", &Permissions::unrestricted())
+        Queue::new(
+            name,
+            self.queues.clone(),
+            "<driver>",
+            &Permissions::unrestricted(),
+        )
     }
 
     /// A topic handle with no declared-permission check, for drivers and tools.
     pub fn topic(&self, name: &str) -> Topic {
-        Topic::new(name, self.topics.clone(), "<driver>", &Permissions::unrestricted())
+        Topic::new(
+            name,
+            self.topics.clone(),
+            "<driver>",
+            &Permissions::unrestricted(),
+        )
     }
 }
 
@@ -146,14 +156,24 @@ impl Context {
     /// [`crate::ErrorKind::Forbidden`] unless the function declared
     /// `.sends_to(name)`.
     pub fn queue(&self, name: &str) -> Queue {
-        Queue::new(name, self.0.services.queues.clone(), &self.0.function, &self.0.permissions)
+        Queue::new(
+            name,
+            self.0.services.queues.clone(),
+            &self.0.function,
+            &self.0.permissions,
+        )
     }
 
     /// A handle on topic `name`; publishing fails with
     /// [`crate::ErrorKind::Forbidden`] unless the function declared
     /// `.publishes_to(name)`.
     pub fn topic(&self, name: &str) -> Topic {
-        Topic::new(name, self.0.services.topics.clone(), &self.0.function, &self.0.permissions)
+        Topic::new(
+            name,
+            self.0.services.topics.clone(),
+            &self.0.function,
+            &self.0.permissions,
+        )
     }
 
     pub(crate) fn services(&self) -> &Services {

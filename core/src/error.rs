@@ -218,7 +218,8 @@ impl Error {
     pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let value: T = serde_path_to_error::deserialize(&mut de).map_err(Self::from_payload)?;
-        de.end().map_err(|e| Self::bad_input(format!("invalid JSON: {e}")))?;
+        de.end()
+            .map_err(|e| Self::bad_input(format!("invalid JSON: {e}")))?;
         Ok(value)
     }
 
@@ -343,8 +344,8 @@ mod tests {
     fn missing_field_is_named() {
         let err = Error::decode_json::<Order>(br#"{"customer":"a@b.c"}"#).unwrap_err();
         assert_eq!(err.field(), Some("items"));
-        let err = Error::decode_json::<Order>(br#"{"customer":"a","items":[{"sku":"X"}]}"#)
-            .unwrap_err();
+        let err =
+            Error::decode_json::<Order>(br#"{"customer":"a","items":[{"sku":"X"}]}"#).unwrap_err();
         assert_eq!(err.field(), Some("items[0].qty"));
     }
 
@@ -353,8 +354,8 @@ mod tests {
         let err = Error::decode_json::<Order>(br#"{"customer": "#).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BadInput);
         assert!(err.message().starts_with("malformed JSON"), "{err}");
-        let err = Error::decode_json::<Order>(br#"{"customer":"a","items":[]} trailing"#)
-            .unwrap_err();
+        let err =
+            Error::decode_json::<Order>(br#"{"customer":"a","items":[]} trailing"#).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BadInput);
     }
 

@@ -117,12 +117,21 @@ impl Function {
         route: impl Into<String>,
         handler: impl Handler<HttpRequest, HttpResponse>,
     ) -> Self {
-        Self::with(name, Trigger::http(method, route), handler::erase_http(handler))
+        Self::with(
+            name,
+            Trigger::http(method, route),
+            handler::erase_http(handler),
+        )
     }
 
     /// An HTTP function served by a `tower::Service`, such as an axum `Router`
     /// (mount it on a tail route like `/api/{*rest}` to hand it a subtree).
-    pub fn http_service<S, B>(name: impl Into<String>, method: Method, route: impl Into<String>, service: S) -> Self
+    pub fn http_service<S, B>(
+        name: impl Into<String>,
+        method: Method,
+        route: impl Into<String>,
+        service: S,
+    ) -> Self
     where
         S: tower::Service<http::Request<Full<Bytes>>, Response = http::Response<B>>
             + Clone
@@ -134,7 +143,11 @@ impl Function {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        Self::with(name, Trigger::http(method, route), handler::erase_service(service))
+        Self::with(
+            name,
+            Trigger::http(method, route),
+            handler::erase_service(service),
+        )
     }
 
     /// A function fed by `queue`, one message per call; the body is read as JSON into `T`.
@@ -153,7 +166,11 @@ impl Function {
         T: serde::de::DeserializeOwned + Send + 'static,
         H: Handler<Message<T>, ()>,
     {
-        Self::with(name, Trigger::fifo_queue(queue), handler::erase_message(handler))
+        Self::with(
+            name,
+            Trigger::fifo_queue(queue),
+            handler::erase_message(handler),
+        )
     }
 
     /// A function subscribed to `topic`.
@@ -166,7 +183,11 @@ impl Function {
     }
 
     /// A function fired by a five-field cron expression (UTC).
-    pub fn schedule(name: impl Into<String>, cron: impl Into<String>, handler: impl Handler<ScheduledTick, ()>) -> Self {
+    pub fn schedule(
+        name: impl Into<String>,
+        cron: impl Into<String>,
+        handler: impl Handler<ScheduledTick, ()>,
+    ) -> Self {
         Self::with(name, Trigger::schedule(cron), handler::erase_tick(handler))
     }
 
@@ -177,7 +198,11 @@ impl Function {
         events: impl IntoIterator<Item = StorageEventKind>,
         handler: impl Handler<StorageEvent, ()>,
     ) -> Self {
-        Self::with(name, Trigger::storage(bucket, events), handler::erase_storage(handler))
+        Self::with(
+            name,
+            Trigger::storage(bucket, events),
+            handler::erase_storage(handler),
+        )
     }
 
     /// Sets the retry policy.
@@ -224,13 +249,17 @@ impl Function {
 
     /// Declares that the handler sends to queue `queue`; it may send nowhere else.
     pub fn sends_to(mut self, queue: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.permissions).queues.insert(queue.into());
+        Arc::make_mut(&mut self.permissions)
+            .queues
+            .insert(queue.into());
         self
     }
 
     /// Declares that the handler publishes to topic `topic`; it may publish nowhere else.
     pub fn publishes_to(mut self, topic: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.permissions).topics.insert(topic.into());
+        Arc::make_mut(&mut self.permissions)
+            .topics
+            .insert(topic.into());
         self
     }
 
@@ -339,10 +368,12 @@ impl Function {
             IdempotencyKey::MessageId => message.id.clone(),
             // A body without the field has no business key; fall back to the
             // message id so redeliveries are still suppressed.
-            IdempotencyKey::BodyField(pointer) => serde_json::from_slice::<serde_json::Value>(&message.body)
-                .ok()
-                .and_then(|body| body.pointer(pointer).map(key_text))
-                .unwrap_or_else(|| message.id.clone()),
+            IdempotencyKey::BodyField(pointer) => {
+                serde_json::from_slice::<serde_json::Value>(&message.body)
+                    .ok()
+                    .and_then(|body| body.pointer(pointer).map(key_text))
+                    .unwrap_or_else(|| message.id.clone())
+            }
         };
         Some(format!("{}/{}", self.name, key))
     }
@@ -362,9 +393,9 @@ impl Function {
         match self.invoke(Event::Http(request), ctx).await {
             Ok(Output::Http(response)) => response,
             Ok(Output::Done) => HttpResponse::new(204),
-            Err(e) if e.kind() == crate::ErrorKind::Internal => HttpResponse::from_error(&Error::internal(format!(
-                "internal error in invocation {invocation_id}"
-            ))),
+            Err(e) if e.kind() == crate::ErrorKind::Internal => HttpResponse::from_error(
+                &Error::internal(format!("internal error in invocation {invocation_id}")),
+            ),
             Err(e) => HttpResponse::from_error(&e),
         }
     }

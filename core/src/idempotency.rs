@@ -120,15 +120,29 @@ mod tests {
         store.complete("a", Duration::from_secs(60)).await.unwrap();
         assert_eq!(store.claim("a", lease).await.unwrap(), Claim::Completed);
         store.release("a").await.unwrap();
-        assert_eq!(store.claim("a", lease).await.unwrap(), Claim::Completed, "release must not undo completion");
+        assert_eq!(
+            store.claim("a", lease).await.unwrap(),
+            Claim::Completed,
+            "release must not undo completion"
+        );
     }
 
     #[tokio::test]
     async fn expired_records_free_the_key() {
         let store = MemoryIdempotencyStore::new();
-        assert_eq!(store.claim("k", Duration::ZERO).await.unwrap(), Claim::Acquired);
-        assert_eq!(store.claim("k", Duration::ZERO).await.unwrap(), Claim::Acquired, "an expired lease is free");
+        assert_eq!(
+            store.claim("k", Duration::ZERO).await.unwrap(),
+            Claim::Acquired
+        );
+        assert_eq!(
+            store.claim("k", Duration::ZERO).await.unwrap(),
+            Claim::Acquired,
+            "an expired lease is free"
+        );
         store.complete("k", Duration::ZERO).await.unwrap();
-        assert_eq!(store.claim("k", Duration::from_secs(1)).await.unwrap(), Claim::Acquired);
+        assert_eq!(
+            store.claim("k", Duration::from_secs(1)).await.unwrap(),
+            Claim::Acquired
+        );
     }
 }

@@ -23,7 +23,9 @@ mod trigger;
 pub use app::App;
 pub use context::{Context, ContextBuilder, Services};
 pub use error::{Error, ErrorKind};
-pub use event::{Event, HttpRequest, HttpResponse, Message, OutgoingMessage, Output, ScheduledTick, StorageEvent};
+pub use event::{
+    Event, HttpRequest, HttpResponse, Message, OutgoingMessage, Output, ScheduledTick, StorageEvent,
+};
 pub use function::{Function, Policy};
 pub use handler::{Handler, PathParams};
 pub use idempotency::{Claim, IdempotencyStore, MemoryIdempotencyStore};

@@ -19,7 +19,11 @@ pub trait QueueClient: Send + Sync + 'static {
 
     /// Sends many messages; returns their ids in order. Providers override this
     /// to use their batch API and split along its limits.
-    async fn send_batch(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<Vec<String>, Error> {
+    async fn send_batch(
+        &self,
+        queue: &str,
+        messages: Vec<OutgoingMessage>,
+    ) -> Result<Vec<String>, Error> {
         let mut ids = Vec::with_capacity(messages.len());
         for message in messages {
             ids.push(self.send(queue, message).await?);
@@ -43,14 +47,18 @@ pub struct NoMessaging;
 #[async_trait]
 impl QueueClient for NoMessaging {
     async fn send(&self, queue: &str, _: OutgoingMessage) -> Result<String, Error> {
-        Err(Error::unavailable(format!("no queue client is configured to reach `{queue}`")))
+        Err(Error::unavailable(format!(
+            "no queue client is configured to reach `{queue}`"
+        )))
     }
 }
 
 #[async_trait]
 impl TopicClient for NoMessaging {
     async fn publish(&self, topic: &str, _: OutgoingMessage) -> Result<String, Error> {
-        Err(Error::unavailable(format!("no topic client is configured to reach `{topic}`")))
+        Err(Error::unavailable(format!(
+            "no topic client is configured to reach `{topic}`"
+        )))
     }
 }
 
@@ -75,7 +83,14 @@ impl Permissions {
         }
     }
 
-    fn check(&self, function: &str, what: &str, name: &str, declared: &BTreeSet<String>, how: &str) -> Result<(), Error> {
+    fn check(
+        &self,
+        function: &str,
+        what: &str,
+        name: &str,
+        declared: &BTreeSet<String>,
+        how: &str,
+    ) -> Result<(), Error> {
         if self.unrestricted || declared.contains(name) {
             Ok(())
         } else {
@@ -95,7 +110,12 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub(crate) fn new(name: &str, client: Arc<dyn QueueClient>, function: &str, permissions: &Permissions) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        client: Arc<dyn QueueClient>,
+        function: &str,
+        permissions: &Permissions,
+    ) -> Self {
         Self {
             allowed: permissions.check(function, "queue", name, &permissions.queues, "sends_to"),
             name: name.to_owned(),
@@ -135,9 +155,20 @@ pub struct Topic {
 }
 
 impl Topic {
-    pub(crate) fn new(name: &str, client: Arc<dyn TopicClient>, function: &str, permissions: &Permissions) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        client: Arc<dyn TopicClient>,
+        function: &str,
+        permissions: &Permissions,
+    ) -> Self {
         Self {
-            allowed: permissions.check(function, "topic", name, &permissions.topics, "publishes_to"),
+            allowed: permissions.check(
+                function,
+                "topic",
+                name,
+                &permissions.topics,
+                "publishes_to",
+            ),
             name: name.to_owned(),
             client,
         }

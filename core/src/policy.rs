@@ -181,7 +181,10 @@ mod tests {
     fn jitter_actually_spreads_delays() {
         let policy = RetryPolicy::new(5).initial_delay(Duration::from_secs(1));
         let delays: std::collections::HashSet<_> = (0..50).map(|_| policy.delay(4)).collect();
-        assert!(delays.len() > 40, "full jitter should rarely repeat a delay");
+        assert!(
+            delays.len() > 40,
+            "full jitter should rarely repeat a delay"
+        );
     }
 
     #[test]

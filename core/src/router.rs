@@ -44,7 +44,10 @@ impl HttpRouter {
                     )));
                 }
                 let entries = by_route.entry(route.as_str()).or_default();
-                if let Some((_, other)) = entries.iter().find(|(m, _)| *m == *method || *m == Method::Any || *method == Method::Any) {
+                if let Some((_, other)) = entries
+                    .iter()
+                    .find(|(m, _)| *m == *method || *m == Method::Any || *method == Method::Any)
+                {
                     let other: &Arc<Function> = &http_functions[*other];
                     return Err(Error::invalid(format!(
                         "functions `{}` and `{}` both answer {method} {route}",
@@ -58,9 +61,9 @@ impl HttpRouter {
         }
         let mut routes = matchit::Router::new();
         for (route, entries) in by_route {
-            routes
-                .insert(route, entries)
-                .map_err(|e| Error::invalid(format!("route `{route}` conflicts with another: {e}")))?;
+            routes.insert(route, entries).map_err(|e| {
+                Error::invalid(format!("route `{route}` conflicts with another: {e}"))
+            })?;
         }
         Ok(Self {
             routes,
@@ -92,7 +95,11 @@ impl HttpRouter {
     /// 405 with `Allow` for a known path with the wrong method, else the
     /// function's response. `context` builds the invocation's context once the
     /// function is known.
-    pub async fn handle(&self, mut request: HttpRequest, context: impl FnOnce(&Function) -> Context) -> HttpResponse {
+    pub async fn handle(
+        &self,
+        mut request: HttpRequest,
+        context: impl FnOnce(&Function) -> Context,
+    ) -> HttpResponse {
         match self.route(&request.method, &request.path) {
             Route::Matched { function, params } => {
                 request.path_params = params;
@@ -107,7 +114,10 @@ impl HttpRouter {
                 ))
                 .with_header("allow", &allow.join(", "))
             }
-            Route::NotFound => HttpResponse::from_error(&Error::not_found(format!("no route for {}", request.path))),
+            Route::NotFound => HttpResponse::from_error(&Error::not_found(format!(
+                "no route for {}",
+                request.path
+            ))),
         }
     }
 }
@@ -143,8 +153,14 @@ mod tests {
             Route::Matched { params, .. } => assert_eq!(params["path"], "a/b.txt"),
             _ => panic!("tail route should match"),
         }
-        assert!(matches!(r.route(&http::Method::GET, "/orders"), Route::MethodNotAllowed { .. }));
-        assert!(matches!(r.route(&http::Method::GET, "/nope"), Route::NotFound));
+        assert!(matches!(
+            r.route(&http::Method::GET, "/orders"),
+            Route::MethodNotAllowed { .. }
+        ));
+        assert!(matches!(
+            r.route(&http::Method::GET, "/nope"),
+            Route::NotFound
+        ));
     }
 
     #[test]
@@ -163,7 +179,9 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.message().contains("conflicts"), "{err}");
-        let err = router(vec![Function::http("a", Method::Get, "x", ok)]).err().unwrap();
+        let err = router(vec![Function::http("a", Method::Get, "x", ok)])
+            .err()
+            .unwrap();
         assert!(err.message().contains("must start with `/`"), "{err}");
     }
 }

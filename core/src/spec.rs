@@ -93,14 +93,18 @@ impl AppSpec {
             let policy = function.policy();
             match function.trigger() {
                 Trigger::Queue { queue: q, fifo } => {
-                    let spec = queues.entry(q.clone()).or_insert_with(|| QueueSpec::named(q));
+                    let spec = queues
+                        .entry(q.clone())
+                        .or_insert_with(|| QueueSpec::named(q));
                     spec.fifo |= *fifo;
                     spec.consumers.push(name.clone());
                     spec.dead_letter = policy.dead_letter.clone();
                     spec.max_receive_count = Some(policy.retry.max_attempts);
                 }
                 Trigger::Topic { topic } => {
-                    topic_entry(&mut topics, topic).subscribers.push(name.clone());
+                    topic_entry(&mut topics, topic)
+                        .subscribers
+                        .push(name.clone());
                 }
                 Trigger::Storage { bucket, .. } => {
                     buckets.insert(bucket.clone());
@@ -108,13 +112,19 @@ impl AppSpec {
                 Trigger::Http { .. } | Trigger::Schedule { .. } => {}
             }
             if let Some(dlq) = &policy.dead_letter {
-                let spec = queues.entry(dlq.clone()).or_insert_with(|| QueueSpec::named(dlq));
+                let spec = queues
+                    .entry(dlq.clone())
+                    .or_insert_with(|| QueueSpec::named(dlq));
                 spec.is_dead_letter = true;
                 // A FIFO queue's dead letters must go to a FIFO queue too (SQS requires it).
                 spec.fifo |= matches!(function.trigger(), Trigger::Queue { fifo: true, .. });
             }
             for q in function.sends() {
-                queues.entry(q.clone()).or_insert_with(|| QueueSpec::named(q)).producers.push(name.clone());
+                queues
+                    .entry(q.clone())
+                    .or_insert_with(|| QueueSpec::named(q))
+                    .producers
+                    .push(name.clone());
             }
             for t in function.publishes() {
                 topic_entry(&mut topics, t).publishers.push(name.clone());
@@ -150,7 +160,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{Context, Error, Function, HttpRequest, HttpResponse, Message, Method, RetryPolicy};
+    use crate::{
+        Context, Error, Function, HttpRequest, HttpResponse, Message, Method, RetryPolicy,
+    };
 
     async fn http(_: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
         Ok(HttpResponse::new(200))
@@ -192,7 +204,10 @@ mod tests {
         let spec = shop().spec();
         let json = serde_json::to_value(&spec).unwrap();
         let charge = &json["functions"][1];
-        assert_eq!(charge["trigger"], serde_json::json!({"kind": "queue", "queue": "orders"}));
+        assert_eq!(
+            charge["trigger"],
+            serde_json::json!({"kind": "queue", "queue": "orders"})
+        );
         assert_eq!(charge["timeout"], 10_000);
         assert_eq!(charge["retry"]["max_attempts"], 4);
         assert_eq!(charge["dead_letter"], "orders-dlq");
@@ -201,13 +216,32 @@ mod tests {
 
     #[test]
     fn validate_names_the_mistake() {
-        let bad_cron = App::new("a").function(Function::schedule("tick", "every minute", |_, _| async { Ok(()) }));
+        let bad_cron =
+            App::new("a").function(Function::schedule("tick", "every minute", |_, _| async {
+                Ok(())
+            }));
         let err = bad_cron.validate().unwrap_err();
-        assert!(err.message().contains("`tick`") && err.message().contains("cron"), "{err}");
+        assert!(
+            err.message().contains("`tick`") && err.message().contains("cron"),
+            "{err}"
+        );
         let twice = shop().function(Function::topic("notify", "x", msg));
-        assert!(twice.validate().unwrap_err().message().contains("used twice"));
-        let self_dlq = App::new("a").function(Function::queue("q", "jobs", msg).dead_letter("jobs"));
-        assert!(self_dlq.validate().unwrap_err().message().contains("own dead-letter"));
+        assert!(
+            twice
+                .validate()
+                .unwrap_err()
+                .message()
+                .contains("used twice")
+        );
+        let self_dlq =
+            App::new("a").function(Function::queue("q", "jobs", msg).dead_letter("jobs"));
+        assert!(
+            self_dlq
+                .validate()
+                .unwrap_err()
+                .message()
+                .contains("own dead-letter")
+        );
         shop().validate().unwrap();
     }
 }

@@ -152,7 +152,10 @@ impl Trigger {
     }
 
     /// A storage trigger.
-    pub fn storage(bucket: impl Into<String>, events: impl IntoIterator<Item = StorageEventKind>) -> Self {
+    pub fn storage(
+        bucket: impl Into<String>,
+        events: impl IntoIterator<Item = StorageEventKind>,
+    ) -> Self {
         Self::Storage {
             bucket: bucket.into(),
             events: events.into_iter().collect(),
@@ -229,13 +232,22 @@ mod tests {
     #[test]
     fn triggers_serialise_with_kind_tag() {
         let cases = [
-            (Trigger::queue("orders"), r#"{"kind":"queue","queue":"orders"}"#),
+            (
+                Trigger::queue("orders"),
+                r#"{"kind":"queue","queue":"orders"}"#,
+            ),
             (
                 Trigger::fifo_queue("ledger"),
                 r#"{"kind":"queue","queue":"ledger","fifo":true}"#,
             ),
-            (Trigger::topic("order-paid"), r#"{"kind":"topic","topic":"order-paid"}"#),
-            (Trigger::schedule("0 * * * *"), r#"{"kind":"schedule","cron":"0 * * * *"}"#),
+            (
+                Trigger::topic("order-paid"),
+                r#"{"kind":"topic","topic":"order-paid"}"#,
+            ),
+            (
+                Trigger::schedule("0 * * * *"),
+                r#"{"kind":"schedule","cron":"0 * * * *"}"#,
+            ),
             (
                 Trigger::storage("uploads", [StorageEventKind::Created]),
                 r#"{"kind":"storage","bucket":"uploads","events":["created"]}"#,

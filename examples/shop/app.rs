@@ -211,7 +211,10 @@ async fn inventory(msg: Message<OrderPaid>, ctx: Context) -> Result<(), Error> {
 /// Tells the customer their order is paid.
 async fn notify(msg: Message<OrderPaid>, ctx: Context) -> Result<(), Error> {
     let shop = ctx.state::<Arc<Shop>>()?;
-    let note = format!("to {}: order {} is paid", msg.body.customer, msg.body.order_id);
+    let note = format!(
+        "to {}: order {} is paid",
+        msg.body.customer, msg.body.order_id
+    );
     tracing::info!(order_id = %msg.body.order_id, "notification sent");
     lock(&shop.notifications).push(note);
     Ok(())
@@ -230,7 +233,12 @@ pub fn app(shop: Arc<Shop>) -> App {
     App::new("shop")
         .with_state(shop)
         .function(Function::http("checkout", Method::Post, "/orders", checkout).sends_to(ORDERS))
-        .function(Function::http("order-status", Method::Get, "/orders/{id}", order_status))
+        .function(Function::http(
+            "order-status",
+            Method::Get,
+            "/orders/{id}",
+            order_status,
+        ))
         .function(
             Function::queue("charge", ORDERS, charge)
                 .retry(
@@ -244,7 +252,16 @@ pub fn app(shop: Arc<Shop>) -> App {
                 .idempotent(Idempotency::by_body_field("/id"))
                 .publishes_to(ORDER_PAID),
         )
-        .function(Function::topic("inventory", ORDER_PAID, inventory).idempotent(Idempotency::by_message_id()))
-        .function(Function::topic("notify", ORDER_PAID, notify).idempotent(Idempotency::by_message_id()))
-        .function(Function::schedule("stock-report", "* * * * *", stock_report))
+        .function(
+            Function::topic("inventory", ORDER_PAID, inventory)
+                .idempotent(Idempotency::by_message_id()),
+        )
+        .function(
+            Function::topic("notify", ORDER_PAID, notify).idempotent(Idempotency::by_message_id()),
+        )
+        .function(Function::schedule(
+            "stock-report",
+            "* * * * *",
+            stock_report,
+        ))
 }

@@ -37,7 +37,11 @@ async fn ten_thousand_messages_none_lost_none_applied_twice() {
         })
         // 0.2^12 per message: the chance that a good message exhausts its
         // attempts in this run is about 4e-5.
-        .retry(RetryPolicy::new(12).initial_delay(Duration::from_millis(1)).max_delay(Duration::from_millis(10)))
+        .retry(
+            RetryPolicy::new(12)
+                .initial_delay(Duration::from_millis(1))
+                .max_delay(Duration::from_millis(10)),
+        )
         .idempotent(Idempotency::by_body_field("/n"))
         .dead_letter("jobs-dlq"),
     );
@@ -73,10 +77,9 @@ async fn ten_thousand_messages_none_lost_none_applied_twice() {
     assert_eq!(applied.len(), good, "every good message applied");
     let twice: Vec<_> = applied.iter().filter(|(_, count)| **count != 1).collect();
     assert!(twice.is_empty(), "applied more than once: {twice:?}");
-    let dead = running_dead_letters(&report);
-    assert_eq!(dead, poison as usize, "exactly the poison is dead-lettered");
-}
-
-fn running_dead_letters(report: &cloudfn::local::ShutdownReport) -> usize {
-    report.left_in_queues.get("jobs-dlq").map_or(0, |d| d.total())
+    let dead = report
+        .left_in_queues
+        .get("jobs-dlq")
+        .map_or(0, |d| d.total());
+    assert_eq!(dead, poison, "exactly the poison is dead-lettered");
 }

@@ -59,7 +59,11 @@ async fn message_failing_every_attempt_is_dead_lettered_with_its_last_error() {
             let counter = counter.clone();
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(Error::unavailable(format!("attempt {} of {} failed", ctx.attempt(), msg.id)))
+                Err::<(), _>(Error::unavailable(format!(
+                    "attempt {} of {} failed",
+                    ctx.attempt(),
+                    msg.id
+                )))
             }
         })
         .retry(quick_retry(3))
@@ -67,7 +71,10 @@ async fn message_failing_every_attempt_is_dead_lettered_with_its_last_error() {
     );
     let running = start(app).await;
     let id = running.queue("jobs").send(&json!({"n": 1})).await.unwrap();
-    eventually("dead-lettered", || running.broker().depth("jobs-dlq").total() == 1).await;
+    eventually("dead-lettered", || {
+        running.broker().depth("jobs-dlq").total() == 1
+    })
+    .await;
     let dead = &running.broker().peek("jobs-dlq")[0];
     assert_eq!(dead.id, id, "the message keeps its id");
     assert_eq!(dead.attribute(dl::ATTEMPTS), Some("3"));
@@ -79,7 +86,11 @@ async fn message_failing_every_attempt_is_dead_lettered_with_its_last_error() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     let report = running.shutdown().await;
-    assert_eq!(report.left_in_queues.keys().collect::<Vec<_>>(), ["jobs-dlq"], "{report}");
+    assert_eq!(
+        report.left_in_queues.keys().collect::<Vec<_>>(),
+        ["jobs-dlq"],
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -87,24 +98,43 @@ async fn idempotency_suppresses_a_duplicate() {
     let effects = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
     let seen = effects.clone();
     let app = App::new("t").function(
-        Function::queue("apply", "payments", move |msg: Message<Value>, _: Context| {
-            let seen = seen.clone();
-            async move {
-                let key = msg.body["payment_id"].as_str().unwrap_or_default().to_owned();
-                *seen.lock().unwrap().entry(key).or_default() += 1;
-                Ok(())
-            }
-        })
+        Function::queue(
+            "apply",
+            "payments",
+            move |msg: Message<Value>, _: Context| {
+                let seen = seen.clone();
+                async move {
+                    let key = msg.body["payment_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    *seen.lock().unwrap().entry(key).or_default() += 1;
+                    Ok(())
+                }
+            },
+        )
         .idempotent(Idempotency::by_body_field("/payment_id")),
     );
     let running = start(app).await;
     let payments = running.queue("payments");
-    payments.send(&json!({"payment_id": "p-1", "cents": 100})).await.unwrap();
-    payments.send(&json!({"payment_id": "p-1", "cents": 100})).await.unwrap();
-    payments.send(&json!({"payment_id": "p-2", "cents": 5})).await.unwrap();
+    payments
+        .send(&json!({"payment_id": "p-1", "cents": 100}))
+        .await
+        .unwrap();
+    payments
+        .send(&json!({"payment_id": "p-1", "cents": 100}))
+        .await
+        .unwrap();
+    payments
+        .send(&json!({"payment_id": "p-2", "cents": 5}))
+        .await
+        .unwrap();
     eventually("all acknowledged", || running.broker().is_idle()).await;
     running.shutdown().await;
-    assert_eq!(*effects.lock().unwrap(), HashMap::from([("p-1".into(), 1), ("p-2".into(), 1)]));
+    assert_eq!(
+        *effects.lock().unwrap(),
+        HashMap::from([("p-1".into(), 1), ("p-2".into(), 1)])
+    );
 }
 
 async fn boom(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
@@ -119,12 +149,19 @@ async fn a_panicking_handler_fails_one_invocation_and_the_server_keeps_serving()
     let app = App::new("t").function(Function::http("boom", Method::Get, "/boom/{what}", boom));
     let running = start(app).await;
     let url = running.url();
-    let res = client().get(format!("{url}/boom/panic")).send().await.unwrap();
+    let res = client()
+        .get(format!("{url}/boom/panic"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 500);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["kind"], "internal");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(!message.contains("secret-token"), "panic details must not reach the caller: {message}");
+    assert!(
+        !message.contains("secret-token"),
+        "panic details must not reach the caller: {message}"
+    );
     for _ in 0..3 {
         let res = client().get(format!("{url}/boom/ok")).send().await.unwrap();
         assert_eq!(res.status(), 200);
@@ -158,18 +195,32 @@ async fn a_panicking_queue_handler_is_retried_like_any_failure() {
 #[tokio::test]
 async fn a_handler_past_its_deadline_gets_a_timeout_error() {
     let app = App::new("t").function(
-        Function::http("slow", Method::Get, "/slow", |_: HttpRequest, ctx: Context| async move {
-            tokio::time::sleep(ctx.remaining() + Duration::from_secs(30)).await;
-            Ok(HttpResponse::text(200, "too late"))
-        })
+        Function::http(
+            "slow",
+            Method::Get,
+            "/slow",
+            |_: HttpRequest, ctx: Context| async move {
+                tokio::time::sleep(ctx.remaining() + Duration::from_secs(30)).await;
+                Ok(HttpResponse::text(200, "too late"))
+            },
+        )
         .timeout(Duration::from_millis(200)),
     );
     let running = start(app).await;
-    let res = client().get(format!("{}/slow", running.url())).send().await.unwrap();
+    let res = client()
+        .get(format!("{}/slow", running.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 504);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["kind"], "timeout");
-    assert!(body["error"]["message"].as_str().unwrap().contains("deadline"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deadline")
+    );
     assert!(running.shutdown().await.is_clean());
 }
 
@@ -197,8 +248,16 @@ async fn shutdown_finishes_in_flight_work_and_reports_what_is_left() {
     }
     eventually("first job started", || started.load(Ordering::SeqCst) == 1).await;
     let report = running.shutdown().await;
-    assert_eq!(finished.load(Ordering::SeqCst), 1, "the in-flight job finished");
-    assert_eq!(started.load(Ordering::SeqCst), 1, "no new job started after shutdown");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "the in-flight job finished"
+    );
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        1,
+        "no new job started after shutdown"
+    );
     assert_eq!(report.abandoned, 0);
     assert_eq!(report.left_in_queues["jobs"].ready, 2, "{report}");
 }
@@ -206,24 +265,48 @@ async fn shutdown_finishes_in_flight_work_and_reports_what_is_left() {
 #[tokio::test]
 async fn a_function_may_only_send_where_it_declared() {
     let app = App::new("t")
-        .function(Function::http("leaky", Method::Post, "/leak", |_: HttpRequest, ctx: Context| async move {
-            ctx.queue("audit").send(&json!({"x": 1})).await?;
-            Ok(HttpResponse::new(204))
-        }))
-        .function(
-            Function::http("allowed", Method::Post, "/audit", |_: HttpRequest, ctx: Context| async move {
+        .function(Function::http(
+            "leaky",
+            Method::Post,
+            "/leak",
+            |_: HttpRequest, ctx: Context| async move {
                 ctx.queue("audit").send(&json!({"x": 1})).await?;
                 Ok(HttpResponse::new(204))
-            })
+            },
+        ))
+        .function(
+            Function::http(
+                "allowed",
+                Method::Post,
+                "/audit",
+                |_: HttpRequest, ctx: Context| async move {
+                    ctx.queue("audit").send(&json!({"x": 1})).await?;
+                    Ok(HttpResponse::new(204))
+                },
+            )
             .sends_to("audit"),
         );
     let running = start(app).await;
-    let res = client().post(format!("{}/leak", running.url())).send().await.unwrap();
+    let res = client()
+        .post(format!("{}/leak", running.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     let body: Value = res.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("sends_to(\"audit\")"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sends_to(\"audit\")"),
+        "{body}"
+    );
     assert_eq!(running.broker().depth("audit").total(), 0);
-    let res = client().post(format!("{}/audit", running.url())).send().await.unwrap();
+    let res = client()
+        .post(format!("{}/audit", running.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     assert_eq!(running.broker().depth("audit").total(), 1);
     running.shutdown().await;
@@ -234,44 +317,75 @@ async fn a_topic_reaches_every_subscriber_and_a_fifo_queue_keeps_order() {
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let (a, b, c) = (log.clone(), log.clone(), log.clone());
     let app = App::new("t")
-        .function(Function::topic("a", "news", move |m: Message<Value>, _: Context| {
-            let a = a.clone();
-            async move {
-                a.lock().unwrap().push(format!("a:{}", m.body["n"]));
-                Ok(())
-            }
-        }))
-        .function(Function::topic("b", "news", move |m: Message<Value>, _: Context| {
-            let b = b.clone();
-            async move {
-                b.lock().unwrap().push(format!("b:{}", m.body["n"]));
-                Ok(())
-            }
-        }))
-        .function(
-            Function::fifo_queue("ledger", "ledger.fifo", move |m: Message<Value>, ctx: Context| {
-                let c = c.clone();
+        .function(Function::topic(
+            "a",
+            "news",
+            move |m: Message<Value>, _: Context| {
+                let a = a.clone();
                 async move {
-                    // Every entry fails once; order must hold across the retries.
-                    if ctx.attempt() == 1 {
-                        return Err(Error::unavailable("first try fails"));
-                    }
-                    c.lock().unwrap().push(format!("fifo:{}", m.body["n"]));
+                    a.lock().unwrap().push(format!("a:{}", m.body["n"]));
                     Ok(())
                 }
-            })
+            },
+        ))
+        .function(Function::topic(
+            "b",
+            "news",
+            move |m: Message<Value>, _: Context| {
+                let b = b.clone();
+                async move {
+                    b.lock().unwrap().push(format!("b:{}", m.body["n"]));
+                    Ok(())
+                }
+            },
+        ))
+        .function(
+            Function::fifo_queue(
+                "ledger",
+                "ledger.fifo",
+                move |m: Message<Value>, ctx: Context| {
+                    let c = c.clone();
+                    async move {
+                        // Every entry fails once; order must hold across the retries.
+                        if ctx.attempt() == 1 {
+                            return Err(Error::unavailable("first try fails"));
+                        }
+                        c.lock().unwrap().push(format!("fifo:{}", m.body["n"]));
+                        Ok(())
+                    }
+                },
+            )
             .retry(quick_retry(3)),
         );
     let running = start(app).await;
-    running.topic("news").publish(&json!({"n": 1})).await.unwrap();
+    running
+        .topic("news")
+        .publish(&json!({"n": 1}))
+        .await
+        .unwrap();
     let entries = (0..5)
-        .map(|n| OutgoingMessage::json(&json!({"n": n})).unwrap().with_ordering_key("acct-1"))
+        .map(|n| {
+            OutgoingMessage::json(&json!({"n": n}))
+                .unwrap()
+                .with_ordering_key("acct-1")
+        })
         .collect();
-    running.queue("ledger.fifo").send_batch(entries).await.unwrap();
+    running
+        .queue("ledger.fifo")
+        .send_batch(entries)
+        .await
+        .unwrap();
     eventually("all delivered", || log.lock().unwrap().len() == 7).await;
     running.shutdown().await;
     let log = log.lock().unwrap();
-    assert!(log.contains(&"a:1".to_owned()) && log.contains(&"b:1".to_owned()), "{log:?}");
-    let fifo: Vec<_> = log.iter().filter(|e| e.starts_with("fifo")).cloned().collect();
+    assert!(
+        log.contains(&"a:1".to_owned()) && log.contains(&"b:1".to_owned()),
+        "{log:?}"
+    );
+    let fifo: Vec<_> = log
+        .iter()
+        .filter(|e| e.starts_with("fifo"))
+        .cloned()
+        .collect();
     assert_eq!(fifo, ["fifo:0", "fifo:1", "fifo:2", "fifo:3", "fifo:4"]);
 }

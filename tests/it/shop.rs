@@ -38,9 +38,16 @@ async fn order_is_accepted_paid_and_reacted_to() {
 
     eventually("order paid", || shop.status(&id) == Some(Status::Paid)).await;
     eventually("stock taken", || shop.stock("BOOK-1") == -2).await;
-    eventually("customer notified", || shop.notifications().iter().any(|n| n.contains(&id))).await;
+    eventually("customer notified", || {
+        shop.notifications().iter().any(|n| n.contains(&id))
+    })
+    .await;
 
-    let res = client().get(format!("{url}/orders/{id}")).send().await.unwrap();
+    let res = client()
+        .get(format!("{url}/orders/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let order: Value = res.json().await.unwrap();
     assert_eq!(order["status"], "paid");
@@ -48,7 +55,11 @@ async fn order_is_accepted_paid_and_reacted_to() {
 
     let report = running.shutdown().await;
     assert!(report.is_clean(), "{report}");
-    assert_eq!(shop.notifications().len(), 1, "one payment, one notification");
+    assert_eq!(
+        shop.notifications().len(),
+        1,
+        "one payment, one notification"
+    );
 }
 
 #[tokio::test]
@@ -56,12 +67,28 @@ async fn bad_orders_get_errors_naming_the_field() {
     let running = start(shop_app::app(Shop::new(0.0))).await;
     let url = running.url();
     let cases = [
-        (r#"{"customer":"ada@example.com","items":[{"sku":"B","qty":2}"#, 400, None),
+        (
+            r#"{"customer":"ada@example.com","items":[{"sku":"B","qty":2}"#,
+            400,
+            None,
+        ),
         (r#"{"customer":"ada@example.com"}"#, 400, Some("items")),
-        (r#"{"customer":"ada@example.com","items":[{"sku":"B","qty":"two"}]}"#, 400, Some("items[0].qty")),
+        (
+            r#"{"customer":"ada@example.com","items":[{"sku":"B","qty":"two"}]}"#,
+            400,
+            Some("items[0].qty"),
+        ),
         (r#"{"customer":7,"items":[]}"#, 400, Some("customer")),
-        (r#"{"customer":"ada@example.com","items":[]}"#, 422, Some("items")),
-        (r#"{"customer":"ada@example.com","items":[{"sku":"A","qty":1},{"sku":"B","qty":0}]}"#, 422, Some("items[1].qty")),
+        (
+            r#"{"customer":"ada@example.com","items":[]}"#,
+            422,
+            Some("items"),
+        ),
+        (
+            r#"{"customer":"ada@example.com","items":[{"sku":"A","qty":1},{"sku":"B","qty":0}]}"#,
+            422,
+            Some("items[1].qty"),
+        ),
     ];
     for (body, status, field) in cases {
         let (got, error) = post_order(&url, body).await;
@@ -69,10 +96,17 @@ async fn bad_orders_get_errors_naming_the_field() {
         assert_eq!(error["error"]["field"].as_str(), field, "{body} -> {error}");
         assert!(!error["error"]["message"].as_str().unwrap().is_empty());
     }
-    let res = client().get(format!("{url}/orders/no-such-order")).send().await.unwrap();
+    let res = client()
+        .get(format!("{url}/orders/no-such-order"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let report = running.shutdown().await;
-    assert!(report.is_clean(), "rejected orders must not be enqueued: {report}");
+    assert!(
+        report.is_clean(),
+        "rejected orders must not be enqueued: {report}"
+    );
 }
 
 #[tokio::test]
@@ -82,11 +116,22 @@ async fn a_charge_that_keeps_failing_marks_the_order_failed_and_dead_letters_it(
     let (_, body) = post_order(&running.url(), GOOD).await;
     let id = body["id"].as_str().unwrap().to_owned();
 
-    eventually("order in the dead-letter queue", || running.broker().depth(ORDERS_DLQ).total() == 1).await;
+    eventually("order in the dead-letter queue", || {
+        running.broker().depth(ORDERS_DLQ).total() == 1
+    })
+    .await;
     assert_eq!(shop.status(&id), Some(Status::Failed));
     let dead = &running.broker().peek(ORDERS_DLQ)[0];
-    assert_eq!(dead.attribute(dl::ATTEMPTS), Some("4"), "charge allows 4 attempts");
-    assert!(dead.attribute(dl::ERROR).unwrap().contains("payment provider timed out"));
+    assert_eq!(
+        dead.attribute(dl::ATTEMPTS),
+        Some("4"),
+        "charge allows 4 attempts"
+    );
+    assert!(
+        dead.attribute(dl::ERROR)
+            .unwrap()
+            .contains("payment provider timed out")
+    );
     assert!(String::from_utf8_lossy(&dead.body).contains(&id));
     assert!(shop.notifications().is_empty());
     running.shutdown().await;
@@ -98,14 +143,26 @@ async fn a_poison_order_goes_to_the_dead_letter_queue_without_retries() {
     let running = start(shop_app::app(Arc::clone(&shop))).await;
     running
         .queue(ORDERS)
-        .send_message(OutgoingMessage::new(r#"{"id":"x","customer":"c@d.e","items":"lots"}"#))
+        .send_message(OutgoingMessage::new(
+            r#"{"id":"x","customer":"c@d.e","items":"lots"}"#,
+        ))
         .await
         .unwrap();
-    eventually("poison dead-lettered", || running.broker().depth(ORDERS_DLQ).total() == 1).await;
+    eventually("poison dead-lettered", || {
+        running.broker().depth(ORDERS_DLQ).total() == 1
+    })
+    .await;
     let dead = &running.broker().peek(ORDERS_DLQ)[0];
-    assert_eq!(dead.attribute(dl::ATTEMPTS), Some("1"), "a permanent error is not retried");
+    assert_eq!(
+        dead.attribute(dl::ATTEMPTS),
+        Some("1"),
+        "a permanent error is not retried"
+    );
     let error = dead.attribute(dl::ERROR).unwrap();
-    assert!(error.starts_with("bad_input") && error.contains("items"), "{error}");
+    assert!(
+        error.starts_with("bad_input") && error.contains("items"),
+        "{error}"
+    );
     assert_eq!(dead.attribute(dl::FUNCTION), Some("charge"));
     assert_eq!(running.broker().depth(ORDERS).total(), 0);
     running.shutdown().await;

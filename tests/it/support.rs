@@ -22,7 +22,10 @@ pub async fn start(app: App) -> Running {
 pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
     while !done() {
-        assert!(tokio::time::Instant::now() < give_up, "never happened: {what}");
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "never happened: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -48,10 +48,7 @@ impl HttpRequest {
 
     /// Adds a header; invalid names or values are ignored.
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(name),
-            HeaderValue::try_from(value),
-        ) {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             self.headers.append(name, value);
         }
         self
@@ -93,7 +90,8 @@ impl HttpRequest {
 
     /// The body as UTF-8 text.
     pub fn text(&self) -> Result<&str, Error> {
-        std::str::from_utf8(&self.body).map_err(|e| Error::bad_input(format!("body is not UTF-8: {e}")))
+        std::str::from_utf8(&self.body)
+            .map_err(|e| Error::bad_input(format!("body is not UTF-8: {e}")))
     }
 }
 
@@ -152,10 +150,7 @@ impl HttpResponse {
 
     /// Adds a header; invalid names or values are ignored.
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(name),
-            HeaderValue::try_from(value),
-        ) {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             self.headers.append(name, value);
         }
         self

@@ -50,7 +50,12 @@ impl Message<Bytes> {
     /// message goes to the dead-letter queue instead of being retried forever.
     pub fn decode<T: DeserializeOwned>(self) -> Result<Message<T>, Error> {
         let body = Error::decode_json(&self.body).map_err(|e| {
-            let message = format!("message {} from `{}`: {}", self.id, self.source, e.message());
+            let message = format!(
+                "message {} from `{}`: {}",
+                self.id,
+                self.source,
+                e.message()
+            );
             match e.field() {
                 Some(field) => Error::bad_input(message).with_field(field),
                 None => Error::bad_input(message),
@@ -163,7 +168,13 @@ mod tests {
         let msg = raw.decode::<Paid>().unwrap();
         assert_eq!(msg.id, "m-1");
         assert_eq!(msg.attempt, 2);
-        assert_eq!(msg.body, Paid { order_id: "o-1".into(), cents: 1200 });
+        assert_eq!(
+            msg.body,
+            Paid {
+                order_id: "o-1".into(),
+                cents: 1200
+            }
+        );
     }
 
     #[test]
@@ -173,6 +184,9 @@ mod tests {
             .unwrap_err();
         assert!(!err.is_retryable());
         assert_eq!(err.field(), Some("cents"));
-        assert!(err.message().contains("m-2") && err.message().contains("orders"), "{err}");
+        assert!(
+            err.message().contains("m-2") && err.message().contains("orders"),
+            "{err}"
+        );
     }
 }

@@ -53,7 +53,13 @@ impl LocalBroker {
 
     /// Queue `name`, created on first use as queues are in the cloud by deployment.
     pub(crate) fn queue(&self, name: &str) -> Arc<LocalQueue> {
-        if let Some(queue) = self.0.queues.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+        if let Some(queue) = self
+            .0
+            .queues
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
             return queue.clone();
         }
         let mut queues = self.0.queues.write().unwrap_or_else(|p| p.into_inner());
@@ -100,7 +106,8 @@ impl QueueClient for LocalBroker {
     async fn send(&self, queue: &str, message: OutgoingMessage) -> Result<String, Error> {
         let id = new_id();
         let delay = message.delay;
-        self.queue(queue).push(Stored::new(id.clone(), message), delay);
+        self.queue(queue)
+            .push(Stored::new(id.clone(), message), delay);
         Ok(id)
     }
 }
@@ -109,7 +116,12 @@ impl QueueClient for LocalBroker {
 impl TopicClient for LocalBroker {
     async fn publish(&self, topic: &str, message: OutgoingMessage) -> Result<String, Error> {
         let id = new_id();
-        let subscribers = self.0.subscriptions.get(topic).map(Vec::as_slice).unwrap_or_default();
+        let subscribers = self
+            .0
+            .subscriptions
+            .get(topic)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         if subscribers.is_empty() {
             tracing::debug!(topic, "published to a topic nobody subscribes to");
         }

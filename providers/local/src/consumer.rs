@@ -99,10 +99,13 @@ impl Consumer {
     fn settle_failure(&self, receipt: u64, attempt: u32, error: Error) {
         let retry = self.function.policy().retry;
         if error.is_retryable() && retry.has_attempts_left(attempt) {
-            self.queue.retry_later(receipt, retry.delay(attempt), error.to_string());
+            self.queue
+                .retry_later(receipt, retry.delay(attempt), error.to_string());
             return;
         }
-        let Some(mut message) = self.queue.take(receipt) else { return };
+        let Some(mut message) = self.queue.take(receipt) else {
+            return;
+        };
         let target = dead_letter_queue(&self.function, self.queue.name());
         tracing::error!(
             function = %self.function.name(),
@@ -113,10 +116,18 @@ impl Consumer {
             "message failed for good; moved to the dead-letter queue"
         );
         use dead_letter_attributes as attr;
-        message.attributes.insert(attr::ERROR.into(), error.to_string());
-        message.attributes.insert(attr::FUNCTION.into(), self.function.name().into());
-        message.attributes.insert(attr::SOURCE.into(), self.queue.name().into());
-        message.attributes.insert(attr::ATTEMPTS.into(), attempt.to_string());
+        message
+            .attributes
+            .insert(attr::ERROR.into(), error.to_string());
+        message
+            .attributes
+            .insert(attr::FUNCTION.into(), self.function.name().into());
+        message
+            .attributes
+            .insert(attr::SOURCE.into(), self.queue.name().into());
+        message
+            .attributes
+            .insert(attr::ATTEMPTS.into(), attempt.to_string());
         message.last_error = Some(error.to_string());
         message.receive_count = 0;
         self.broker.queue(&target).push(message, None);

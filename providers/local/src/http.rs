@@ -13,7 +13,10 @@ pub(crate) struct HttpState {
     pub max_body_bytes: usize,
 }
 
-pub(crate) async fn handle(state: Arc<HttpState>, request: http::Request<Body>) -> http::Response<Body> {
+pub(crate) async fn handle(
+    state: Arc<HttpState>,
+    request: http::Request<Body>,
+) -> http::Response<Body> {
     let response = match read_request(request, state.max_body_bytes).await {
         Ok(request) => {
             let trace_id = request.header("traceparent").map(str::to_owned);

@@ -157,7 +157,14 @@ impl LocalQueue {
                     let receipt = state.next_receipt;
                     state.next_receipt += 1;
                     let visible_at = Instant::now() + delay;
-                    state.pending.insert(receipt, Pending { message, visible_at, leased: false });
+                    state.pending.insert(
+                        receipt,
+                        Pending {
+                            message,
+                            visible_at,
+                            leased: false,
+                        },
+                    );
                     state.timers.push(Reverse((visible_at, receipt)));
                 }
                 None => state.ready.push_back(message),
@@ -173,11 +180,16 @@ impl LocalQueue {
                 break;
             }
             state.timers.pop();
-            let due = state.pending.get(&receipt).is_some_and(|p| p.visible_at == at);
+            let due = state
+                .pending
+                .get(&receipt)
+                .is_some_and(|p| p.visible_at == at);
             if !due {
                 continue;
             }
-            let Some(pending) = state.pending.remove(&receipt) else { continue };
+            let Some(pending) = state.pending.remove(&receipt) else {
+                continue;
+            };
             if pending.leased {
                 tracing::warn!(queue = %self.name, message_id = %pending.message.id, "visibility timeout expired; redelivering");
             }
@@ -233,8 +245,18 @@ impl LocalQueue {
             }
             let receipt = state.next_receipt;
             state.next_receipt += 1;
-            leased.push(Leased { receipt, message: message.to_message(&self.name) });
-            state.pending.insert(receipt, Pending { message, visible_at, leased: true });
+            leased.push(Leased {
+                receipt,
+                message: message.to_message(&self.name),
+            });
+            state.pending.insert(
+                receipt,
+                Pending {
+                    message,
+                    visible_at,
+                    leased: true,
+                },
+            );
             state.timers.push(Reverse((visible_at, receipt)));
         }
         Ok(leased)
@@ -279,7 +301,9 @@ impl LocalQueue {
         {
             let mut state = self.lock();
             let visible_at = Instant::now() + delay;
-            let Some(pending) = state.pending.get_mut(&receipt) else { return };
+            let Some(pending) = state.pending.get_mut(&receipt) else {
+                return;
+            };
             pending.leased = false;
             pending.visible_at = visible_at;
             pending.message.last_error = Some(error);
@@ -353,7 +377,10 @@ mod tests {
         let leased = q.try_lease(1, VIS).unwrap();
         q.retry_later(leased[0].receipt, Duration::from_millis(500), "boom".into());
         assert_eq!(q.depth().delayed, 1);
-        assert_eq!(q.try_lease(1, VIS).unwrap_err(), Some(Instant::now() + Duration::from_millis(500)));
+        assert_eq!(
+            q.try_lease(1, VIS).unwrap_err(),
+            Some(Instant::now() + Duration::from_millis(500))
+        );
         tokio::time::advance(Duration::from_millis(500)).await;
         let again = q.lease(1, VIS).await;
         assert_eq!(again[0].message.attempt, 2);
@@ -373,10 +400,17 @@ mod tests {
         let ids: Vec<_> = second.iter().map(|l| l.message.id.as_str()).collect();
         assert_eq!(ids, ["b1"], "a2 must wait while a1 is in flight");
         q.retry_later(first[0].receipt, Duration::from_millis(10), "x".into());
-        assert!(q.try_lease(10, VIS).is_err(), "a2 must wait while a1 waits to retry");
+        assert!(
+            q.try_lease(10, VIS).is_err(),
+            "a2 must wait while a1 waits to retry"
+        );
         tokio::time::advance(Duration::from_millis(10)).await;
         let third = q.try_lease(10, VIS).unwrap();
         let ids: Vec<_> = third.iter().map(|l| l.message.id.as_str()).collect();
-        assert_eq!(ids, ["a1", "a2"], "the retried head comes back before its successor");
+        assert_eq!(
+            ids,
+            ["a1", "a2"],
+            "the retried head comes back before its successor"
+        );
     }
 }

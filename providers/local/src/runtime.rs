@@ -41,7 +41,10 @@ impl LocalRuntime {
     /// The runtime for `app`, on 127.0.0.1:`PORT` (3000 when `PORT` is unset),
     /// waiting up to 30 s for in-flight work at shutdown.
     pub fn new(app: App) -> Self {
-        let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+        let port = std::env::var("PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(3000);
         Self {
             app,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
@@ -72,9 +75,9 @@ impl LocalRuntime {
     pub async fn start(self) -> Result<Running, Error> {
         self.app.validate()?;
         let broker = LocalBroker::for_app(&self.app);
-        let services = self
-            .app
-            .services(PROVIDER, Arc::new(broker.clone()), Arc::new(broker.clone()));
+        let services =
+            self.app
+                .services(PROVIDER, Arc::new(broker.clone()), Arc::new(broker.clone()));
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut background = Vec::new();
@@ -107,7 +110,9 @@ impl LocalRuntime {
                     broker: broker.clone(),
                     services: services.clone(),
                 };
-                background.push(tokio::spawn(consumer.run(shutdown.clone(), tracker.clone())));
+                background.push(tokio::spawn(
+                    consumer.run(shutdown.clone(), tracker.clone()),
+                ));
             }
         }
 
@@ -124,14 +129,18 @@ impl LocalRuntime {
         });
         let listener = tokio::net::TcpListener::bind(self.addr)
             .await
-            .map_err(|e| Error::unavailable(format!("cannot listen on {}: {e}", self.addr)).with_source(e))?;
+            .map_err(|e| {
+                Error::unavailable(format!("cannot listen on {}: {e}", self.addr)).with_source(e)
+            })?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::internal(format!("listener has no address: {e}")))?;
-        let router = axum::Router::new().fallback(move |request| http::handle(state.clone(), request));
+        let router =
+            axum::Router::new().fallback(move |request| http::handle(state.clone(), request));
         let stop_http = shutdown.clone();
         let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move { stop_http.cancelled().await });
+            let serve = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop_http.cancelled().await });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
@@ -186,7 +195,11 @@ impl std::fmt::Display for ShutdownReport {
             return f.write_str("all work finished; every queue is empty");
         }
         if self.abandoned > 0 {
-            write!(f, "{} invocation(s) abandoned after the grace period; ", self.abandoned)?;
+            write!(
+                f,
+                "{} invocation(s) abandoned after the grace period; ",
+                self.abandoned
+            )?;
         }
         f.write_str("left in queues:")?;
         for (name, depth) in &self.left_in_queues {
@@ -243,7 +256,9 @@ impl Running {
             let _ = task.await;
         }
         self.tracker.close();
-        let finished = tokio::time::timeout(self.grace, self.tracker.wait()).await.is_ok();
+        let finished = tokio::time::timeout(self.grace, self.tracker.wait())
+            .await
+            .is_ok();
         let abandoned = if finished { 0 } else { self.tracker.len() };
         let _ = tokio::time::timeout(self.grace, self.server).await;
         let left_in_queues = self

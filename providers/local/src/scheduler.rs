@@ -39,7 +39,9 @@ async fn fire(function: &Function, tick: ScheduledTick, services: &Services) {
     let retry = function.policy().retry;
     let mut attempt = 1;
     loop {
-        let ctx = Context::builder(function, services).attempt(attempt).build();
+        let ctx = Context::builder(function, services)
+            .attempt(attempt)
+            .build();
         match function.invoke(Event::Tick(tick.clone()), ctx).await {
             Ok(_) => return,
             Err(e) if e.is_retryable() && retry.has_attempts_left(attempt) => {
