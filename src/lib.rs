@@ -95,3 +95,8 @@ mod tests {
         assert_eq!(only(&["FUNCTION_TARGET"]), Provider::Gcp);
     }
 }
+
+/// Keeps the README's code compiling.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
