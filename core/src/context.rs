@@ -99,8 +99,9 @@ impl Context {
     /// Starts a context for one invocation of `function`. Defaults: a fresh
     /// invocation id, the function's timeout as deadline, attempt 1.
     pub fn builder(function: &Function, services: &Services) -> ContextBuilder {
-        ContextBuilder {
-            invocation_id: None,
+        ContextBuilder(Inner {
+            // Filled at build() unless the platform gives one.
+            invocation_id: String::new(),
             function: function.name().to_owned(),
             deadline: Instant::now() + function.policy().timeout,
             attempt: 1,
@@ -108,7 +109,7 @@ impl Context {
             trace_id: None,
             permissions: function.permissions(),
             services: services.clone(),
-        }
+        })
     }
 
     /// The id of this invocation (the platform's request id where it has one).
@@ -192,55 +193,38 @@ impl Context {
 }
 
 /// Builds a [`Context`]; see [`Context::builder`].
-pub struct ContextBuilder {
-    invocation_id: Option<String>,
-    function: String,
-    deadline: Instant,
-    attempt: u32,
-    max_attempts: u32,
-    trace_id: Option<String>,
-    permissions: Arc<Permissions>,
-    services: Services,
-}
+pub struct ContextBuilder(Inner);
 
 impl ContextBuilder {
     /// The platform's request id.
     pub fn invocation_id(mut self, id: impl Into<String>) -> Self {
-        self.invocation_id = Some(id.into());
+        self.0.invocation_id = id.into();
         self
     }
 
     /// The platform's deadline, when it sets one shorter than the function's timeout.
     pub fn deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = self.deadline.min(deadline);
+        self.0.deadline = self.0.deadline.min(deadline);
         self
     }
 
     /// Which delivery this is, from 1.
     pub fn attempt(mut self, attempt: u32) -> Self {
-        self.attempt = attempt.max(1);
+        self.0.attempt = attempt.max(1);
         self
     }
 
     /// The distributed trace id.
     pub fn trace_id(mut self, trace_id: impl Into<String>) -> Self {
-        self.trace_id = Some(trace_id.into());
+        self.0.trace_id = Some(trace_id.into());
         self
     }
 
     /// The context.
-    pub fn build(self) -> Context {
-        Context(Arc::new(Inner {
-            invocation_id: self
-                .invocation_id
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            function: self.function,
-            deadline: self.deadline,
-            attempt: self.attempt,
-            max_attempts: self.max_attempts,
-            trace_id: self.trace_id,
-            permissions: self.permissions,
-            services: self.services,
-        }))
+    pub fn build(mut self) -> Context {
+        if self.0.invocation_id.is_empty() {
+            self.0.invocation_id = uuid::Uuid::new_v4().to_string();
+        }
+        Context(Arc::new(self.0))
     }
 }

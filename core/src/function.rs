@@ -9,7 +9,6 @@ use std::{
 
 use bytes::Bytes;
 use futures::FutureExt;
-use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -133,15 +132,8 @@ impl Function {
         service: S,
     ) -> Self
     where
-        S: tower::Service<http::Request<Full<Bytes>>, Response = http::Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: handler::HttpService<B>,
+        B: http_body::Body<Data = Bytes, Error: Into<handler::BoxError>> + Send + 'static,
     {
         Self::with(
             name,

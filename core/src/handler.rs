@@ -115,22 +115,44 @@ macro_rules! erase_plain {
 erase_plain!(erase_tick, crate::ScheduledTick, Tick, "schedule");
 erase_plain!(erase_storage, crate::StorageEvent, Storage, "storage");
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The error type `tower` services commonly box into.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Adapts a `tower::Service` over `http` types (an axum `Router`, say) into an
-/// HTTP handler. The route's parameters travel in the request's extensions as
-/// [`PathParams`].
-pub(crate) fn erase_service<S, B>(service: S) -> ErasedHandler
-where
-    S: tower::Service<http::Request<Full<Bytes>>, Response = http::Response<B>>
-        + Clone
+/// A `tower::Service` that can serve an HTTP function: an axum `Router`, or
+/// any service from `http::Request` to `http::Response`. Implemented for every
+/// such service; it only names the bounds once.
+pub trait HttpService<B>:
+    tower::Service<
+        http::Request<Full<Bytes>>,
+        Response = http::Response<B>,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S, B> HttpService<B> for S where
+    S: tower::Service<
+            http::Request<Full<Bytes>>,
+            Response = http::Response<B>,
+            Future: Send + 'static,
+            Error: Into<BoxError>,
+        > + Clone
         + Send
         + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+        + 'static
+{
+}
+
+/// Adapts an [`HttpService`] into an HTTP handler. The route's parameters
+/// travel in the request's extensions as [`PathParams`].
+pub(crate) fn erase_service<S, B>(service: S) -> ErasedHandler
+where
+    S: HttpService<B>,
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
 {
     erase_http(move |req: HttpRequest, _ctx: Context| {
         let service = service.clone();

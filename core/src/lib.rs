@@ -27,7 +27,7 @@ pub use event::{
     Event, HttpRequest, HttpResponse, Message, OutgoingMessage, Output, ScheduledTick, StorageEvent,
 };
 pub use function::{Function, Policy};
-pub use handler::{Handler, PathParams};
+pub use handler::{BoxError, Handler, HttpService, PathParams};
 pub use idempotency::{Claim, IdempotencyStore, MemoryIdempotencyStore};
 pub use messaging::{Queue, QueueClient, Topic, TopicClient};
 pub use policy::{Idempotency, IdempotencyKey, RetryPolicy};

@@ -389,3 +389,86 @@ async fn a_topic_reaches_every_subscriber_and_a_fifo_queue_keeps_order() {
         .collect();
     assert_eq!(fifo, ["fifo:0", "fifo:1", "fifo:2", "fifo:3", "fifo:4"]);
 }
+
+#[tokio::test]
+async fn an_axum_router_serves_a_subtree_as_one_function() {
+    use axum::{Json, extract::Path, routing::get};
+    let api =
+        axum::Router::new().route(
+            "/api/items/{id}",
+            get(|Path(id): Path<u32>| async move {
+                Json(json!({"id": id, "name": format!("item {id}")}))
+            }),
+        );
+    let app = App::new("t").function(Function::http_service(
+        "api",
+        Method::Any,
+        "/api/{*rest}",
+        api,
+    ));
+    let running = start(app).await;
+    let res = client()
+        .get(format!("{}/api/items/7", running.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"id": 7, "name": "item 7"})
+    );
+    let res = client()
+        .get(format!("{}/api/items/seven", running.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "axum's own rejection passes through");
+    let res = client()
+        .get(format!("{}/elsewhere", running.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_function_limit_is_refused_with_413() {
+    let app = App::new("t").function(
+        Function::http(
+            "small",
+            Method::Post,
+            "/small",
+            |req: HttpRequest, _: Context| async move {
+                Ok(HttpResponse::text(200, format!("{} bytes", req.body.len())))
+            },
+        )
+        .max_body_bytes(16),
+    );
+    let running = start(app).await;
+    let url = format!("{}/small", running.url());
+    let res = client()
+        .post(&url)
+        .body("x".repeat(16))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), "16 bytes");
+    let res = client()
+        .post(&url)
+        .body("x".repeat(17))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["kind"], "too_large");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("16 bytes"),
+        "{body}"
+    );
+    running.shutdown().await;
+}
