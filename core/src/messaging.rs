@@ -11,6 +11,31 @@ use serde::Serialize;
 
 use crate::{Error, OutgoingMessage};
 
+/// What a message carries once it is dead-lettered, on every provider, so
+/// whoever reads a dead-letter queue knows what happened.
+pub mod dead_letter {
+    use std::collections::BTreeMap;
+
+    use crate::Error;
+
+    /// The last error, as `kind: message`.
+    pub const ERROR: &str = "cloudfn-dead-letter-error";
+    /// The function that gave up.
+    pub const FUNCTION: &str = "cloudfn-dead-letter-function";
+    /// The queue or topic the message came from.
+    pub const SOURCE: &str = "cloudfn-dead-letter-source";
+    /// How many deliveries were made.
+    pub const ATTEMPTS: &str = "cloudfn-dead-letter-attempts";
+
+    /// Adds the dead-letter attributes to a message's `attributes`.
+    pub fn annotate(attributes: &mut BTreeMap<String, String>, function: &str, source: &str, attempts: u32, error: &Error) {
+        attributes.insert(ERROR.into(), error.to_string());
+        attributes.insert(FUNCTION.into(), function.into());
+        attributes.insert(SOURCE.into(), source.into());
+        attributes.insert(ATTEMPTS.into(), attempts.to_string());
+    }
+}
+
 /// Sends messages to named queues.
 #[async_trait]
 pub trait QueueClient: Send + Sync + 'static {

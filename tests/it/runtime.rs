@@ -11,7 +11,7 @@ use std::{
 
 use cloudfn::{
     App, Context, Error, Function, HttpRequest, HttpResponse, Idempotency, Message, Method,
-    OutgoingMessage, RetryPolicy, local::dead_letter_attributes as dl,
+    OutgoingMessage, RetryPolicy, messaging::dead_letter as dl,
 };
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cloudfn::{OutgoingMessage, local::dead_letter_attributes as dl};
+use cloudfn::{OutgoingMessage, messaging::dead_letter as dl};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

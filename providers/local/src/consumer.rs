@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cloudfn_core::{Context, Error, Function, Services};
+use cloudfn_core::{Context, Error, Function, Services, messaging::dead_letter};
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -11,19 +11,6 @@ use crate::{
     broker::LocalBroker,
     queue::{Leased, LocalQueue},
 };
-
-/// Attributes a dead-lettered message carries, so whoever reads the
-/// dead-letter queue knows what happened.
-pub mod dead_letter_attributes {
-    /// The last error, as `kind: message`.
-    pub const ERROR: &str = "cloudfn-dead-letter-error";
-    /// The function that gave up.
-    pub const FUNCTION: &str = "cloudfn-dead-letter-function";
-    /// The queue the message came from.
-    pub const SOURCE: &str = "cloudfn-dead-letter-source";
-    /// How many deliveries were made.
-    pub const ATTEMPTS: &str = "cloudfn-dead-letter-attempts";
-}
 
 /// Invocations a local consumer runs at once when the function sets no limit.
 pub(crate) const DEFAULT_CONCURRENCY: u32 = 64;
@@ -115,19 +102,13 @@ impl Consumer {
             error = %error,
             "message failed for good; moved to the dead-letter queue"
         );
-        use dead_letter_attributes as attr;
-        message
-            .attributes
-            .insert(attr::ERROR.into(), error.to_string());
-        message
-            .attributes
-            .insert(attr::FUNCTION.into(), self.function.name().into());
-        message
-            .attributes
-            .insert(attr::SOURCE.into(), self.queue.name().into());
-        message
-            .attributes
-            .insert(attr::ATTEMPTS.into(), attempt.to_string());
+        dead_letter::annotate(
+            &mut message.attributes,
+            self.function.name(),
+            self.queue.name(),
+            attempt,
+            &error,
+        );
         message.last_error = Some(error.to_string());
         message.receive_count = 0;
         self.broker.queue(&target).push(message, None);

@@ -15,7 +15,6 @@ mod runtime;
 mod scheduler;
 
 pub use broker::LocalBroker;
-pub use consumer::dead_letter_attributes;
 pub use queue::QueueDepth;
 pub use runtime::{LocalRuntime, PROVIDER, Running, ShutdownReport};
 

@@ -1,0 +1,64 @@
+use aws_sdk_lambda::{primitives::Blob, types::InvocationType};
+use cloudfn_core::Error;
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::sdk_error;
+
+/// Invokes Lambda functions, synchronously or as events.
+#[derive(Debug, Clone)]
+pub struct LambdaInvoker {
+    client: aws_sdk_lambda::Client,
+}
+
+impl LambdaInvoker {
+    /// An invoker over an SDK client.
+    pub fn new(client: aws_sdk_lambda::Client) -> Self {
+        Self { client }
+    }
+
+    /// An invoker configured from the environment.
+    pub async fn from_env() -> Self {
+        Self::new(aws_sdk_lambda::Client::new(&super::sdk_config().await))
+    }
+
+    /// Invokes `function` with `payload` and waits for its answer. A function
+    /// error comes back as an error carrying the function's message.
+    pub async fn invoke<T: Serialize + ?Sized, R: DeserializeOwned>(&self, function: &str, payload: &T) -> Result<R, Error> {
+        let out = self
+            .client
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(blob(payload)?)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("invoking `{function}`"), e))?;
+        let body = out.payload.map(Blob::into_inner).unwrap_or_default();
+        if let Some(kind) = out.function_error {
+            let detail: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let message = detail["errorMessage"].as_str().unwrap_or("no message");
+            return Err(Error::internal(format!("function `{function}` failed ({kind}): {message}")));
+        }
+        Error::decode_json(&body)
+    }
+
+    /// Queues an invocation of `function` with `payload` (invocation type
+    /// `Event`) without waiting for it to run.
+    pub async fn invoke_async<T: Serialize + ?Sized>(&self, function: &str, payload: &T) -> Result<(), Error> {
+        self.client
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::Event)
+            .payload(blob(payload)?)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("queueing an invocation of `{function}`"), e))?;
+        Ok(())
+    }
+}
+
+fn blob<T: Serialize + ?Sized>(payload: &T) -> Result<Blob, Error> {
+    serde_json::to_vec(payload)
+        .map(Blob::new)
+        .map_err(|e| Error::bad_input(format!("payload is not JSON: {e}")))
+}

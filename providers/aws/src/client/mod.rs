@@ -1,0 +1,80 @@
+//! `QueueClient` on SQS, `TopicClient` on SNS, and Lambda invocation, all
+//! configured from the environment the way `aws-config` does it
+//! (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for LocalStack).
+
+mod lambda;
+mod sns;
+mod sqs;
+
+pub use lambda::LambdaInvoker;
+pub use sns::SnsTopicClient;
+pub use sqs::SqsQueueClient;
+
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use cloudfn_core::Error;
+
+/// The shared SDK configuration from the environment.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}
+
+/// The environment variable that names a resource's physical id, as the
+/// SAM template sets it: `CLOUDFN_QUEUE_URL_ORDERS_DLQ` for queue
+/// `orders-dlq`.
+pub fn resource_variable(prefix: &str, name: &str) -> String {
+    let suffix: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect();
+    format!("{prefix}{suffix}")
+}
+
+/// Maps an SDK error into the neutral error: throttling stays retryable,
+/// missing resources are `not_found`, refusals `forbidden`, transport
+/// failures `unavailable`.
+pub(crate) fn sdk_error<E, R>(what: &str, error: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = error.code().unwrap_or_default().to_owned();
+    let message = format!(
+        "{what}: {}",
+        error.message().map(str::to_owned).unwrap_or_else(|| format!("{error}"))
+    );
+    let kind = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            cloudfn_core::ErrorKind::Unavailable
+        }
+        SdkError::ConstructionFailure(_) => cloudfn_core::ErrorKind::Invalid,
+        _ if code.contains("Throttl") || code.contains("RequestLimitExceeded") || code == "TooManyRequestsException" => {
+            cloudfn_core::ErrorKind::Throttled
+        }
+        _ if code.contains("NonExistent") || code.contains("NotFound") || code.contains("DoesNotExist") => {
+            cloudfn_core::ErrorKind::NotFound
+        }
+        _ if code.contains("AccessDenied") || code.contains("AuthorizationError") || code == "UnrecognizedClientException" => {
+            cloudfn_core::ErrorKind::Forbidden
+        }
+        _ if code.contains("Invalid") || code.contains("Validation") || code.contains("TooLong") => {
+            cloudfn_core::ErrorKind::Invalid
+        }
+        _ => cloudfn_core::ErrorKind::Unavailable,
+    };
+    let message = if code.is_empty() { message } else { format!("{message} ({code})") };
+    Error::new(kind, message).with_source(error.into_source().map_or_else(
+        |_| std::io::Error::other("unknown SDK error"),
+        std::io::Error::other,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_name_resources() {
+        assert_eq!(resource_variable("CLOUDFN_QUEUE_URL_", "orders-dlq"), "CLOUDFN_QUEUE_URL_ORDERS_DLQ");
+        assert_eq!(resource_variable("CLOUDFN_TOPIC_ARN_", "order.paid"), "CLOUDFN_TOPIC_ARN_ORDER_PAID");
+    }
+}

@@ -1,0 +1,95 @@
+use std::{collections::HashMap, sync::Mutex};
+
+use async_trait::async_trait;
+use aws_sdk_sns::types::MessageAttributeValue;
+use cloudfn_core::{Error, OutgoingMessage, TopicClient};
+
+use super::{resource_variable, sdk_error};
+
+/// [`TopicClient`] on Amazon SNS.
+///
+/// A topic name resolves to its ARN through `CLOUDFN_TOPIC_ARN_<NAME>` (the
+/// SAM template sets it), else by listing topics, cached either way.
+#[derive(Debug)]
+pub struct SnsTopicClient {
+    client: aws_sdk_sns::Client,
+    arns: Mutex<HashMap<String, String>>,
+}
+
+impl SnsTopicClient {
+    /// A client over an SDK client.
+    pub fn new(client: aws_sdk_sns::Client) -> Self {
+        Self {
+            client,
+            arns: Mutex::default(),
+        }
+    }
+
+    /// A client configured from the environment.
+    pub async fn from_env() -> Self {
+        Self::new(aws_sdk_sns::Client::new(&super::sdk_config().await))
+    }
+
+    /// The ARN of topic `name`.
+    pub async fn topic_arn(&self, name: &str) -> Result<String, Error> {
+        if let Some(arn) = self.arns.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(arn.clone());
+        }
+        let arn = match std::env::var(resource_variable("CLOUDFN_TOPIC_ARN_", name)) {
+            Ok(arn) => arn,
+            Err(_) => self.lookup(name).await?,
+        };
+        self.arns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), arn.clone());
+        Ok(arn)
+    }
+
+    async fn lookup(&self, name: &str) -> Result<String, Error> {
+        let mut pages = self.client.list_topics().into_paginator().items().send();
+        let suffixes = [format!(":{name}"), format!(":{name}.fifo")];
+        while let Some(topic) = pages.next().await {
+            let topic = topic.map_err(|e| sdk_error("listing topics", e))?;
+            if let Some(arn) = topic.topic_arn
+                && suffixes.iter().any(|s| arn.ends_with(s.as_str()))
+            {
+                return Ok(arn);
+            }
+        }
+        Err(Error::not_found(format!("no SNS topic named `{name}`")))
+    }
+}
+
+#[async_trait]
+impl TopicClient for SnsTopicClient {
+    async fn publish(&self, topic: &str, message: OutgoingMessage) -> Result<String, Error> {
+        let arn = self.topic_arn(topic).await?;
+        let body = String::from_utf8(message.body.to_vec())
+            .map_err(|_| Error::bad_input("SNS messages must be text; encode binary bodies (base64) first"))?;
+        let attributes = message
+            .attributes
+            .iter()
+            .map(|(name, value)| {
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(value)
+                    .build()
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| Error::invalid(format!("message attribute `{name}`: {e}")))
+            })
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        let out = self
+            .client
+            .publish()
+            .topic_arn(arn)
+            .message(body)
+            .set_message_attributes(Some(attributes).filter(|a| !a.is_empty()))
+            .set_message_group_id(message.ordering_key.clone())
+            .set_message_deduplication_id(message.deduplication_id.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("publishing to topic `{topic}`"), e))?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+}

@@ -1,0 +1,311 @@
+//! HTTP events: API Gateway REST (v1), HTTP API (v2) and Function URLs (the v2
+//! shape), and ALB target groups — into `HttpRequest`, and the matching
+//! response shape back.
+
+use aws_lambda_events::{
+    alb::AlbTargetGroupRequest,
+    apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest},
+};
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use bytes::Bytes;
+use cloudfn_core::{Error, HttpRequest, HttpResponse};
+use http::{HeaderMap, HeaderName, HeaderValue, header::SET_COOKIE};
+use serde_json::{Map, Value, json};
+
+/// Which HTTP integration sent the event; the response must be in its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpSource {
+    /// API Gateway REST API (payload 1.0).
+    RestV1,
+    /// API Gateway HTTP API or a Function URL (payload 2.0).
+    HttpV2,
+    /// An ALB target group; `multi_value` when the group has multi-value headers on.
+    Alb {
+        /// Whether requests and responses use `multiValueHeaders`.
+        multi_value: bool,
+    },
+}
+
+/// The shapes an HTTP function accepts, for error messages.
+pub const EXPECTED: &str = "an API Gateway HTTP API / Function URL event (\"version\":\"2.0\"), \
+     an API Gateway REST event (\"httpMethod\" with \"requestContext\"), or an ALB event (\"requestContext\":{\"elb\":…})";
+
+/// Tells which integration sent `event`, or `None` if it is no HTTP event.
+pub fn source_of(event: &Value) -> Option<HttpSource> {
+    let context = event.get("requestContext")?;
+    if context.get("elb").is_some() {
+        let multi_value = event.get("multiValueHeaders").is_some();
+        Some(HttpSource::Alb { multi_value })
+    } else if event.get("version").and_then(Value::as_str) == Some("2.0") && context.get("http").is_some() {
+        Some(HttpSource::HttpV2)
+    } else if event.get("httpMethod").is_some() {
+        Some(HttpSource::RestV1)
+    } else {
+        None
+    }
+}
+
+/// Reads an HTTP event of a known source into a request. Path parameters are
+/// the ones API Gateway matched, if any.
+pub fn decode(event: Value, source: HttpSource) -> Result<HttpRequest, Error> {
+    let shape = |e: serde_json::Error| Error::bad_input(format!("malformed {source:?} event: {e}"));
+    match source {
+        HttpSource::HttpV2 => {
+            let e: ApiGatewayV2httpRequest = serde_json::from_value(event).map_err(shape)?;
+            let mut headers = e.headers;
+            if let Some(cookies) = e.cookies.filter(|c| !c.is_empty()) {
+                // HTTP APIs move cookies out of the headers; handlers expect them back.
+                if let Ok(value) = HeaderValue::from_str(&cookies.join("; ")) {
+                    headers.insert(http::header::COOKIE, value);
+                }
+            }
+            let path = strip_stage(
+                e.raw_path.as_deref().unwrap_or("/"),
+                e.request_context.stage.as_deref(),
+            );
+            Ok(HttpRequest {
+                method: e.request_context.http.method,
+                path,
+                query: e.raw_query_string.filter(|q| !q.is_empty()),
+                headers,
+                path_params: e.path_parameters.into_iter().collect(),
+                body: body(e.body, e.is_base64_encoded)?,
+            })
+        }
+        HttpSource::RestV1 => {
+            let e: ApiGatewayProxyRequest = serde_json::from_value(event).map_err(shape)?;
+            // `path` is the request path without the stage; the stage only
+            // appears in requestContext.path.
+            Ok(HttpRequest {
+                method: e.http_method,
+                path: e.path.unwrap_or_else(|| "/".into()),
+                query: query_string(&e.multi_value_query_string_parameters, &e.query_string_parameters, true),
+                headers: merge_headers(e.headers, e.multi_value_headers),
+                path_params: e.path_parameters.into_iter().collect(),
+                body: body(e.body, e.is_base64_encoded)?,
+            })
+        }
+        HttpSource::Alb { .. } => {
+            let e: AlbTargetGroupRequest = serde_json::from_value(event).map_err(shape)?;
+            // ALB passes query parameters still URL-encoded: keep them as they are.
+            Ok(HttpRequest {
+                method: e.http_method,
+                path: e.path.unwrap_or_else(|| "/".into()),
+                query: query_string(&e.multi_value_query_string_parameters, &e.query_string_parameters, false),
+                headers: merge_headers(e.headers, e.multi_value_headers),
+                path_params: Default::default(),
+                body: body(e.body, e.is_base64_encoded)?,
+            })
+        }
+    }
+}
+
+/// HTTP APIs put the stage in `rawPath` (`/prod/orders`) unless it is
+/// `$default`; routes are written without it.
+fn strip_stage(raw_path: &str, stage: Option<&str>) -> String {
+    match stage {
+        Some(stage) if stage != "$default" && !stage.is_empty() => {
+            let prefix = format!("/{stage}");
+            match raw_path.strip_prefix(&prefix) {
+                Some("") => "/".to_owned(),
+                Some(rest) if rest.starts_with('/') => rest.to_owned(),
+                _ => raw_path.to_owned(),
+            }
+        }
+        _ => raw_path.to_owned(),
+    }
+}
+
+fn body(body: Option<String>, base64: bool) -> Result<Bytes, Error> {
+    match body {
+        None => Ok(Bytes::new()),
+        Some(text) if base64 => BASE64
+            .decode(text.as_bytes())
+            .map(Bytes::from)
+            .map_err(|e| Error::bad_input(format!("body is marked base64 but is not: {e}"))),
+        Some(text) => Ok(Bytes::from(text)),
+    }
+}
+
+/// Multi-value headers hold every value when present; single-value headers
+/// fill in the rest.
+fn merge_headers(single: HeaderMap, multi: HeaderMap) -> HeaderMap {
+    if multi.is_empty() {
+        return single;
+    }
+    let mut merged = multi;
+    for (name, value) in &single {
+        if !merged.contains_key(name) {
+            merged.insert(name.clone(), value.clone());
+        }
+    }
+    merged
+}
+
+fn query_string(
+    multi: &aws_lambda_events::query_map::QueryMap,
+    single: &aws_lambda_events::query_map::QueryMap,
+    encode: bool,
+) -> Option<String> {
+    let params = if multi.is_empty() { single } else { multi };
+    if params.is_empty() {
+        return None;
+    }
+    let pairs: Vec<(&str, &str)> = params.iter().collect();
+    if encode {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        out.extend_pairs(pairs);
+        Some(out.finish())
+    } else {
+        Some(
+            pairs
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&"),
+        )
+    }
+}
+
+/// The response in the shape `source` expects.
+pub fn encode(response: HttpResponse, source: HttpSource) -> Value {
+    let (body, is_base64) = match std::str::from_utf8(&response.body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (BASE64.encode(&response.body), true),
+    };
+    let status = response.status.as_u16();
+    let mut out = Map::new();
+    out.insert("statusCode".into(), json!(status));
+    match source {
+        HttpSource::HttpV2 => {
+            let cookies: Vec<&str> = response
+                .headers
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            out.insert("headers".into(), joined_headers(&response.headers, true));
+            if !cookies.is_empty() {
+                out.insert("cookies".into(), json!(cookies));
+            }
+        }
+        HttpSource::RestV1 => {
+            out.insert("headers".into(), joined_headers(&response.headers, false));
+            out.insert("multiValueHeaders".into(), multi_headers(&response.headers));
+        }
+        HttpSource::Alb { multi_value } => {
+            let reason = response.status.canonical_reason().unwrap_or("");
+            out.insert("statusDescription".into(), json!(format!("{status} {reason}").trim_end()));
+            if multi_value {
+                out.insert("multiValueHeaders".into(), multi_headers(&response.headers));
+            } else {
+                out.insert("headers".into(), joined_headers(&response.headers, false));
+            }
+        }
+    }
+    out.insert("body".into(), json!(body));
+    out.insert("isBase64Encoded".into(), json!(is_base64));
+    Value::Object(out)
+}
+
+/// Headers as one string each; repeated headers joined with `, ` (except
+/// `set-cookie` on HTTP APIs, which travels in `cookies`).
+fn joined_headers(headers: &HeaderMap, skip_cookies: bool) -> Value {
+    let mut out = Map::new();
+    for name in headers.keys() {
+        if skip_cookies && name == SET_COOKIE {
+            continue;
+        }
+        let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        out.insert(name.as_str().to_owned(), json!(values.join(", ")));
+    }
+    Value::Object(out)
+}
+
+fn multi_headers(headers: &HeaderMap) -> Value {
+    let mut out = Map::new();
+    for name in headers.keys() {
+        let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        out.insert(name.as_str().to_owned(), json!(values));
+    }
+    Value::Object(out)
+}
+
+/// The HTTP API (payload 2.0) event API Gateway would send for `request`:
+/// what the local emulation feeds a bootstrap.
+pub fn v2_event(request: &HttpRequest, route_key: &str, request_id: &str) -> Value {
+    let mut headers = Map::new();
+    let mut cookies = Vec::new();
+    for name in request.headers.keys() {
+        let values: Vec<&str> = request.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        if name == http::header::COOKIE {
+            cookies.extend(values.iter().flat_map(|v| v.split("; ")).map(str::to_owned));
+            continue;
+        }
+        headers.insert(name.as_str().to_owned(), json!(values.join(",")));
+    }
+    let (body, is_base64) = match std::str::from_utf8(&request.body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (BASE64.encode(&request.body), true),
+    };
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query.clone().unwrap_or_default(),
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "cloudfn-local",
+            "domainName": request.header("host").unwrap_or("localhost"),
+            "domainPrefix": "cloudfn-local",
+            "http": {
+                "method": request.method.as_str(),
+                "path": request.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": request.header("user-agent").unwrap_or(""),
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": chrono::Utc::now().format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            "timeEpoch": chrono::Utc::now().timestamp_millis(),
+        },
+        "isBase64Encoded": is_base64,
+    });
+    if !body.is_empty() {
+        event["body"] = json!(body);
+    }
+    if !cookies.is_empty() {
+        event["cookies"] = json!(cookies);
+    }
+    if !request.path_params.is_empty() {
+        event["pathParameters"] = json!(request.path_params);
+    }
+    event
+}
+
+/// Reads an HTTP API (payload 2.0) response, as API Gateway does: a JSON
+/// object with `statusCode`, or else any JSON taken as a 200 body.
+pub fn decode_v2_response(value: Value) -> Result<HttpResponse, Error> {
+    let Some(status) = value.get("statusCode").and_then(Value::as_u64) else {
+        return Ok(HttpResponse::json(200, &value));
+    };
+    let mut response = HttpResponse::new(status as u16);
+    if let Some(headers) = value.get("headers").and_then(Value::as_object) {
+        for (name, v) in headers {
+            if let (Ok(name), Some(Ok(v))) = (HeaderName::try_from(name.as_str()), v.as_str().map(HeaderValue::from_str)) {
+                response.headers.append(name, v);
+            }
+        }
+    }
+    for cookie in value.get("cookies").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(Ok(v)) = cookie.as_str().map(HeaderValue::from_str) {
+            response.headers.append(SET_COOKIE, v);
+        }
+    }
+    let base64 = value.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false);
+    response.body = body(value.get("body").and_then(Value::as_str).map(str::to_owned), base64)?;
+    Ok(response)
+}

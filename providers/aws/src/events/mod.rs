@@ -1,0 +1,169 @@
+//! Lambda event payloads ⇄ neutral events, one module per trigger kind, and
+//! the dispatch of one invocation to a function by its trigger.
+
+pub mod http;
+pub mod queue;
+pub mod schedule;
+pub mod storage;
+pub mod topic;
+
+use std::time::Instant;
+
+use cloudfn_core::{
+    Context, Error, Event, Function, Message, OutgoingMessage, Services, Trigger, messaging::dead_letter,
+};
+use serde_json::Value;
+
+/// What the Runtime API says about one invocation.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// `Lambda-Runtime-Aws-Request-Id`.
+    pub request_id: String,
+    /// From `Lambda-Runtime-Deadline-Ms`.
+    pub deadline: Option<Instant>,
+    /// `Lambda-Runtime-Trace-Id` (X-Ray).
+    pub trace_id: Option<String>,
+}
+
+impl Invocation {
+    fn context(&self, function: &Function, services: &Services, attempt: u32) -> Context {
+        let mut ctx = Context::builder(function, services)
+            .invocation_id(self.request_id.clone())
+            .attempt(attempt);
+        if let Some(deadline) = self.deadline {
+            ctx = ctx.deadline(deadline);
+        }
+        if let Some(trace_id) = &self.trace_id {
+            ctx = ctx.trace_id(trace_id.clone());
+        }
+        ctx.build()
+    }
+}
+
+/// Runs `function` on one Lambda event and returns what to answer the Runtime
+/// API with. HTTP functions always answer an HTTP response; queue functions
+/// answer `batchItemFailures`; an event of a shape the trigger cannot come
+/// from is a bad-input error naming the shapes expected.
+pub async fn handle(function: &Function, services: &Services, event: Value, invocation: &Invocation) -> Result<Value, Error> {
+    match function.trigger() {
+        Trigger::Http { .. } => {
+            let source = http::source_of(&event).ok_or_else(|| unexpected(function, http::EXPECTED, &event))?;
+            let request = http::decode(event, source)?;
+            let ctx = invocation.context(function, services, 1);
+            Ok(http::encode(function.invoke_http(request, ctx).await, source))
+        }
+        Trigger::Queue { .. } | Trigger::Topic { .. } if queue::is_sqs(&event) => {
+            sqs_batch(function, services, event, invocation).await
+        }
+        Trigger::Queue { .. } => Err(unexpected(function, queue::EXPECTED, &event)),
+        Trigger::Topic { .. } => {
+            let messages = if topic::is_sns(&event) {
+                topic::decode_sns(event)?
+            } else if topic::is_eventbridge(&event) {
+                vec![topic::decode_eventbridge(event)?]
+            } else {
+                return Err(unexpected(function, topic::EXPECTED, &event));
+            };
+            for message in messages {
+                let ctx = invocation.context(function, services, 1);
+                if let Err(error) = function.invoke(Event::Message(message.clone()), ctx).await {
+                    settle_permanent(function, services, &message, error).await?;
+                }
+            }
+            Ok(Value::Null)
+        }
+        Trigger::Schedule { cron } => {
+            if !schedule::is_scheduled(&event) {
+                return Err(unexpected(function, schedule::EXPECTED, &event));
+            }
+            let tick = schedule::decode(event, cron)?;
+            let ctx = invocation.context(function, services, 1);
+            function.invoke(Event::Tick(tick), ctx).await.map(|_| Value::Null)
+        }
+        Trigger::Storage { .. } => {
+            if !storage::is_s3(&event) {
+                return Err(unexpected(function, storage::EXPECTED, &event));
+            }
+            for change in storage::decode(event)? {
+                let ctx = invocation.context(function, services, 1);
+                function.invoke(Event::Storage(change), ctx).await?;
+            }
+            Ok(Value::Null)
+        }
+    }
+}
+
+/// An SQS batch: each record runs on its own; those that fail come back in
+/// `batchItemFailures` (unless a permanent failure went to the dead-letter
+/// queue), the rest are deleted by Lambda.
+async fn sqs_batch(function: &Function, services: &Services, event: Value, invocation: &Invocation) -> Result<Value, Error> {
+    let unwrap = matches!(function.trigger(), Trigger::Topic { .. });
+    let records = queue::decode(event)?;
+    let mut ids = Vec::with_capacity(records.len());
+    let mut batch = Vec::with_capacity(records.len());
+    for record in records {
+        let message = if unwrap { topic::unwrap_queued(record.message) } else { record.message };
+        let ctx = invocation.context(function, services, message.attempt);
+        ids.push((record.sqs_message_id, message.clone()));
+        batch.push((message, ctx));
+    }
+    let results = function.invoke_batch(batch).await;
+    let mut failed = Vec::new();
+    for ((id, message), result) in ids.into_iter().zip(results) {
+        if let Err(error) = result
+            && settle_permanent(function, services, &message, error).await.is_err()
+        {
+            failed.push(id);
+        }
+    }
+    Ok(queue::batch_response(failed))
+}
+
+/// A failure that retrying cannot fix goes straight to the function's
+/// dead-letter queue (with the error recorded) instead of being retried
+/// until the platform gives up. Returns the error back when the message
+/// should be retried: it is retryable, there is no dead-letter queue, or
+/// sending to it failed.
+async fn settle_permanent(function: &Function, services: &Services, message: &Message, error: Error) -> Result<(), Error> {
+    let Some(dlq) = function.policy().dead_letter.as_deref().filter(|_| !error.is_retryable()) else {
+        return Err(error);
+    };
+    let mut dead = OutgoingMessage::new(message.body.clone());
+    dead.attributes = message.attributes.clone();
+    dead_letter::annotate(&mut dead.attributes, function.name(), &message.source, message.attempt, &error);
+    dead.ordering_key = message.ordering_key.clone();
+    dead.deduplication_id = Some(message.id.clone());
+    match services.queue(dlq).send_message(dead).await {
+        Ok(_) => {
+            tracing::error!(function = %function.name(), message_id = %message.id, dead_letter_queue = dlq, error = %error, "permanent failure; message moved to the dead-letter queue");
+            Ok(())
+        }
+        Err(send) => {
+            tracing::error!(function = %function.name(), message_id = %message.id, error = %send, "could not dead-letter a permanent failure; leaving it to the queue's redrive");
+            Err(error)
+        }
+    }
+}
+
+fn unexpected(function: &Function, expected: &str, event: &Value) -> Error {
+    let got = match event {
+        Value::Object(map) => format!("an object with keys {:?}", map.keys().collect::<Vec<_>>()),
+        other => format!("JSON {}", kind_of(other)),
+    };
+    Error::bad_input(format!(
+        "function `{}` ({} trigger) cannot read this event: expected {expected}; got {got}",
+        function.name(),
+        function.trigger().kind()
+    ))
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}

@@ -1,0 +1,52 @@
+//! cloudfn-aws: cloudfn on AWS Lambda.
+//!
+//! - [`serve`] runs the Lambda Runtime API loop of the `provided.al2023`
+//!   custom runtime for the function `_HANDLER` names.
+//! - [`events`] maps every common Lambda event (API Gateway v1/v2, Function
+//!   URLs, ALB, SQS, SNS, EventBridge, S3) to neutral events and back.
+//! - [`client`] has `QueueClient` on SQS, `TopicClient` on SNS and a Lambda
+//!   invoker, configured from the environment.
+
+pub mod client;
+pub mod events;
+pub mod runtime;
+
+use std::sync::Arc;
+
+use cloudfn_core::{App, Error, Services};
+
+/// The provider name handlers see in `Context::provider`.
+pub const PROVIDER: &str = "aws";
+
+/// The services of a Lambda process: SQS and SNS clients configured from
+/// the environment, and `app`'s state.
+pub async fn services(app: &App) -> Services {
+    let config = client::sdk_config().await;
+    app.services(
+        PROVIDER,
+        Arc::new(client::SqsQueueClient::new(aws_sdk_sqs::Client::new(&config))),
+        Arc::new(client::SnsTopicClient::new(aws_sdk_sns::Client::new(&config))),
+    )
+}
+
+/// Serves the function of `app` that `_HANDLER` (else
+/// `AWS_LAMBDA_FUNCTION_NAME`) names, over the Lambda Runtime API at
+/// `AWS_LAMBDA_RUNTIME_API`, until the Runtime API goes away. An app that
+/// does not validate, or names no such function, is reported through
+/// `init/error` before returning the error.
+pub async fn serve(app: App) -> Result<(), Error> {
+    let api = runtime::RuntimeApi::from_env()?;
+    let function = match app.validate().and_then(|()| runtime::select_function(&app)) {
+        Ok(function) => function,
+        Err(error) => {
+            tracing::error!(error = %error, "function cannot start");
+            if let Err(e) = api.init_error(&error).await {
+                tracing::error!(error = %e, "could not report the init error");
+            }
+            return Err(error);
+        }
+    };
+    let services = services(&app).await;
+    tracing::info!(function = %function.name(), "serving on the Lambda Runtime API");
+    runtime::run_loop(&api, &function, &services).await
+}
