@@ -104,6 +104,7 @@ impl App {
     /// mistake fails the deployment's first start with a message naming it.
     pub fn validate(&self) -> Result<(), Error> {
         let mut names = HashSet::new();
+        let mut consumed = std::collections::HashMap::new();
         for function in &self.functions {
             let name = function.name();
             let named = |message: String| Error::invalid(format!("function `{name}`: {message}"));
@@ -126,6 +127,13 @@ impl App {
             }
             if policy.timeout.is_zero() {
                 return Err(named("timeout must be more than zero".into()));
+            }
+            if let Trigger::Queue { queue, .. } = function.trigger()
+                && let Some(other) = consumed.insert(queue.as_str(), name)
+            {
+                return Err(named(format!(
+                    "queue `{queue}` is already consumed by `{other}`; a queue feeds one function (use a topic to fan out)"
+                )));
             }
             match function.trigger() {
                 Trigger::Schedule { cron } => {

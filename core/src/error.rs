@@ -231,20 +231,25 @@ impl Error {
                 Self::bad_input(format!("malformed JSON: {inner}"))
             }
             _ => {
-                // serde reports a missing field at its parent's path; the field
+                // serde reports a missing field at its parent's path; the
                 // name is in the message, so lift it into the path.
-                let field = missing_field(&inner.to_string())
+                let text = inner.to_string();
+                let field = named_field(&text, "missing field `")
                     .map(|name| join_path(&path, &name))
-                    .unwrap_or(path);
-                Self::bad_input(format!("invalid field `{field}`: {inner}")).with_field(field)
+                    .or_else(|| (path != "." && !path.is_empty()).then_some(path));
+                match field {
+                    Some(field) => Self::bad_input(format!("invalid field `{field}`: {inner}"))
+                        .with_field(field),
+                    None => Self::bad_input(format!("invalid body: {inner}")),
+                }
             }
         };
         error.with_source(err.into_inner())
     }
 }
 
-fn missing_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("missing field `")?;
+fn named_field(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
     Some(rest[..rest.find('`')?].to_owned())
 }
 
@@ -347,6 +352,22 @@ mod tests {
         let err =
             Error::decode_json::<Order>(br#"{"customer":"a","items":[{"sku":"X"}]}"#).unwrap_err();
         assert_eq!(err.field(), Some("items[0].qty"));
+    }
+
+    #[test]
+    fn wrong_top_level_type_and_unknown_fields() {
+        let err = Error::decode_json::<Order>(b"[]").unwrap_err();
+        assert_eq!(err.field(), None, "no field for the body as a whole: {err}");
+        assert!(err.message().starts_with("invalid body"), "{err}");
+
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            a: u8,
+        }
+        let err = Error::decode_json::<Strict>(br#"{"a":1,"b":2}"#).unwrap_err();
+        assert_eq!(err.field(), Some("b"));
     }
 
     #[test]

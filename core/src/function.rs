@@ -1,11 +1,6 @@
 //! A function: a name, a trigger, a handler and the policies around it.
 
-use std::{
-    collections::{BTreeSet, HashSet},
-    panic::AssertUnwindSafe,
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::BTreeSet, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures::FutureExt;
@@ -16,7 +11,7 @@ use crate::{
     Context, Error, Event, HttpRequest, HttpResponse, Idempotency, IdempotencyKey, Message, Method,
     Output, RetryPolicy, ScheduledTick, StorageEvent, StorageEventKind, Trigger,
     handler::{self, ErasedHandler, Handler},
-    idempotency::Claim,
+    idempotency::{Claim, ClaimToken},
     messaging::Permissions,
     policy::millis,
 };
@@ -301,26 +296,22 @@ impl Function {
         }
         async move {
             let key = self.idempotency_key(&event);
+            let mut claim = None;
             if let Some(key) = &key {
-                match ctx.services().idempotency.claim(key, self.policy.timeout).await? {
-                    Claim::Acquired => {}
-                    Claim::Completed => {
+                match self.claim(key, &ctx).await? {
+                    Some(token) => claim = Some(token),
+                    None => {
                         tracing::info!(key = %key, "duplicate delivery suppressed");
                         return Ok(Output::Done);
-                    }
-                    Claim::InProgress => {
-                        return Err(Error::unavailable(format!(
-                            "key `{key}` is being processed by another invocation"
-                        )));
                     }
                 }
             }
             let result = self.run_guarded(event, ctx.clone()).await;
-            if let (Some(key), Some(idempotency)) = (&key, &self.policy.idempotency) {
+            if let (Some(key), Some(token), Some(idempotency)) = (&key, claim, &self.policy.idempotency) {
                 let store = &ctx.services().idempotency;
                 let recorded = match &result {
-                    Ok(_) => store.complete(key, idempotency.ttl).await,
-                    Err(_) => store.release(key).await,
+                    Ok(_) => store.complete(key, token, idempotency.ttl).await,
+                    Err(_) => store.release(key, token).await,
                 };
                 if let Err(e) = recorded {
                     tracing::warn!(error = %e, key = %key, "idempotency store failed");
@@ -334,6 +325,29 @@ impl Function {
         }
         .instrument(span)
         .await
+    }
+
+    /// Claims `key`; `None` if it was processed already. While another
+    /// invocation holds it, waits for that one to finish (rather than failing
+    /// and spending an attempt), up to this invocation's deadline.
+    async fn claim(&self, key: &str, ctx: &Context) -> Result<Option<ClaimToken>, Error> {
+        let store = &ctx.services().idempotency;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match store.claim(key, self.policy.timeout).await? {
+                Claim::Acquired(token) => return Ok(Some(token)),
+                Claim::Completed => return Ok(None),
+                Claim::InProgress if ctx.remaining() > pause => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                Claim::InProgress => {
+                    return Err(Error::unavailable(format!(
+                        "key `{key}` is still being processed by another invocation"
+                    )));
+                }
+            }
+        }
     }
 
     async fn run_guarded(&self, event: Event, ctx: Context) -> Result<Output, Error> {
@@ -394,9 +408,9 @@ impl Function {
 
     /// Runs a batch of messages, each with its own context, and returns each
     /// one's result in order. One failure does not fail the others. On a FIFO
-    /// trigger messages run one at a time, and after a failure the later
-    /// messages of the same ordering key are not attempted (and fail
-    /// retryably) so that their order holds.
+    /// trigger the messages of one ordering key run one at a time, in order
+    /// (different keys side by side), and after a failure the later messages
+    /// of that key are not attempted (and fail retryably) so their order holds.
     pub async fn invoke_batch(&self, batch: Vec<(Message, Context)>) -> Vec<Result<(), Error>> {
         let fifo = matches!(self.trigger, Trigger::Queue { fifo: true, .. });
         if !fifo {
@@ -409,23 +423,44 @@ impl Function {
                 .map(|r| r.map(|_| ()))
                 .collect();
         }
-        let mut blocked = HashSet::new();
-        let mut results = Vec::with_capacity(batch.len());
-        for (message, ctx) in batch {
-            let group = message.ordering_key.clone();
-            if blocked.contains(&group) {
-                results.push(Err(Error::unavailable(format!(
-                    "not attempted: an earlier message of ordering key {group:?} failed"
-                ))));
-                continue;
+        // Groups run side by side; within a group, one at a time in order,
+        // and once one fails the rest of its group is not attempted.
+        type Group = (Option<String>, Vec<(usize, Message, Context)>);
+        let mut groups: Vec<Group> = Vec::new();
+        let total = batch.len();
+        for (index, (message, ctx)) in batch.into_iter().enumerate() {
+            match groups
+                .iter_mut()
+                .find(|(key, _)| *key == message.ordering_key)
+            {
+                Some((_, items)) => items.push((index, message, ctx)),
+                None => groups.push((message.ordering_key.clone(), vec![(index, message, ctx)])),
             }
-            let result = self.invoke(Event::Message(message), ctx).await.map(|_| ());
-            if result.is_err() {
-                blocked.insert(group);
-            }
-            results.push(result);
         }
-        results
+        let runs = groups.into_iter().map(|(key, items)| async move {
+            let mut results = Vec::with_capacity(items.len());
+            let mut failed = false;
+            for (index, message, ctx) in items {
+                let result = if failed {
+                    Err(Error::unavailable(format!(
+                        "not attempted: an earlier message of ordering key {key:?} failed"
+                    )))
+                } else {
+                    self.invoke(Event::Message(message), ctx).await.map(|_| ())
+                };
+                failed |= result.is_err();
+                results.push((index, result));
+            }
+            results
+        });
+        let mut ordered: Vec<Option<Result<(), Error>>> = (0..total).map(|_| None).collect();
+        for (index, result) in futures::future::join_all(runs).await.into_iter().flatten() {
+            ordered[index] = Some(result);
+        }
+        ordered
+            .into_iter()
+            .map(|r| r.expect("every message has a result"))
+            .collect()
     }
 }
 

@@ -28,7 +28,7 @@ pub use event::{
 };
 pub use function::{Function, Policy};
 pub use handler::{BoxError, Handler, HttpService, PathParams};
-pub use idempotency::{Claim, IdempotencyStore, MemoryIdempotencyStore};
+pub use idempotency::{Claim, ClaimToken, IdempotencyStore, MemoryIdempotencyStore};
 pub use messaging::{Queue, QueueClient, Topic, TopicClient};
 pub use policy::{Idempotency, IdempotencyKey, RetryPolicy};
 pub use router::{HttpRouter, Route};

@@ -28,7 +28,13 @@ pub mod dead_letter {
     pub const ATTEMPTS: &str = "cloudfn-dead-letter-attempts";
 
     /// Adds the dead-letter attributes to a message's `attributes`.
-    pub fn annotate(attributes: &mut BTreeMap<String, String>, function: &str, source: &str, attempts: u32, error: &Error) {
+    pub fn annotate(
+        attributes: &mut BTreeMap<String, String>,
+        function: &str,
+        source: &str,
+        attempts: u32,
+        error: &Error,
+    ) {
         attributes.insert(ERROR.into(), error.to_string());
         attributes.insert(FUNCTION.into(), function.into());
         attributes.insert(SOURCE.into(), source.into());

@@ -79,10 +79,18 @@ impl HttpRouter {
         match found.value.iter().find(|(m, _)| m.matches(method)) {
             Some((_, index)) => Route::Matched {
                 function: &self.functions[*index],
+                // Decoded one by one, so an encoded `/` stays inside its segment.
                 params: found
                     .params
                     .iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .map(|(k, v)| {
+                        (
+                            k.to_owned(),
+                            percent_encoding::percent_decode_str(v)
+                                .decode_utf8_lossy()
+                                .into_owned(),
+                        )
+                    })
                     .collect(),
             },
             None => Route::MethodNotAllowed {
@@ -142,10 +150,10 @@ mod tests {
             Function::http("files", Method::Any, "/files/{*path}", ok),
         ])
         .unwrap();
-        match r.route(&http::Method::GET, "/orders/o-1") {
+        match r.route(&http::Method::GET, "/orders/o%201%2F2") {
             Route::Matched { function, params } => {
                 assert_eq!(function.name(), "show");
-                assert_eq!(params["id"], "o-1");
+                assert_eq!(params["id"], "o 1/2");
             }
             _ => panic!("GET /orders/o-1 should match"),
         }

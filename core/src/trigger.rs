@@ -30,9 +30,12 @@ pub enum Method {
 }
 
 impl Method {
-    /// Whether a request made with `method` reaches a route declared with `self`.
+    /// Whether a request made with `method` reaches a route declared with
+    /// `self`; a GET route answers HEAD too, as HTTP expects.
     pub fn matches(self, method: &http::Method) -> bool {
-        self == Self::Any || self.as_str() == method.as_str()
+        self == Self::Any
+            || self.as_str() == method.as_str()
+            || (self == Self::Get && method == http::Method::HEAD)
     }
 
     /// The upper-case name, `ANY` for [`Method::Any`].
@@ -264,6 +267,7 @@ mod tests {
         assert!(Method::Any.matches(&http::Method::DELETE));
         assert!(Method::Get.matches(&http::Method::GET));
         assert!(!Method::Get.matches(&http::Method::POST));
+        assert!(Method::Get.matches(&http::Method::HEAD));
     }
 
     #[test]

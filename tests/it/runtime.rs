@@ -228,13 +228,14 @@ async fn a_handler_past_its_deadline_gets_a_timeout_error() {
 async fn shutdown_finishes_in_flight_work_and_reports_what_is_left() {
     let started = Arc::new(AtomicU32::new(0));
     let finished = Arc::new(AtomicU32::new(0));
-    let (s, f) = (started.clone(), finished.clone());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (s, f, r) = (started.clone(), finished.clone(), release.clone());
     let app = App::new("t").function(
         Function::queue("slow", "jobs", move |_: Message<Value>, _: Context| {
-            let (s, f) = (s.clone(), f.clone());
+            let (s, f, r) = (s.clone(), f.clone(), r.clone());
             async move {
                 s.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                r.notified().await;
                 f.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
@@ -247,7 +248,9 @@ async fn shutdown_finishes_in_flight_work_and_reports_what_is_left() {
         running.queue("jobs").send(&json!({"n": n})).await.unwrap();
     }
     eventually("first job started", || started.load(Ordering::SeqCst) == 1).await;
-    let report = running.shutdown().await;
+    let report = running.shutdown(); // stops taking work now
+    release.notify_one();
+    let report = report.await;
     assert_eq!(
         finished.load(Ordering::SeqCst),
         1,
@@ -316,6 +319,7 @@ async fn a_function_may_only_send_where_it_declared() {
 async fn a_topic_reaches_every_subscriber_and_a_fifo_queue_keeps_order() {
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let (a, b, c) = (log.clone(), log.clone(), log.clone());
+    let seen = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
     let app = App::new("t")
         .function(Function::topic(
             "a",
@@ -344,10 +348,15 @@ async fn a_topic_reaches_every_subscriber_and_a_fifo_queue_keeps_order() {
                 "ledger",
                 "ledger.fifo",
                 move |m: Message<Value>, ctx: Context| {
-                    let c = c.clone();
+                    let (c, seen) = (c.clone(), seen.clone());
                     async move {
-                        // Every entry fails once; order must hold across the retries.
-                        if ctx.attempt() == 1 {
+                        // Every entry fails the first time it really runs;
+                        // order must hold across the retries, and waiting
+                        // behind a failure must not cost an attempt.
+                        if seen.lock().unwrap().insert(m.id.clone()) {
+                            c.lock()
+                                .unwrap()
+                                .push(format!("first-run-attempt:{}", ctx.attempt()));
                             return Err(Error::unavailable("first try fails"));
                         }
                         c.lock().unwrap().push(format!("fifo:{}", m.body["n"]));
@@ -375,7 +384,7 @@ async fn a_topic_reaches_every_subscriber_and_a_fifo_queue_keeps_order() {
         .send_batch(entries)
         .await
         .unwrap();
-    eventually("all delivered", || log.lock().unwrap().len() == 7).await;
+    eventually("all delivered", || log.lock().unwrap().len() == 12).await;
     running.shutdown().await;
     let log = log.lock().unwrap();
     assert!(
@@ -388,6 +397,11 @@ async fn a_topic_reaches_every_subscriber_and_a_fifo_queue_keeps_order() {
         .cloned()
         .collect();
     assert_eq!(fifo, ["fifo:0", "fifo:1", "fifo:2", "fifo:3", "fifo:4"]);
+    let first_runs: Vec<_> = log.iter().filter(|e| e.starts_with("first-run")).collect();
+    assert_eq!(
+        first_runs, ["first-run-attempt:1"; 5],
+        "waiting behind a failure cost an attempt"
+    );
 }
 
 #[tokio::test]
@@ -469,6 +483,90 @@ async fn a_body_over_the_function_limit_is_refused_with_413() {
             .unwrap()
             .contains("16 bytes"),
         "{body}"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_fifo_head_that_fails_for_good_does_not_take_its_group_with_it() {
+    let done = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let d = done.clone();
+    let app = App::new("t").function(
+        Function::fifo_queue("ledger", "ledger", move |m: Message<Value>, _: Context| {
+            let d = d.clone();
+            async move {
+                let n = m.body["n"].as_u64().unwrap();
+                if n == 0 {
+                    return Err(Error::unavailable("the head always fails"));
+                }
+                d.lock().unwrap().push(n);
+                Ok(())
+            }
+        })
+        .retry(quick_retry(3))
+        .dead_letter("ledger-dlq"),
+    );
+    let running = start(app).await;
+    let entries = (0..5)
+        .map(|n| {
+            OutgoingMessage::json(&json!({"n": n}))
+                .unwrap()
+                .with_ordering_key("acct")
+        })
+        .collect();
+    running.queue("ledger").send_batch(entries).await.unwrap();
+    eventually("the rest of the group ran", || {
+        done.lock().unwrap().len() == 4
+    })
+    .await;
+    let dead = running.broker().peek("ledger-dlq");
+    assert_eq!(dead.len(), 1, "only the head is dead-lettered");
+    assert_eq!(dead[0].attribute(dl::ATTEMPTS), Some("3"));
+    assert_eq!(
+        *done.lock().unwrap(),
+        [1, 2, 3, 4],
+        "the group kept its order"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_waits_for_the_original_instead_of_failing() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = runs.clone();
+    let app = App::new("t").function(
+        Function::queue("apply", "payments", move |_: Message<Value>, _: Context| {
+            let r = r.clone();
+            async move {
+                r.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(())
+            }
+        })
+        .retry(RetryPolicy::none())
+        .idempotent(Idempotency::by_body_field("/payment_id"))
+        .dead_letter("payments-dlq"),
+    );
+    let running = start(app).await;
+    let payment = OutgoingMessage::json(&json!({"payment_id": "p-9"})).unwrap();
+    running
+        .queue("payments")
+        .send_batch(vec![payment.clone(), payment])
+        .await
+        .unwrap();
+    eventually("both settled", || {
+        running.broker().depth("payments").total() == 0
+    })
+    .await;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the duplicate ran no handler"
+    );
+    assert_eq!(
+        running.broker().depth("payments-dlq").total(),
+        0,
+        "and was not dead-lettered"
     );
     running.shutdown().await;
 }

@@ -123,7 +123,8 @@ impl OutgoingMessage {
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, Error> {
         serde_json::to_vec(value)
             .map(Self::new)
-            .map_err(|e| Error::bad_input(format!("message body is not JSON: {e}")))
+            // The value came from the handler, not the caller: a bug, not bad input.
+            .map_err(|e| Error::internal(format!("message body cannot be JSON: {e}")))
     }
 
     /// Adds an attribute.

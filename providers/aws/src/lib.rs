@@ -18,15 +18,22 @@ use cloudfn_core::{App, Error, Services};
 /// The provider name handlers see in `Context::provider`.
 pub const PROVIDER: &str = "aws";
 
-/// The services of a Lambda process: SQS and SNS clients configured from
-/// the environment, and `app`'s state.
-pub async fn services(app: &App) -> Services {
+/// The services of a Lambda process (SQS and SNS clients configured from
+/// the environment, and `app`'s state), and the SQS client itself for the
+/// runtime's own use (backoff, dead letters).
+pub async fn services(app: &App) -> (Services, Arc<client::SqsQueueClient>) {
     let config = client::sdk_config().await;
-    app.services(
+    let sqs = Arc::new(client::SqsQueueClient::new(aws_sdk_sqs::Client::new(
+        &config,
+    )));
+    let services = app.services(
         PROVIDER,
-        Arc::new(client::SqsQueueClient::new(aws_sdk_sqs::Client::new(&config))),
-        Arc::new(client::SnsTopicClient::new(aws_sdk_sns::Client::new(&config))),
-    )
+        sqs.clone(),
+        Arc::new(client::SnsTopicClient::new(aws_sdk_sns::Client::new(
+            &config,
+        ))),
+    );
+    (services, sqs)
 }
 
 /// Serves the function of `app` that `_HANDLER` (else
@@ -46,7 +53,8 @@ pub async fn serve(app: App) -> Result<(), Error> {
             return Err(error);
         }
     };
-    let services = services(&app).await;
+    let (services, sqs) = services(&app).await;
     tracing::info!(function = %function.name(), "serving on the Lambda Runtime API");
-    runtime::run_loop(&api, &function, &services).await
+    let dispatcher = events::Dispatcher::new(function, services, Some(sqs));
+    runtime::run_loop(&api, &dispatcher).await
 }

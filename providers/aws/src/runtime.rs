@@ -8,7 +8,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cloudfn_core::{App, Error, Function, Services};
+use cloudfn_core::{App, Error, Function};
 use http_body_util::{BodyExt, Full};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
@@ -16,7 +16,7 @@ use hyper_util::{
 };
 use serde_json::json;
 
-use crate::events::{self, Invocation};
+use crate::events::{Dispatcher, Invocation};
 
 const API_VERSION: &str = "2018-06-01";
 
@@ -51,22 +51,32 @@ impl RuntimeApi {
     pub fn from_env() -> Result<Self, Error> {
         std::env::var("AWS_LAMBDA_RUNTIME_API")
             .map(|address| Self::new(&address))
-            .map_err(|_| Error::invalid("AWS_LAMBDA_RUNTIME_API is not set: this process is not running on Lambda"))
+            .map_err(|_| {
+                Error::invalid(
+                    "AWS_LAMBDA_RUNTIME_API is not set: this process is not running on Lambda",
+                )
+            })
     }
 
-    async fn call(&self, method: http::Method, path: &str, body: Bytes, error_type: Option<&str>) -> Result<http::Response<Bytes>, Error> {
-        let mut request = http::Request::builder().method(method).uri(format!("{}/{path}", self.base));
+    async fn call(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Bytes,
+        error_type: Option<&str>,
+    ) -> Result<http::Response<Bytes>, Error> {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}/{path}", self.base));
         if let Some(error_type) = error_type {
             request = request.header("Lambda-Runtime-Function-Error-Type", error_type);
         }
         let request = request
             .body(Full::new(body))
             .map_err(|e| Error::internal(format!("Runtime API request: {e}")))?;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| Error::unavailable(format!("Runtime API at {} unreachable: {e}", self.base)))?;
+        let response = self.client.request(request).await.map_err(|e| {
+            Error::unavailable(format!("Runtime API at {} unreachable: {e}", self.base))
+        })?;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()
@@ -78,14 +88,28 @@ impl RuntimeApi {
 
     /// Waits for the next invocation.
     pub async fn next(&self) -> Result<NextInvocation, Error> {
-        let response = self.call(http::Method::GET, "invocation/next", Bytes::new(), None).await?;
+        let response = self
+            .call(http::Method::GET, "invocation/next", Bytes::new(), None)
+            .await?;
         if !response.status().is_success() {
-            return Err(Error::unavailable(format!("Runtime API next answered {}", response.status())));
+            return Err(Error::unavailable(format!(
+                "Runtime API next answered {}",
+                response.status()
+            )));
         }
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let request_id = header("Lambda-Runtime-Aws-Request-Id")
-            .ok_or_else(|| Error::internal("Runtime API next gave no Lambda-Runtime-Aws-Request-Id"))?;
-        let deadline = header("Lambda-Runtime-Deadline-Ms").and_then(|ms| ms.parse::<u64>().ok()).map(instant_of_epoch_ms);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let request_id = header("Lambda-Runtime-Aws-Request-Id").ok_or_else(|| {
+            Error::internal("Runtime API next gave no Lambda-Runtime-Aws-Request-Id")
+        })?;
+        let deadline = header("Lambda-Runtime-Deadline-Ms")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map(instant_of_epoch_ms);
         Ok(NextInvocation {
             invocation: Invocation {
                 request_id,
@@ -99,12 +123,21 @@ impl RuntimeApi {
     /// Reports a successful invocation.
     pub async fn respond(&self, request_id: &str, body: Bytes) -> Result<(), Error> {
         let response = self
-            .call(http::Method::POST, &format!("invocation/{request_id}/response"), body, None)
+            .call(
+                http::Method::POST,
+                &format!("invocation/{request_id}/response"),
+                body,
+                None,
+            )
             .await?;
         match response.status().as_u16() {
             202 => Ok(()),
-            413 => Err(Error::too_large("the response is larger than Lambda allows")),
-            status => Err(Error::unavailable(format!("Runtime API refused the response: {status}"))),
+            413 => Err(Error::too_large(
+                "the response is larger than Lambda allows",
+            )),
+            status => Err(Error::unavailable(format!(
+                "Runtime API refused the response: {status}"
+            ))),
         }
     }
 
@@ -122,9 +155,14 @@ impl RuntimeApi {
 
     /// Reports that the function could not start.
     pub async fn init_error(&self, error: &Error) -> Result<(), Error> {
-        self.call(http::Method::POST, "init/error", error_body(error), Some(&error_type(error)))
-            .await
-            .map(|_| ())
+        self.call(
+            http::Method::POST,
+            "init/error",
+            error_body(error),
+            Some(&error_type(error)),
+        )
+        .await
+        .map(|_| ())
     }
 }
 
@@ -142,7 +180,10 @@ fn error_body(error: &Error) -> Bytes {
 
 /// Lambda gives the deadline as wall-clock milliseconds; the context wants an `Instant`.
 fn instant_of_epoch_ms(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
@@ -152,26 +193,37 @@ pub fn select_function(app: &App) -> Result<Arc<Function>, Error> {
     let wanted = ["_HANDLER", "AWS_LAMBDA_FUNCTION_NAME"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .ok_or_else(|| Error::invalid("neither _HANDLER nor AWS_LAMBDA_FUNCTION_NAME names a function"))?;
+        .ok_or_else(|| {
+            Error::invalid("neither _HANDLER nor AWS_LAMBDA_FUNCTION_NAME names a function")
+        })?;
     app.get(&wanted).cloned().ok_or_else(|| {
         let names: Vec<&str> = app.functions().iter().map(|f| f.name()).collect();
-        Error::not_found(format!("app `{}` has no function `{wanted}`; it has {names:?}", app.name()))
+        Error::not_found(format!(
+            "app `{}` has no function `{wanted}`; it has {names:?}",
+            app.name()
+        ))
     })
 }
 
-/// Serves invocations of `function` until the Runtime API goes away. A
-/// failing or panicking handler fails its own invocation; the loop goes on.
-pub async fn run_loop(api: &RuntimeApi, function: &Function, services: &Services) -> Result<(), Error> {
+/// Serves invocations until the Runtime API goes away. A failing or
+/// panicking handler fails its own invocation; the loop goes on.
+pub async fn run_loop(api: &RuntimeApi, dispatcher: &Dispatcher) -> Result<(), Error> {
+    let function = dispatcher.function();
     loop {
         let next = api.next().await?;
         let request_id = next.invocation.request_id.clone();
         let outcome = match serde_json::from_slice(&next.payload) {
-            Ok(event) => events::handle(function, services, event, &next.invocation).await,
+            Ok(event) => dispatcher.handle(event, &next.invocation).await,
             Err(e) => Err(Error::bad_input(format!("the event is not JSON: {e}"))),
         };
         let reported = match outcome {
-            Ok(value) => match api.respond(&request_id, Bytes::from(value.to_string())).await {
-                Err(e) if e.kind() == cloudfn_core::ErrorKind::TooLarge => api.fail(&request_id, &e).await,
+            Ok(value) => match api
+                .respond(&request_id, Bytes::from(value.to_string()))
+                .await
+            {
+                Err(e) if e.kind() == cloudfn_core::ErrorKind::TooLarge => {
+                    api.fail(&request_id, &e).await
+                }
                 other => other,
             },
             Err(error) => {

@@ -69,15 +69,24 @@ impl LocalBroker {
             .clone()
     }
 
+    fn existing(&self, name: &str) -> Option<Arc<LocalQueue>> {
+        self.0
+            .queues
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
     /// Copies of the messages queue `name` holds, without delivering them:
     /// to look into a dead-letter queue.
     pub fn peek(&self, name: &str) -> Vec<Message> {
-        self.queue(name).peek()
+        self.existing(name).map(|q| q.peek()).unwrap_or_default()
     }
 
     /// How many messages queue `name` holds.
     pub fn depth(&self, name: &str) -> QueueDepth {
-        self.queue(name).depth()
+        self.existing(name).map(|q| q.depth()).unwrap_or_default()
     }
 
     /// Every queue's depth, by name.
@@ -104,10 +113,16 @@ fn new_id() -> String {
 #[async_trait]
 impl QueueClient for LocalBroker {
     async fn send(&self, queue: &str, message: OutgoingMessage) -> Result<String, Error> {
+        let target = self.queue(queue);
+        if target.is_fifo() && message.delay.is_some() {
+            // As in SQS: a per-message delay would let later messages of its group overtake it.
+            return Err(Error::invalid(format!(
+                "FIFO queue `{queue}` does not take per-message delays"
+            )));
+        }
         let id = new_id();
         let delay = message.delay;
-        self.queue(queue)
-            .push(Stored::new(id.clone(), message), delay);
+        target.push(Stored::new(id.clone(), message), delay);
         Ok(id)
     }
 }

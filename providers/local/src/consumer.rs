@@ -48,11 +48,15 @@ impl Consumer {
         let slots = Arc::new(Semaphore::new(limit));
         let batch_size = policy.batch_size.max(1) as usize;
         loop {
+            // `biased`: once shutdown is asked for, no new work is taken even
+            // when a slot or a message is ready at the same moment.
             let slot = tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
                 slot = slots.clone().acquire_owned() => slot.expect("semaphore is never closed"),
             };
             let batch = tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
                 batch = this.queue.lease(batch_size, visibility(&this.function)) => batch,
             };

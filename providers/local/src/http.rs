@@ -19,7 +19,11 @@ pub(crate) async fn handle(
 ) -> http::Response<Body> {
     let response = match read_request(request, state.max_body_bytes).await {
         Ok(request) => {
-            let trace_id = request.header("traceparent").map(str::to_owned);
+            // W3C traceparent is `version-traceid-parentid-flags`.
+            let trace_id = request
+                .header("traceparent")
+                .and_then(|t| t.split('-').nth(1))
+                .map(str::to_owned);
             state
                 .router
                 .handle(request, |function| {

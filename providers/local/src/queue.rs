@@ -2,8 +2,7 @@
 //! delayed retries and FIFO ordering groups, the way SQS behaves.
 
 use std::{
-    cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
     sync::{Mutex, MutexGuard},
     time::Duration,
 };
@@ -92,24 +91,20 @@ struct State {
     ready: VecDeque<Stored>,
     /// Leased or delayed messages, by receipt.
     pending: HashMap<u64, Pending>,
-    /// When pending messages become visible; stale entries are skipped.
-    timers: BinaryHeap<Reverse<(Instant, u64)>>,
-    /// FIFO groups with messages pending, and how many: while a group has
-    /// any, its ready messages wait.
-    pending_groups: HashMap<String, usize>,
+    /// When each pending message becomes visible, in time order; an entry
+    /// leaves with its message, so nothing stale piles up.
+    timers: BTreeSet<(Instant, u64)>,
+    /// FIFO groups whose message is pending (delivered, or waiting to be
+    /// retried): their other messages wait.
+    held_groups: HashSet<String>,
     next_receipt: u64,
     next_seq: u64,
 }
 
 impl State {
     fn group_settled(&mut self, group: Option<String>) {
-        if let Some(group) = group
-            && let Some(count) = self.pending_groups.get_mut(&group)
-        {
-            *count -= 1;
-            if *count == 0 {
-                self.pending_groups.remove(&group);
-            }
+        if let Some(group) = group {
+            self.held_groups.remove(&group);
         }
     }
 }
@@ -134,6 +129,10 @@ impl LocalQueue {
 
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    pub(crate) fn is_fifo(&self) -> bool {
+        self.fifo
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -165,7 +164,7 @@ impl LocalQueue {
                             leased: false,
                         },
                     );
-                    state.timers.push(Reverse((visible_at, receipt)));
+                    state.timers.insert((visible_at, receipt));
                 }
                 None => state.ready.push_back(message),
             }
@@ -175,26 +174,18 @@ impl LocalQueue {
 
     /// Moves pending messages whose time has come back to the ready list.
     fn promote_due(&self, state: &mut State, now: Instant) {
-        while let Some(Reverse((at, receipt))) = state.timers.peek().copied() {
+        while let Some(&(at, receipt)) = state.timers.first() {
             if at > now {
                 break;
             }
-            state.timers.pop();
-            let due = state
-                .pending
-                .get(&receipt)
-                .is_some_and(|p| p.visible_at == at);
-            if !due {
-                continue;
-            }
+            state.timers.pop_first();
             let Some(pending) = state.pending.remove(&receipt) else {
                 continue;
             };
             if pending.leased {
                 tracing::warn!(queue = %self.name, message_id = %pending.message.id, "visibility timeout expired; redelivering");
             }
-            // Delivered messages count against their group until they leave
-            // `pending`; a message delayed at send time never did.
+            // A delivered message holds its group until it leaves `pending`.
             if pending.message.receive_count > 0 {
                 state.group_settled(self.group(&pending.message));
             }
@@ -217,16 +208,18 @@ impl LocalQueue {
         self.promote_due(&mut state, now);
         let mut taken = Vec::new();
         if self.fifo {
-            let mut batch_groups = HashSet::new();
+            // One message per group per batch: a group's next message waits
+            // until this one is settled, so it never spends an attempt
+            // queued behind a failure.
             let mut i = 0;
             while i < state.ready.len() && taken.len() < max {
                 let group = self.group(&state.ready[i]).unwrap_or_default();
-                if state.pending_groups.contains_key(&group) && !batch_groups.contains(&group) {
+                if state.held_groups.contains(&group) {
                     i += 1;
                     continue;
                 }
                 let message = state.ready.remove(i).expect("index checked");
-                batch_groups.insert(group);
+                state.held_groups.insert(group);
                 taken.push(message);
             }
         } else {
@@ -234,15 +227,12 @@ impl LocalQueue {
             taken.extend(state.ready.drain(..n));
         }
         if taken.is_empty() {
-            return Err(state.timers.peek().map(|Reverse((at, _))| *at));
+            return Err(state.timers.first().map(|(at, _)| *at));
         }
         let visible_at = now + visibility;
         let mut leased = Vec::with_capacity(taken.len());
         for mut message in taken {
             message.receive_count += 1;
-            if let Some(group) = self.group(&message) {
-                *state.pending_groups.entry(group).or_default() += 1;
-            }
             let receipt = state.next_receipt;
             state.next_receipt += 1;
             leased.push(Leased {
@@ -257,7 +247,7 @@ impl LocalQueue {
                     leased: true,
                 },
             );
-            state.timers.push(Reverse((visible_at, receipt)));
+            state.timers.insert((visible_at, receipt));
         }
         Ok(leased)
     }
@@ -288,6 +278,7 @@ impl LocalQueue {
     fn remove(&self, receipt: u64) -> Option<Stored> {
         let mut state = self.lock();
         let pending = state.pending.remove(&receipt)?;
+        state.timers.remove(&(pending.visible_at, receipt));
         if let Some(group) = self.group(&pending.message) {
             state.group_settled(Some(group));
             // The group's next message may be deliverable now.
@@ -307,7 +298,7 @@ impl LocalQueue {
             pending.leased = false;
             pending.visible_at = visible_at;
             pending.message.last_error = Some(error);
-            state.timers.push(Reverse((visible_at, receipt)));
+            state.timers.insert((visible_at, receipt));
         }
         // The consumer may be asleep until a later timer.
         self.notify.notify_one();
@@ -409,8 +400,12 @@ mod tests {
         let ids: Vec<_> = third.iter().map(|l| l.message.id.as_str()).collect();
         assert_eq!(
             ids,
-            ["a1", "a2"],
-            "the retried head comes back before its successor"
+            ["a1"],
+            "the retried head comes back first, alone in its group"
         );
+        q.ack(third[0].receipt);
+        let fourth = q.try_lease(10, VIS).unwrap();
+        assert_eq!(fourth[0].message.id, "a2");
+        assert_eq!(fourth[0].message.attempt, 1, "a2 spent no attempt waiting");
     }
 }

@@ -247,11 +247,15 @@ impl Running {
         self.services.topic(name)
     }
 
-    /// Stops taking work (HTTP requests, queue messages, schedule ticks), waits
-    /// up to the grace period for invocations in flight, and reports what was
-    /// left.
-    pub async fn shutdown(self) -> ShutdownReport {
+    /// Stops taking work (HTTP requests, queue messages, schedule ticks) at
+    /// once; the future it returns waits up to the grace period for
+    /// invocations in flight and reports what was left.
+    pub fn shutdown(self) -> impl Future<Output = ShutdownReport> + Send {
         self.shutdown.cancel();
+        self.finish()
+    }
+
+    async fn finish(self) -> ShutdownReport {
         for task in self.background {
             let _ = task.await;
         }

@@ -23,7 +23,11 @@ impl LambdaInvoker {
 
     /// Invokes `function` with `payload` and waits for its answer. A function
     /// error comes back as an error carrying the function's message.
-    pub async fn invoke<T: Serialize + ?Sized, R: DeserializeOwned>(&self, function: &str, payload: &T) -> Result<R, Error> {
+    pub async fn invoke<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        function: &str,
+        payload: &T,
+    ) -> Result<R, Error> {
         let out = self
             .client
             .invoke()
@@ -37,14 +41,20 @@ impl LambdaInvoker {
         if let Some(kind) = out.function_error {
             let detail: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let message = detail["errorMessage"].as_str().unwrap_or("no message");
-            return Err(Error::internal(format!("function `{function}` failed ({kind}): {message}")));
+            return Err(Error::internal(format!(
+                "function `{function}` failed ({kind}): {message}"
+            )));
         }
         Error::decode_json(&body)
     }
 
     /// Queues an invocation of `function` with `payload` (invocation type
     /// `Event`) without waiting for it to run.
-    pub async fn invoke_async<T: Serialize + ?Sized>(&self, function: &str, payload: &T) -> Result<(), Error> {
+    pub async fn invoke_async<T: Serialize + ?Sized>(
+        &self,
+        function: &str,
+        payload: &T,
+    ) -> Result<(), Error> {
         self.client
             .invoke()
             .function_name(function)

@@ -15,7 +15,9 @@ use cloudfn_core::Error;
 
 /// The shared SDK configuration from the environment.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
 }
 
 /// The environment variable that names a resource's physical id, as the
@@ -24,7 +26,13 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 pub fn resource_variable(prefix: &str, name: &str) -> String {
     let suffix: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{prefix}{suffix}")
 }
@@ -40,28 +48,47 @@ where
     let code = error.code().unwrap_or_default().to_owned();
     let message = format!(
         "{what}: {}",
-        error.message().map(str::to_owned).unwrap_or_else(|| format!("{error}"))
+        error
+            .message()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{error}"))
     );
     let kind = match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             cloudfn_core::ErrorKind::Unavailable
         }
         SdkError::ConstructionFailure(_) => cloudfn_core::ErrorKind::Invalid,
-        _ if code.contains("Throttl") || code.contains("RequestLimitExceeded") || code == "TooManyRequestsException" => {
+        _ if code.contains("Throttl")
+            || code.contains("RequestLimitExceeded")
+            || code == "TooManyRequestsException" =>
+        {
             cloudfn_core::ErrorKind::Throttled
         }
-        _ if code.contains("NonExistent") || code.contains("NotFound") || code.contains("DoesNotExist") => {
+        _ if code.contains("NonExistent")
+            || code.contains("NotFound")
+            || code.contains("DoesNotExist") =>
+        {
             cloudfn_core::ErrorKind::NotFound
         }
-        _ if code.contains("AccessDenied") || code.contains("AuthorizationError") || code == "UnrecognizedClientException" => {
+        _ if code.contains("AccessDenied")
+            || code.contains("AuthorizationError")
+            || code == "UnrecognizedClientException" =>
+        {
             cloudfn_core::ErrorKind::Forbidden
         }
-        _ if code.contains("Invalid") || code.contains("Validation") || code.contains("TooLong") => {
+        _ if code.contains("Invalid")
+            || code.contains("Validation")
+            || code.contains("TooLong") =>
+        {
             cloudfn_core::ErrorKind::Invalid
         }
         _ => cloudfn_core::ErrorKind::Unavailable,
     };
-    let message = if code.is_empty() { message } else { format!("{message} ({code})") };
+    let message = if code.is_empty() {
+        message
+    } else {
+        format!("{message} ({code})")
+    };
     Error::new(kind, message).with_source(error.into_source().map_or_else(
         |_| std::io::Error::other("unknown SDK error"),
         std::io::Error::other,
@@ -74,7 +101,13 @@ mod tests {
 
     #[test]
     fn variables_name_resources() {
-        assert_eq!(resource_variable("CLOUDFN_QUEUE_URL_", "orders-dlq"), "CLOUDFN_QUEUE_URL_ORDERS_DLQ");
-        assert_eq!(resource_variable("CLOUDFN_TOPIC_ARN_", "order.paid"), "CLOUDFN_TOPIC_ARN_ORDER_PAID");
+        assert_eq!(
+            resource_variable("CLOUDFN_QUEUE_URL_", "orders-dlq"),
+            "CLOUDFN_QUEUE_URL_ORDERS_DLQ"
+        );
+        assert_eq!(
+            resource_variable("CLOUDFN_TOPIC_ARN_", "order.paid"),
+            "CLOUDFN_TOPIC_ARN_ORDER_PAID"
+        );
     }
 }

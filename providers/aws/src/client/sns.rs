@@ -32,7 +32,12 @@ impl SnsTopicClient {
 
     /// The ARN of topic `name`.
     pub async fn topic_arn(&self, name: &str) -> Result<String, Error> {
-        if let Some(arn) = self.arns.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+        if let Some(arn) = self
+            .arns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
             return Ok(arn.clone());
         }
         let arn = match std::env::var(resource_variable("CLOUDFN_TOPIC_ARN_", name)) {
@@ -65,8 +70,9 @@ impl SnsTopicClient {
 impl TopicClient for SnsTopicClient {
     async fn publish(&self, topic: &str, message: OutgoingMessage) -> Result<String, Error> {
         let arn = self.topic_arn(topic).await?;
-        let body = String::from_utf8(message.body.to_vec())
-            .map_err(|_| Error::bad_input("SNS messages must be text; encode binary bodies (base64) first"))?;
+        let body = String::from_utf8(message.body.to_vec()).map_err(|_| {
+            Error::bad_input("SNS messages must be text; encode binary bodies (base64) first")
+        })?;
         let attributes = message
             .attributes
             .iter()

@@ -43,13 +43,21 @@ impl SqsQueueClient {
 
     /// The URL of queue `name`.
     pub async fn queue_url(&self, name: &str) -> Result<String, Error> {
-        if let Some(url) = self.urls.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+        if let Some(url) = self
+            .urls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
             return Ok(url.clone());
         }
         let url = match std::env::var(resource_variable("CLOUDFN_QUEUE_URL_", name)) {
             Ok(url) => url,
             Err(_) => match self.lookup(name).await {
-                Err(e) if e.kind() == cloudfn_core::ErrorKind::NotFound && !name.ends_with(".fifo") => {
+                Err(e)
+                    if e.kind() == cloudfn_core::ErrorKind::NotFound
+                        && !name.ends_with(".fifo") =>
+                {
                     self.lookup(&format!("{name}.fifo")).await.map_err(|_| e)?
                 }
                 other => other?,
@@ -76,8 +84,9 @@ impl SqsQueueClient {
 }
 
 fn body_text(message: &OutgoingMessage) -> Result<String, Error> {
-    String::from_utf8(message.body.to_vec())
-        .map_err(|_| Error::bad_input("SQS message bodies must be text; encode binary bodies (base64) first"))
+    String::from_utf8(message.body.to_vec()).map_err(|_| {
+        Error::bad_input("SQS message bodies must be text; encode binary bodies (base64) first")
+    })
 }
 
 fn attributes(message: &OutgoingMessage) -> Result<HashMap<String, MessageAttributeValue>, Error> {
@@ -104,7 +113,12 @@ fn batches(messages: &[OutgoingMessage]) -> Vec<std::ops::Range<usize>> {
     let mut ranges = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, message) in messages.iter().enumerate() {
-        let size = message.body.len() + message.attributes.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
+        let size = message.body.len()
+            + message
+                .attributes
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum::<usize>();
         if i > start && (i - start == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES) {
             ranges.push(start..i);
             (start, bytes) = (i, 0);
@@ -136,7 +150,11 @@ impl QueueClient for SqsQueueClient {
         Ok(out.message_id.unwrap_or_default())
     }
 
-    async fn send_batch(&self, queue: &str, messages: Vec<OutgoingMessage>) -> Result<Vec<String>, Error> {
+    async fn send_batch(
+        &self,
+        queue: &str,
+        messages: Vec<OutgoingMessage>,
+    ) -> Result<Vec<String>, Error> {
         let url = self.queue_url(queue).await?;
         let mut ids = vec![String::new(); messages.len()];
         for range in batches(&messages) {
@@ -193,7 +211,9 @@ mod tests {
     fn batches_respect_count_and_size_limits() {
         let small: Vec<_> = (0..25).map(|_| OutgoingMessage::new("x")).collect();
         assert_eq!(batches(&small), [0..10, 10..20, 20..25]);
-        let big: Vec<_> = (0..5).map(|_| OutgoingMessage::new(vec![b'a'; 100 * 1024])).collect();
+        let big: Vec<_> = (0..5)
+            .map(|_| OutgoingMessage::new(vec![b'a'; 100 * 1024]))
+            .collect();
         assert_eq!(batches(&big), [0..2, 2..4, 4..5]);
         assert!(batches(&[]).is_empty());
     }

@@ -36,7 +36,9 @@ pub fn source_of(event: &Value) -> Option<HttpSource> {
     if context.get("elb").is_some() {
         let multi_value = event.get("multiValueHeaders").is_some();
         Some(HttpSource::Alb { multi_value })
-    } else if event.get("version").and_then(Value::as_str) == Some("2.0") && context.get("http").is_some() {
+    } else if event.get("version").and_then(Value::as_str) == Some("2.0")
+        && context.get("http").is_some()
+    {
         Some(HttpSource::HttpV2)
     } else if event.get("httpMethod").is_some() {
         Some(HttpSource::RestV1)
@@ -79,7 +81,11 @@ pub fn decode(event: Value, source: HttpSource) -> Result<HttpRequest, Error> {
             Ok(HttpRequest {
                 method: e.http_method,
                 path: e.path.unwrap_or_else(|| "/".into()),
-                query: query_string(&e.multi_value_query_string_parameters, &e.query_string_parameters, true),
+                query: query_string(
+                    &e.multi_value_query_string_parameters,
+                    &e.query_string_parameters,
+                    true,
+                ),
                 headers: merge_headers(e.headers, e.multi_value_headers),
                 path_params: e.path_parameters.into_iter().collect(),
                 body: body(e.body, e.is_base64_encoded)?,
@@ -91,7 +97,11 @@ pub fn decode(event: Value, source: HttpSource) -> Result<HttpRequest, Error> {
             Ok(HttpRequest {
                 method: e.http_method,
                 path: e.path.unwrap_or_else(|| "/".into()),
-                query: query_string(&e.multi_value_query_string_parameters, &e.query_string_parameters, false),
+                query: query_string(
+                    &e.multi_value_query_string_parameters,
+                    &e.query_string_parameters,
+                    false,
+                ),
                 headers: merge_headers(e.headers, e.multi_value_headers),
                 path_params: Default::default(),
                 body: body(e.body, e.is_base64_encoded)?,
@@ -195,7 +205,10 @@ pub fn encode(response: HttpResponse, source: HttpSource) -> Value {
         }
         HttpSource::Alb { multi_value } => {
             let reason = response.status.canonical_reason().unwrap_or("");
-            out.insert("statusDescription".into(), json!(format!("{status} {reason}").trim_end()));
+            out.insert(
+                "statusDescription".into(),
+                json!(format!("{status} {reason}").trim_end()),
+            );
             if multi_value {
                 out.insert("multiValueHeaders".into(), multi_headers(&response.headers));
             } else {
@@ -216,7 +229,11 @@ fn joined_headers(headers: &HeaderMap, skip_cookies: bool) -> Value {
         if skip_cookies && name == SET_COOKIE {
             continue;
         }
-        let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let values: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         out.insert(name.as_str().to_owned(), json!(values.join(", ")));
     }
     Value::Object(out)
@@ -225,7 +242,11 @@ fn joined_headers(headers: &HeaderMap, skip_cookies: bool) -> Value {
 fn multi_headers(headers: &HeaderMap) -> Value {
     let mut out = Map::new();
     for name in headers.keys() {
-        let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let values: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         out.insert(name.as_str().to_owned(), json!(values));
     }
     Value::Object(out)
@@ -237,7 +258,12 @@ pub fn v2_event(request: &HttpRequest, route_key: &str, request_id: &str) -> Val
     let mut headers = Map::new();
     let mut cookies = Vec::new();
     for name in request.headers.keys() {
-        let values: Vec<&str> = request.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let values: Vec<&str> = request
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         if name == http::header::COOKIE {
             cookies.extend(values.iter().flat_map(|v| v.split("; ")).map(str::to_owned));
             continue;
@@ -295,17 +321,31 @@ pub fn decode_v2_response(value: Value) -> Result<HttpResponse, Error> {
     let mut response = HttpResponse::new(status as u16);
     if let Some(headers) = value.get("headers").and_then(Value::as_object) {
         for (name, v) in headers {
-            if let (Ok(name), Some(Ok(v))) = (HeaderName::try_from(name.as_str()), v.as_str().map(HeaderValue::from_str)) {
+            if let (Ok(name), Some(Ok(v))) = (
+                HeaderName::try_from(name.as_str()),
+                v.as_str().map(HeaderValue::from_str),
+            ) {
                 response.headers.append(name, v);
             }
         }
     }
-    for cookie in value.get("cookies").and_then(Value::as_array).into_iter().flatten() {
+    for cookie in value
+        .get("cookies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(Ok(v)) = cookie.as_str().map(HeaderValue::from_str) {
             response.headers.append(SET_COOKIE, v);
         }
     }
-    let base64 = value.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false);
-    response.body = body(value.get("body").and_then(Value::as_str).map(str::to_owned), base64)?;
+    let base64 = value
+        .get("isBase64Encoded")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    response.body = body(
+        value.get("body").and_then(Value::as_str).map(str::to_owned),
+        base64,
+    )?;
     Ok(response)
 }

@@ -7,12 +7,15 @@ pub mod schedule;
 pub mod storage;
 pub mod topic;
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use cloudfn_core::{
-    Context, Error, Event, Function, Message, OutgoingMessage, Services, Trigger, messaging::dead_letter,
+    Context, Error, Event, Function, Message, OutgoingMessage, Services, Trigger,
+    messaging::dead_letter,
 };
 use serde_json::Value;
+
+use crate::client::SqsQueueClient;
 
 /// What the Runtime API says about one invocation.
 #[derive(Debug, Clone, Default)]
@@ -40,55 +43,94 @@ impl Invocation {
     }
 }
 
-/// Runs `function` on one Lambda event and returns what to answer the Runtime
-/// API with. HTTP functions always answer an HTTP response; queue functions
-/// answer `batchItemFailures`; an event of a shape the trigger cannot come
-/// from is a bad-input error naming the shapes expected.
-pub async fn handle(function: &Function, services: &Services, event: Value, invocation: &Invocation) -> Result<Value, Error> {
-    match function.trigger() {
-        Trigger::Http { .. } => {
-            let source = http::source_of(&event).ok_or_else(|| unexpected(function, http::EXPECTED, &event))?;
-            let request = http::decode(event, source)?;
-            let ctx = invocation.context(function, services, 1);
-            Ok(http::encode(function.invoke_http(request, ctx).await, source))
+/// Runs one function on Lambda events.
+#[derive(Clone)]
+pub struct Dispatcher {
+    function: Arc<Function>,
+    services: Services,
+    sqs: Option<Arc<SqsQueueClient>>,
+}
+
+impl Dispatcher {
+    /// A dispatcher for `function`. With an SQS client, a message that fails
+    /// retryably is made visible again after the function's backoff delay
+    /// instead of the queue's whole visibility timeout.
+    pub fn new(
+        function: Arc<Function>,
+        services: Services,
+        sqs: Option<Arc<SqsQueueClient>>,
+    ) -> Self {
+        Self {
+            function,
+            services,
+            sqs,
         }
-        Trigger::Queue { .. } | Trigger::Topic { .. } if queue::is_sqs(&event) => {
-            sqs_batch(function, services, event, invocation).await
-        }
-        Trigger::Queue { .. } => Err(unexpected(function, queue::EXPECTED, &event)),
-        Trigger::Topic { .. } => {
-            let messages = if topic::is_sns(&event) {
-                topic::decode_sns(event)?
-            } else if topic::is_eventbridge(&event) {
-                vec![topic::decode_eventbridge(event)?]
-            } else {
-                return Err(unexpected(function, topic::EXPECTED, &event));
-            };
-            for message in messages {
+    }
+
+    /// The function served.
+    pub fn function(&self) -> &Function {
+        &self.function
+    }
+
+    /// Runs the function on one Lambda event and returns what to answer the
+    /// Runtime API with. HTTP functions always answer an HTTP response; queue
+    /// functions answer `batchItemFailures`; an event of a shape the trigger
+    /// cannot come from is a bad-input error naming the shapes expected.
+    pub async fn handle(&self, event: Value, invocation: &Invocation) -> Result<Value, Error> {
+        let (function, services) = (&*self.function, &self.services);
+        match function.trigger() {
+            Trigger::Http { .. } => {
+                let source = http::source_of(&event)
+                    .ok_or_else(|| unexpected(function, http::EXPECTED, &event))?;
+                let request = http::decode(event, source)?;
                 let ctx = invocation.context(function, services, 1);
-                if let Err(error) = function.invoke(Event::Message(message.clone()), ctx).await {
-                    settle_permanent(function, services, &message, error).await?;
+                Ok(http::encode(
+                    function.invoke_http(request, ctx).await,
+                    source,
+                ))
+            }
+            Trigger::Queue { .. } | Trigger::Topic { .. } if queue::is_sqs(&event) => {
+                self.sqs_batch(event, invocation).await
+            }
+            Trigger::Queue { .. } => Err(unexpected(function, queue::EXPECTED, &event)),
+            Trigger::Topic { .. } => {
+                let messages = if topic::is_sns(&event) {
+                    topic::decode_sns(event)?
+                } else if topic::is_eventbridge(&event) {
+                    vec![topic::decode_eventbridge(event)?]
+                } else {
+                    return Err(unexpected(function, topic::EXPECTED, &event));
+                };
+                for message in messages {
+                    let ctx = invocation.context(function, services, 1);
+                    if let Err(error) = function.invoke(Event::Message(message.clone()), ctx).await
+                    {
+                        settle_permanent(function, services, &message, error).await?;
+                    }
                 }
+                Ok(Value::Null)
             }
-            Ok(Value::Null)
-        }
-        Trigger::Schedule { cron } => {
-            if !schedule::is_scheduled(&event) {
-                return Err(unexpected(function, schedule::EXPECTED, &event));
-            }
-            let tick = schedule::decode(event, cron)?;
-            let ctx = invocation.context(function, services, 1);
-            function.invoke(Event::Tick(tick), ctx).await.map(|_| Value::Null)
-        }
-        Trigger::Storage { .. } => {
-            if !storage::is_s3(&event) {
-                return Err(unexpected(function, storage::EXPECTED, &event));
-            }
-            for change in storage::decode(event)? {
+            Trigger::Schedule { cron } => {
+                if !schedule::is_scheduled(&event) {
+                    return Err(unexpected(function, schedule::EXPECTED, &event));
+                }
+                let tick = schedule::decode(event, cron)?;
                 let ctx = invocation.context(function, services, 1);
-                function.invoke(Event::Storage(change), ctx).await?;
+                function
+                    .invoke(Event::Tick(tick), ctx)
+                    .await
+                    .map(|_| Value::Null)
             }
-            Ok(Value::Null)
+            Trigger::Storage { .. } => {
+                if !storage::is_s3(&event) {
+                    return Err(unexpected(function, storage::EXPECTED, &event));
+                }
+                for change in storage::decode(event)? {
+                    let ctx = invocation.context(function, services, 1);
+                    function.invoke(Event::Storage(change), ctx).await?;
+                }
+                Ok(Value::Null)
+            }
         }
     }
 }
@@ -96,27 +138,69 @@ pub async fn handle(function: &Function, services: &Services, event: Value, invo
 /// An SQS batch: each record runs on its own; those that fail come back in
 /// `batchItemFailures` (unless a permanent failure went to the dead-letter
 /// queue), the rest are deleted by Lambda.
-async fn sqs_batch(function: &Function, services: &Services, event: Value, invocation: &Invocation) -> Result<Value, Error> {
-    let unwrap = matches!(function.trigger(), Trigger::Topic { .. });
-    let records = queue::decode(event)?;
-    let mut ids = Vec::with_capacity(records.len());
-    let mut batch = Vec::with_capacity(records.len());
-    for record in records {
-        let message = if unwrap { topic::unwrap_queued(record.message) } else { record.message };
-        let ctx = invocation.context(function, services, message.attempt);
-        ids.push((record.sqs_message_id, message.clone()));
-        batch.push((message, ctx));
+impl Dispatcher {
+    async fn sqs_batch(&self, event: Value, invocation: &Invocation) -> Result<Value, Error> {
+        let (function, services) = (&*self.function, &self.services);
+        let unwrap = matches!(function.trigger(), Trigger::Topic { .. });
+        let records = queue::decode(event)?;
+        let mut kept = Vec::with_capacity(records.len());
+        let mut batch = Vec::with_capacity(records.len());
+        for record in records {
+            let message = if unwrap {
+                topic::unwrap_queued(record.message)
+            } else {
+                record.message
+            };
+            let ctx = invocation.context(function, services, message.attempt);
+            kept.push((
+                record.sqs_message_id,
+                record.receipt_handle,
+                record.queue,
+                message.clone(),
+            ));
+            batch.push((message, ctx));
+        }
+        let results = function.invoke_batch(batch).await;
+        let mut failed = Vec::new();
+        for ((id, receipt, queue, message), result) in kept.into_iter().zip(results) {
+            let Err(error) = result else { continue };
+            if settle_permanent(function, services, &message, error)
+                .await
+                .is_err()
+            {
+                self.back_off(&queue, &receipt, message.attempt).await;
+                failed.push(id);
+            }
+        }
+        Ok(queue::batch_response(failed))
     }
-    let results = function.invoke_batch(batch).await;
-    let mut failed = Vec::new();
-    for ((id, message), result) in ids.into_iter().zip(results) {
-        if let Err(error) = result
-            && settle_permanent(function, services, &message, error).await.is_err()
-        {
-            failed.push(id);
+
+    /// Applies the retry policy's backoff: the failed message becomes visible
+    /// again after the policy's delay, not the queue's visibility timeout.
+    async fn back_off(&self, queue: &str, receipt: &str, attempt: u32) {
+        let Some(sqs) = &self.sqs else { return };
+        if receipt.is_empty() || queue.is_empty() {
+            return;
+        }
+        let delay = self.function.policy().retry.delay(attempt);
+        let seconds = delay.as_secs_f64().round().min(43_200.0) as i32;
+        let changed = match sqs.queue_url(queue).await {
+            Ok(url) => sqs
+                .sdk()
+                .change_message_visibility()
+                .queue_url(url)
+                .receipt_handle(receipt)
+                .visibility_timeout(seconds)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::client::sdk_error("changing message visibility", e)),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = changed {
+            tracing::warn!(queue, error = %e, "could not apply backoff; the queue's visibility timeout applies");
         }
     }
-    Ok(queue::batch_response(failed))
 }
 
 /// A failure that retrying cannot fix goes straight to the function's
@@ -124,13 +208,29 @@ async fn sqs_batch(function: &Function, services: &Services, event: Value, invoc
 /// until the platform gives up. Returns the error back when the message
 /// should be retried: it is retryable, there is no dead-letter queue, or
 /// sending to it failed.
-async fn settle_permanent(function: &Function, services: &Services, message: &Message, error: Error) -> Result<(), Error> {
-    let Some(dlq) = function.policy().dead_letter.as_deref().filter(|_| !error.is_retryable()) else {
+async fn settle_permanent(
+    function: &Function,
+    services: &Services,
+    message: &Message,
+    error: Error,
+) -> Result<(), Error> {
+    let Some(dlq) = function
+        .policy()
+        .dead_letter
+        .as_deref()
+        .filter(|_| !error.is_retryable())
+    else {
         return Err(error);
     };
     let mut dead = OutgoingMessage::new(message.body.clone());
     dead.attributes = message.attributes.clone();
-    dead_letter::annotate(&mut dead.attributes, function.name(), &message.source, message.attempt, &error);
+    dead_letter::annotate(
+        &mut dead.attributes,
+        function.name(),
+        &message.source,
+        message.attempt,
+        &error,
+    );
     dead.ordering_key = message.ordering_key.clone();
     dead.deduplication_id = Some(message.id.clone());
     match services.queue(dlq).send_message(dead).await {

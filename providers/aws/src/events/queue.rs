@@ -16,6 +16,10 @@ pub const EXPECTED: &str = "an SQS event ({\"Records\":[{\"eventSource\":\"aws:s
 pub struct SqsRecord {
     /// SQS's message id, the `itemIdentifier` of a batch item failure.
     pub sqs_message_id: String,
+    /// The receipt handle, to change the message's visibility.
+    pub receipt_handle: String,
+    /// The queue's name, from the record's ARN.
+    pub queue: String,
     /// The message as handlers see it.
     pub message: Message,
 }
@@ -44,8 +48,8 @@ pub fn queue_name(arn: &str) -> &str {
 /// attempt, `MessageGroupId` the ordering key, `SentTimestamp` the publish
 /// time, and String/Number message attributes the attributes.
 pub fn decode(event: Value) -> Result<Vec<SqsRecord>, Error> {
-    let event: SqsEvent =
-        serde_json::from_value(event).map_err(|e| Error::bad_input(format!("malformed SQS event: {e}")))?;
+    let event: SqsEvent = serde_json::from_value(event)
+        .map_err(|e| Error::bad_input(format!("malformed SQS event: {e}")))?;
     event
         .records
         .into_iter()
@@ -67,8 +71,15 @@ pub fn decode(event: Value) -> Result<Vec<SqsRecord>, Error> {
                 .into_iter()
                 .filter_map(|(name, attr)| attr.string_value.map(|v| (name, v)))
                 .collect();
-            let source = record.event_source_arn.as_deref().map(queue_name).unwrap_or_default().to_owned();
+            let source = record
+                .event_source_arn
+                .as_deref()
+                .map(queue_name)
+                .unwrap_or_default()
+                .to_owned();
             Ok(SqsRecord {
+                receipt_handle: record.receipt_handle.unwrap_or_default(),
+                queue: source.clone(),
                 message: Message {
                     id: id.clone(),
                     body: record.body.unwrap_or_default().into(),
@@ -86,7 +97,10 @@ pub fn decode(event: Value) -> Result<Vec<SqsRecord>, Error> {
 
 /// The response that tells Lambda which records failed (`ReportBatchItemFailures`).
 pub fn batch_response(failed: impl IntoIterator<Item = String>) -> Value {
-    let failures: Vec<Value> = failed.into_iter().map(|id| json!({ "itemIdentifier": id })).collect();
+    let failures: Vec<Value> = failed
+        .into_iter()
+        .map(|id| json!({ "itemIdentifier": id }))
+        .collect();
     json!({ "batchItemFailures": failures })
 }
 
@@ -96,9 +110,15 @@ pub fn failed_ids(response: &Value, all: &[String]) -> Vec<String> {
     match response.get("batchItemFailures").and_then(Value::as_array) {
         Some(failures) => failures
             .iter()
-            .filter_map(|f| f.get("itemIdentifier").and_then(Value::as_str).map(str::to_owned))
+            .filter_map(|f| {
+                f.get("itemIdentifier")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .collect(),
-        None if response.is_null() || response.as_object().is_some_and(|o| o.is_empty()) => Vec::new(),
+        None if response.is_null() || response.as_object().is_some_and(|o| o.is_empty()) => {
+            Vec::new()
+        }
         None => all.to_vec(),
     }
 }

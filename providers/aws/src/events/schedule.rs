@@ -5,8 +5,7 @@ use cloudfn_core::{Error, ScheduledTick};
 use serde_json::Value;
 
 /// The shape a schedule function accepts, for error messages.
-pub const EXPECTED: &str =
-    "an EventBridge scheduled event ({\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",…})";
+pub const EXPECTED: &str = "an EventBridge scheduled event ({\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",…})";
 
 /// Whether `event` is an EventBridge scheduled event.
 pub fn is_scheduled(event: &Value) -> bool {
@@ -16,8 +15,8 @@ pub fn is_scheduled(event: &Value) -> bool {
 /// Reads a scheduled event; `cron` is the function's own expression, since
 /// the event names only the rule.
 pub fn decode(event: Value, cron: &str) -> Result<ScheduledTick, Error> {
-    let event: EventBridgeEvent =
-        serde_json::from_value(event).map_err(|e| Error::bad_input(format!("malformed scheduled event: {e}")))?;
+    let event: EventBridgeEvent = serde_json::from_value(event)
+        .map_err(|e| Error::bad_input(format!("malformed scheduled event: {e}")))?;
     Ok(ScheduledTick {
         scheduled_time: event.time.unwrap_or_else(chrono::Utc::now),
         schedule: cron.to_owned(),

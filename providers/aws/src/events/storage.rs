@@ -15,8 +15,8 @@ pub fn is_s3(event: &Value) -> bool {
 /// Reads an S3 notification; records of other kinds than object created /
 /// removed (replication, restore…) are skipped.
 pub fn decode(event: Value) -> Result<Vec<StorageEvent>, Error> {
-    let event: S3Event =
-        serde_json::from_value(event).map_err(|e| Error::bad_input(format!("malformed S3 event: {e}")))?;
+    let event: S3Event = serde_json::from_value(event)
+        .map_err(|e| Error::bad_input(format!("malformed S3 event: {e}")))?;
     Ok(event
         .records
         .into_iter()
@@ -34,7 +34,9 @@ pub fn decode(event: Value) -> Result<Vec<StorageEvent>, Error> {
             // Keys arrive URL-encoded, spaces as `+`.
             let key = object.url_decoded_key.unwrap_or_else(|| {
                 let raw = object.key.unwrap_or_default().replace('+', " ");
-                percent_encoding::percent_decode_str(&raw).decode_utf8_lossy().into_owned()
+                percent_encoding::percent_decode_str(&raw)
+                    .decode_utf8_lossy()
+                    .into_owned()
             });
             Some(StorageEvent {
                 bucket: record.s3.bucket.name.unwrap_or_default(),

@@ -77,21 +77,29 @@ pub fn decode_sns(event: Value) -> Result<Vec<Message>, Error> {
         #[serde(rename = "Records")]
         records: Vec<Record>,
     }
-    let event: Event = serde_json::from_value(event).map_err(|e| Error::bad_input(format!("malformed SNS event: {e}")))?;
-    Ok(event.records.into_iter().map(|r| r.sns.into_message()).collect())
+    let event: Event = serde_json::from_value(event)
+        .map_err(|e| Error::bad_input(format!("malformed SNS event: {e}")))?;
+    Ok(event
+        .records
+        .into_iter()
+        .map(|r| r.sns.into_message())
+        .collect())
 }
 
 /// Whether `event` is an EventBridge event.
 pub fn is_eventbridge(event: &Value) -> bool {
-    event.get("detail-type").is_some() && event.get("source").is_some() && event.get("detail").is_some()
+    event.get("detail-type").is_some()
+        && event.get("source").is_some()
+        && event.get("detail").is_some()
 }
 
 /// Reads an EventBridge event into a message: the body is `detail`, the
 /// attributes carry `source` and `detail-type`.
 pub fn decode_eventbridge(event: Value) -> Result<Message, Error> {
-    let event: EventBridgeEvent =
-        serde_json::from_value(event).map_err(|e| Error::bad_input(format!("malformed EventBridge event: {e}")))?;
-    let body = serde_json::to_vec(&event.detail).map_err(|e| Error::internal(format!("detail: {e}")))?;
+    let event: EventBridgeEvent = serde_json::from_value(event)
+        .map_err(|e| Error::bad_input(format!("malformed EventBridge event: {e}")))?;
+    let body =
+        serde_json::to_vec(&event.detail).map_err(|e| Error::internal(format!("detail: {e}")))?;
     Ok(Message {
         id: event.id.unwrap_or_default(),
         body: body.into(),
@@ -114,8 +122,13 @@ pub fn unwrap_queued(message: Message) -> Message {
     let Ok(value) = serde_json::from_slice::<Value>(&message.body) else {
         return message;
     };
-    let unwrapped = if value.get("Type").and_then(Value::as_str) == Some("Notification") && value.get("TopicArn").is_some() {
-        serde_json::from_value::<Notification>(value).ok().filter(|n| n.kind == "Notification").map(Notification::into_message)
+    let unwrapped = if value.get("Type").and_then(Value::as_str) == Some("Notification")
+        && value.get("TopicArn").is_some()
+    {
+        serde_json::from_value::<Notification>(value)
+            .ok()
+            .filter(|n| n.kind == "Notification")
+            .map(Notification::into_message)
     } else if is_eventbridge(&value) {
         decode_eventbridge(value).ok()
     } else {

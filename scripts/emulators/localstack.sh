@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Installs LocalStack once into a cache outside the clone, then starts it on a
+# free loopback port and waits until SQS answers.
+#
+#   scripts/emulators/localstack.sh start <state-dir>   # prints the endpoint URL
+#   scripts/emulators/localstack.sh stop <state-dir>
+#
+# No Docker: LocalStack's Python runtime serves SQS, SNS and EventBridge in-process.
+set -euo pipefail
+
+VERSION=2026.3.0
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/cloudfn-test/localstack-$VERSION"
+
+python_313() {
+    local root
+    if command -v pyenv >/dev/null 2>&1; then
+        root="$(pyenv root)/versions/3.13.0/bin/python3"
+        [ -x "$root" ] && { echo "$root"; return; }
+    fi
+    for candidate in python3.13 python3.12; do
+        command -v "$candidate" >/dev/null 2>&1 && { command -v "$candidate"; return; }
+    done
+    echo "LocalStack $VERSION needs Python >= 3.12 (pyenv 3.13.0 or python3.13 on PATH)" >&2
+    exit 1
+}
+
+install() {
+    [ -x "$CACHE/venv/bin/python" ] && [ -f "$CACHE/.installed" ] && return
+    echo "installing LocalStack $VERSION into $CACHE (once)" >&2
+    rm -rf "$CACHE"
+    mkdir -p "$CACHE"
+    "$(python_313)" -m venv "$CACHE/venv"
+    "$CACHE/venv/bin/pip" install --quiet --disable-pip-version-check \
+        "localstack-core[runtime]==$VERSION" 'cbor2<6' 'pyopenssl==25.3.0' \
+        'cryptography>=45.0.7,<47' service-identity >&2
+    touch "$CACHE/.installed"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start() {
+    local state="$1"
+    install
+    mkdir -p "$state/data"
+    local port
+    port=$(free_port)
+    (
+        cd "$state"
+        GATEWAY_LISTEN="127.0.0.1:$port" GATEWAY_SERVER=hypercorn SQS_ENDPOINT_STRATEGY=path \
+        DNS_ADDRESS=0 OVERRIDE_IN_DOCKER=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
+        FILESYSTEM_ROOT="$state/data" SERVICES=sqs,sns,events,sts,iam,logs,cloudformation \
+        LOCALSTACK_HOST="127.0.0.1:$port" \
+        exec "$CACHE/venv/bin/python" -m localstack.runtime.main >"$state/localstack.log" 2>&1
+    ) &
+    echo $! >"$state/localstack.pid"
+    local url="http://127.0.0.1:$port"
+    for _ in $(seq 1 300); do
+        if curl -fsS "$url/_localstack/health" 2>/dev/null | grep -q '"sqs"'; then
+            echo "$url"
+            return
+        fi
+        if ! kill -0 "$(cat "$state/localstack.pid")" 2>/dev/null; then
+            echo "LocalStack exited; its log:" >&2
+            tail -n 40 "$state/localstack.log" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+    echo "LocalStack did not become ready in 60 s; its log:" >&2
+    tail -n 40 "$state/localstack.log" >&2
+    exit 1
+}
+
+stop() {
+    local state="$1"
+    [ -f "$state/localstack.pid" ] || return 0
+    local pid
+    pid=$(cat "$state/localstack.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$state/localstack.pid"
+}
+
+case "${1:-}" in
+    install) install ;;
+    start) start "${2:?state dir}" ;;
+    stop) stop "${2:?state dir}" ;;
+    *) echo "usage: $0 install | start <state-dir> | stop <state-dir>" >&2; exit 2 ;;
+esac
