@@ -8,6 +8,7 @@
 //!   invoker, configured from the environment.
 
 pub mod client;
+pub mod emulate;
 pub mod events;
 pub mod runtime;
 
@@ -38,12 +39,24 @@ pub async fn services(app: &App) -> (Services, Arc<client::SqsQueueClient>) {
 
 /// Serves the function of `app` that `_HANDLER` (else
 /// `AWS_LAMBDA_FUNCTION_NAME`) names, over the Lambda Runtime API at
-/// `AWS_LAMBDA_RUNTIME_API`, until the Runtime API goes away. An app that
-/// does not validate, or names no such function, is reported through
-/// `init/error` before returning the error.
+/// `AWS_LAMBDA_RUNTIME_API`, until the Runtime API goes away.
 pub async fn serve(app: App) -> Result<(), Error> {
     let api = runtime::RuntimeApi::from_env()?;
-    let function = match app.validate().and_then(|()| runtime::select_function(&app)) {
+    serve_on(app, &api, runtime::handler_name().as_deref()).await
+}
+
+/// Serves function `function` of `app` over `api`. An app that does not
+/// validate, or has no such function, is reported through `init/error`
+/// before the error is returned.
+pub async fn serve_on(
+    app: App,
+    api: &runtime::RuntimeApi,
+    function: Option<&str>,
+) -> Result<(), Error> {
+    let function = match app
+        .validate()
+        .and_then(|()| runtime::select_function(&app, function))
+    {
         Ok(function) => function,
         Err(error) => {
             tracing::error!(error = %error, "function cannot start");
@@ -56,5 +69,5 @@ pub async fn serve(app: App) -> Result<(), Error> {
     let (services, sqs) = services(&app).await;
     tracing::info!(function = %function.name(), "serving on the Lambda Runtime API");
     let dispatcher = events::Dispatcher::new(function, services, Some(sqs));
-    runtime::run_loop(&api, &dispatcher).await
+    runtime::run_loop(api, &dispatcher).await
 }

@@ -189,14 +189,18 @@ fn instant_of_epoch_ms(deadline_ms: u64) -> Instant {
 
 /// The function this process serves: `_HANDLER` names it (the SAM template
 /// sets `Handler` to the function's name), else `AWS_LAMBDA_FUNCTION_NAME`.
-pub fn select_function(app: &App) -> Result<Arc<Function>, Error> {
-    let wanted = ["_HANDLER", "AWS_LAMBDA_FUNCTION_NAME"]
+pub fn handler_name() -> Option<String> {
+    ["_HANDLER", "AWS_LAMBDA_FUNCTION_NAME"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .ok_or_else(|| {
-            Error::invalid("neither _HANDLER nor AWS_LAMBDA_FUNCTION_NAME names a function")
-        })?;
-    app.get(&wanted).cloned().ok_or_else(|| {
+}
+
+/// The function of `app` called `wanted`.
+pub fn select_function(app: &App, wanted: Option<&str>) -> Result<Arc<Function>, Error> {
+    let wanted = wanted.ok_or_else(|| {
+        Error::invalid("neither _HANDLER nor AWS_LAMBDA_FUNCTION_NAME names a function")
+    })?;
+    app.get(wanted).cloned().ok_or_else(|| {
         let names: Vec<&str> = app.functions().iter().map(|f| f.name()).collect();
         Error::not_found(format!(
             "app `{}` has no function `{wanted}`; it has {names:?}",

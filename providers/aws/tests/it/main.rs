@@ -1,0 +1,7 @@
+//! cloudfn-aws integration tests: event contracts on real AWS payloads, the
+//! Runtime API loop against the project's own Runtime API server, and (with
+//! `TEST_INTEGRATION=1`) SQS/SNS/EventBridge on LocalStack.
+
+mod events;
+mod runtime;
+mod support;

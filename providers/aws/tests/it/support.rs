@@ -1,0 +1,73 @@
+//! Fixtures and in-process bootstraps.
+
+use std::{path::PathBuf, process::Command, sync::OnceLock, time::Duration};
+
+use cloudfn_aws::{emulate::RuntimeApiServer, runtime::RuntimeApi};
+use cloudfn_core::App;
+use serde_json::Value;
+
+/// The real AWS payloads that ship with `aws_lambda_events`, found through
+/// `cargo metadata` so they are read where cargo put the crate.
+pub fn fixture(name: &str) -> Value {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // Only this platform's packages, which the build already fetched.
+        let rustc = Command::new("rustc")
+            .arg("-vV")
+            .output()
+            .expect("rustc runs");
+        let host = String::from_utf8_lossy(&rustc.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+            .expect("rustc names its host");
+        let out = Command::new(cargo)
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--offline",
+                "--filter-platform",
+                &host,
+            ])
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .output()
+            .expect("cargo metadata runs");
+        assert!(
+            out.status.success(),
+            "cargo metadata: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let meta: Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+        let manifest = meta["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "aws_lambda_events")
+            .expect("aws_lambda_events is a dependency")["manifest_path"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        PathBuf::from(manifest)
+            .parent()
+            .unwrap()
+            .join("src/fixtures")
+    });
+    let text = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// Starts a Runtime API server for `function` and the cloudfn loop serving
+/// it in this process.
+pub async fn bootstrap(app: App, function: &str) -> RuntimeApiServer {
+    let server = RuntimeApiServer::start(function).await.unwrap();
+    let api = RuntimeApi::new(&server.address());
+    let name = function.to_owned();
+    tokio::spawn(async move {
+        let _ = cloudfn_aws::serve_on(app, &api, Some(&name)).await;
+    });
+    server
+}
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
