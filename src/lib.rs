@@ -18,9 +18,17 @@
 //! }
 //! ```
 
+/// The AWS adapter (feature `aws`).
+#[cfg(feature = "aws")]
+pub use cloudfn_aws as aws;
 pub use cloudfn_core::*;
 /// The embedded local runtime.
 pub use cloudfn_local as local;
+
+/// Set to a file path to make [`run`] write the app's [`AppSpec`] there as
+/// JSON and return: how `cargo cloudfn package` learns what to deploy from
+/// the binary itself.
+pub const PRINT_SPEC_VARIABLE: &str = "CLOUDFN_PRINT_SPEC";
 
 /// Where the process is running, as told by the environment each platform sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +78,22 @@ impl Provider {
 /// With no cloud environment this is the local runtime on `127.0.0.1:$PORT`
 /// (3000 by default).
 pub async fn run(app: App) -> Result<(), Error> {
+    if let Some(path) = std::env::var_os(PRINT_SPEC_VARIABLE) {
+        app.validate()?;
+        let spec = serde_json::to_vec_pretty(&app.spec())
+            .map_err(|e| Error::internal(format!("spec is not JSON: {e}")))?;
+        return std::fs::write(&path, spec).map_err(|e| {
+            Error::unavailable(format!(
+                "cannot write the spec to {}: {e}",
+                path.to_string_lossy()
+            ))
+        });
+    }
+    local::init_tracing();
     match Provider::detect() {
         Provider::Local => local::serve(app).await.map(|_| ()),
+        #[cfg(feature = "aws")]
+        Provider::Aws => aws::serve(app).await,
         cloud => Err(Error::unavailable(format!(
             "this process runs on {} but cloudfn has no adapter for it in this build; \
              build with `--features {}` once that adapter exists",

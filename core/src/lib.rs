@@ -31,6 +31,6 @@ pub use handler::{BoxError, Handler, HttpService, PathParams};
 pub use idempotency::{Claim, ClaimToken, IdempotencyStore, MemoryIdempotencyStore};
 pub use messaging::{Queue, QueueClient, Topic, TopicClient};
 pub use policy::{Idempotency, IdempotencyKey, RetryPolicy};
-pub use router::{HttpRouter, Route};
+pub use router::{HttpRouter, Route, Routes, unrouted};
 pub use spec::{AppSpec, FunctionSpec, QueueSpec, TopicSpec};
 pub use trigger::{Method, Schedule, StorageEventKind, Trigger};

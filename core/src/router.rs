@@ -4,19 +4,21 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use crate::{Context, Error, Function, HttpRequest, HttpResponse, Method, Trigger};
 
-/// The app's HTTP routes, `{name}` parameters and `{*tail}` wildcards included.
+/// A route table: `(method, route)` pairs, `{name}` parameters and
+/// `{*tail}` wildcards included, each leading to a target `T` (a function,
+/// or a function's name where only the spec is at hand).
 #[derive(Clone)]
-pub struct HttpRouter {
-    routes: matchit::Router<Vec<(Method, usize)>>,
-    functions: Vec<Arc<Function>>,
+pub struct Routes<T> {
+    table: matchit::Router<Vec<(Method, usize)>>,
+    targets: Vec<T>,
 }
 
 /// Where a request goes.
-pub enum Route<'a> {
-    /// To this function, with these route parameters.
+pub enum Route<'a, T> {
+    /// To this target, with these route parameters (percent-decoded).
     Matched {
-        /// The function.
-        function: &'a Arc<Function>,
+        /// The target.
+        target: &'a T,
         /// The route's parameters.
         params: BTreeMap<String, String>,
     },
@@ -29,56 +31,53 @@ pub enum Route<'a> {
     NotFound,
 }
 
-impl HttpRouter {
-    /// The routes of every HTTP function in `functions`; two routes that
-    /// cannot be told apart are an error naming both.
-    pub fn new(functions: &[Arc<Function>]) -> Result<Self, Error> {
+impl<T> Routes<T> {
+    /// A table of `(name, method, route, target)` entries; `name` names the
+    /// entry in errors. Two routes that cannot be told apart are an error
+    /// naming both.
+    pub fn new<'a>(
+        entries: impl IntoIterator<Item = (&'a str, Method, &'a str, T)>,
+    ) -> Result<Self, Error> {
         let mut by_route: BTreeMap<&str, Vec<(Method, usize)>> = BTreeMap::new();
-        let mut http_functions = Vec::new();
-        for function in functions {
-            if let Trigger::Http { method, route } = function.trigger() {
-                if !route.starts_with('/') {
-                    return Err(Error::invalid(format!(
-                        "route `{route}` of function `{}` must start with `/`",
-                        function.name()
-                    )));
-                }
-                let entries = by_route.entry(route.as_str()).or_default();
-                if let Some((_, other)) = entries
-                    .iter()
-                    .find(|(m, _)| *m == *method || *m == Method::Any || *method == Method::Any)
-                {
-                    let other: &Arc<Function> = &http_functions[*other];
-                    return Err(Error::invalid(format!(
-                        "functions `{}` and `{}` both answer {method} {route}",
-                        other.name(),
-                        function.name()
-                    )));
-                }
-                entries.push((*method, http_functions.len()));
-                http_functions.push(function.clone());
+        let mut names = Vec::new();
+        let mut targets = Vec::new();
+        for (name, method, route, target) in entries {
+            if !route.starts_with('/') {
+                return Err(Error::invalid(format!(
+                    "route `{route}` of function `{name}` must start with `/`"
+                )));
             }
+            let entry = by_route.entry(route).or_default();
+            if let Some((_, other)) = entry
+                .iter()
+                .find(|(m, _)| *m == method || *m == Method::Any || method == Method::Any)
+            {
+                return Err(Error::invalid(format!(
+                    "functions `{}` and `{name}` both answer {method} {route}",
+                    names[*other]
+                )));
+            }
+            entry.push((method, targets.len()));
+            names.push(name);
+            targets.push(target);
         }
-        let mut routes = matchit::Router::new();
+        let mut table = matchit::Router::new();
         for (route, entries) in by_route {
-            routes.insert(route, entries).map_err(|e| {
+            table.insert(route, entries).map_err(|e| {
                 Error::invalid(format!("route `{route}` conflicts with another: {e}"))
             })?;
         }
-        Ok(Self {
-            routes,
-            functions: http_functions,
-        })
+        Ok(Self { table, targets })
     }
 
-    /// Finds the function for `method` and `path`.
-    pub fn route(&self, method: &http::Method, path: &str) -> Route<'_> {
-        let Ok(found) = self.routes.at(path) else {
+    /// Finds the target for `method` and `path`.
+    pub fn route(&self, method: &http::Method, path: &str) -> Route<'_, T> {
+        let Ok(found) = self.table.at(path) else {
             return Route::NotFound;
         };
         match found.value.iter().find(|(m, _)| m.matches(method)) {
             Some((_, index)) => Route::Matched {
-                function: &self.functions[*index],
+                target: &self.targets[*index],
                 // Decoded one by one, so an encoded `/` stays inside its segment.
                 params: found
                     .params
@@ -98,6 +97,54 @@ impl HttpRouter {
             },
         }
     }
+}
+
+/// The answer for a request no route takes: 404, or 405 with `Allow`.
+pub fn unrouted<T>(
+    route: &Route<'_, T>,
+    method: &http::Method,
+    path: &str,
+) -> Option<HttpResponse> {
+    match route {
+        Route::Matched { .. } => None,
+        Route::MethodNotAllowed { allowed } => {
+            let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+            Some(
+                HttpResponse::from_error(&Error::new(
+                    crate::ErrorKind::MethodNotAllowed,
+                    format!("{method} is not allowed on {path}"),
+                ))
+                .with_header("allow", &allow.join(", ")),
+            )
+        }
+        Route::NotFound => Some(HttpResponse::from_error(&Error::not_found(format!(
+            "no route for {path}"
+        )))),
+    }
+}
+
+/// The app's HTTP routes, leading to its HTTP functions.
+#[derive(Clone)]
+pub struct HttpRouter {
+    routes: Routes<Arc<Function>>,
+}
+
+impl HttpRouter {
+    /// The routes of every HTTP function in `functions`.
+    pub fn new(functions: &[Arc<Function>]) -> Result<Self, Error> {
+        let entries = functions.iter().filter_map(|f| match f.trigger() {
+            Trigger::Http { method, route } => Some((f.name(), *method, route.as_str(), f.clone())),
+            _ => None,
+        });
+        Ok(Self {
+            routes: Routes::new(entries)?,
+        })
+    }
+
+    /// Finds the function for `method` and `path`.
+    pub fn route(&self, method: &http::Method, path: &str) -> Route<'_, Arc<Function>> {
+        self.routes.route(method, path)
+    }
 
     /// Routes and runs `request`, always answering: 404 for an unknown path,
     /// 405 with `Allow` for a known path with the wrong method, else the
@@ -108,25 +155,16 @@ impl HttpRouter {
         mut request: HttpRequest,
         context: impl FnOnce(&Function) -> Context,
     ) -> HttpResponse {
-        match self.route(&request.method, &request.path) {
-            Route::Matched { function, params } => {
-                request.path_params = params;
-                let ctx = context(function);
-                function.invoke_http(request, ctx).await
-            }
-            Route::MethodNotAllowed { allowed } => {
-                let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-                HttpResponse::from_error(&Error::new(
-                    crate::ErrorKind::MethodNotAllowed,
-                    format!("{} is not allowed on {}", request.method, request.path),
-                ))
-                .with_header("allow", &allow.join(", "))
-            }
-            Route::NotFound => HttpResponse::from_error(&Error::not_found(format!(
-                "no route for {}",
-                request.path
-            ))),
+        let route = self.route(&request.method, &request.path);
+        if let Some(response) = unrouted(&route, &request.method, &request.path) {
+            return response;
         }
+        let Route::Matched { target, params } = route else {
+            unreachable!("unrouted answers every other case")
+        };
+        request.path_params = params;
+        let ctx = context(target);
+        target.invoke_http(request, ctx).await
     }
 }
 
@@ -151,8 +189,8 @@ mod tests {
         ])
         .unwrap();
         match r.route(&http::Method::GET, "/orders/o%201%2F2") {
-            Route::Matched { function, params } => {
-                assert_eq!(function.name(), "show");
+            Route::Matched { target, params } => {
+                assert_eq!(target.name(), "show");
                 assert_eq!(params["id"], "o 1/2");
             }
             _ => panic!("GET /orders/o-1 should match"),

@@ -12,7 +12,8 @@ mod app;
 #[tokio::main]
 async fn main() -> Result<(), cloudfn::Error> {
     let shop = app::Shop::from_env()?;
-    if cloudfn::Provider::detect() == cloudfn::Provider::Local {
+    let describing = std::env::var_os(cloudfn::PRINT_SPEC_VARIABLE).is_some();
+    if cloudfn::Provider::detect() == cloudfn::Provider::Local && !describing {
         let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
         println!(
             "The shop is at http://127.0.0.1:{port} (charges fail {:.0}% of the time). Try:\n\

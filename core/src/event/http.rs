@@ -40,6 +40,18 @@ impl HttpRequest {
         }
     }
 
+    /// A request from `http` parts and its whole body, not yet routed.
+    pub fn from_parts(parts: http::request::Parts, body: Bytes) -> Self {
+        Self {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            path_params: BTreeMap::new(),
+            body,
+        }
+    }
+
     /// Sets the body.
     pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
@@ -160,6 +172,14 @@ impl HttpResponse {
     pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
         self
+    }
+
+    /// The response as an `http::Response`, for servers.
+    pub fn into_http(self) -> http::Response<Bytes> {
+        let mut response = http::Response::new(self.body);
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        response
     }
 
     /// Replaces the status; an invalid status is ignored.

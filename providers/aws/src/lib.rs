@@ -8,6 +8,7 @@
 //!   invoker, configured from the environment.
 
 pub mod client;
+pub mod deploy;
 pub mod emulate;
 pub mod events;
 pub mod runtime;

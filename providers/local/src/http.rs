@@ -38,10 +38,7 @@ pub(crate) async fn handle(
         }
         Err(error) => HttpResponse::from_error(&error),
     };
-    let mut out = http::Response::new(Body::from(response.body));
-    *out.status_mut() = response.status;
-    *out.headers_mut() = response.headers;
-    out
+    response.into_http().map(Body::from)
 }
 
 async fn read_request(request: http::Request<Body>, limit: usize) -> Result<HttpRequest, Error> {
@@ -53,12 +50,5 @@ async fn read_request(request: http::Request<Body>, limit: usize) -> Result<Http
             Error::bad_input(format!("request body could not be read: {e}"))
         }
     })?;
-    Ok(HttpRequest {
-        method: parts.method,
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts.headers,
-        path_params: Default::default(),
-        body: body.to_bytes(),
-    })
+    Ok(HttpRequest::from_parts(parts, body.to_bytes()))
 }

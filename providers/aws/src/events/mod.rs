@@ -155,20 +155,19 @@ impl Dispatcher {
             kept.push((
                 record.sqs_message_id,
                 record.receipt_handle,
-                record.queue,
                 message.clone(),
             ));
             batch.push((message, ctx));
         }
         let results = function.invoke_batch(batch).await;
         let mut failed = Vec::new();
-        for ((id, receipt, queue, message), result) in kept.into_iter().zip(results) {
+        for ((id, receipt, message), result) in kept.into_iter().zip(results) {
             let Err(error) = result else { continue };
             if settle_permanent(function, services, &message, error)
                 .await
                 .is_err()
             {
-                self.back_off(&queue, &receipt, message.attempt).await;
+                self.back_off(&receipt, message.attempt).await;
                 failed.push(id);
             }
         }
@@ -177,14 +176,22 @@ impl Dispatcher {
 
     /// Applies the retry policy's backoff: the failed message becomes visible
     /// again after the policy's delay, not the queue's visibility timeout.
-    async fn back_off(&self, queue: &str, receipt: &str, attempt: u32) {
+    async fn back_off(&self, receipt: &str, attempt: u32) {
+        // The queue by its neutral name, whose URL the deployment provides.
+        let queue = match self.function.trigger() {
+            Trigger::Queue { queue, .. } => queue.clone(),
+            Trigger::Topic { topic } => {
+                crate::deploy::subscription_queue(topic, self.function.name())
+            }
+            _ => return,
+        };
         let Some(sqs) = &self.sqs else { return };
-        if receipt.is_empty() || queue.is_empty() {
+        if receipt.is_empty() {
             return;
         }
         let delay = self.function.policy().retry.delay(attempt);
         let seconds = delay.as_secs_f64().round().min(43_200.0) as i32;
-        let changed = match sqs.queue_url(queue).await {
+        let changed = match sqs.queue_url(&queue).await {
             Ok(url) => sqs
                 .sdk()
                 .change_message_visibility()
@@ -231,8 +238,12 @@ async fn settle_permanent(
         message.attempt,
         &error,
     );
-    dead.ordering_key = message.ordering_key.clone();
-    dead.deduplication_id = Some(message.id.clone());
+    // FIFO dead-letter queues need a group and a deduplication id; standard
+    // queues refuse them.
+    if let Some(group) = &message.ordering_key {
+        dead.ordering_key = Some(group.clone());
+        dead.deduplication_id = Some(message.id.clone());
+    }
     match services.queue(dlq).send_message(dead).await {
         Ok(_) => {
             tracing::error!(function = %function.name(), message_id = %message.id, dead_letter_queue = dlq, error = %error, "permanent failure; message moved to the dead-letter queue");

@@ -3,5 +3,6 @@
 //! `TEST_INTEGRATION=1`) SQS/SNS/EventBridge on LocalStack.
 
 mod events;
+mod localstack;
 mod runtime;
 mod support;

@@ -71,3 +71,40 @@ pub async fn bootstrap(app: App, function: &str) -> RuntimeApiServer {
 }
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// LocalStack's URL when the test command started it. Without it the test is
+/// skipped loudly, unless `TEST_INTEGRATION=1` says it must run.
+pub fn localstack() -> Option<String> {
+    match std::env::var("CLOUDFN_TEST_LOCALSTACK_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("TEST_INTEGRATION").as_deref() == Ok("1") => {
+            panic!(
+                "TEST_INTEGRATION=1 but CLOUDFN_TEST_LOCALSTACK_URL is unset: run scripts/test, which starts LocalStack"
+            )
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED: LocalStack is not running (scripts/test starts it and sets CLOUDFN_TEST_LOCALSTACK_URL)"
+            );
+            None
+        }
+    }
+}
+
+/// SDK configuration for LocalStack at `url`.
+pub async fn sdk_config(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}

@@ -1,0 +1,152 @@
+//! Building the user's binary with cargo and asking it for its AppSpec.
+
+use std::{
+    io::BufRead,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use clap::Args;
+use cloudfn_core::{AppSpec, Error};
+
+/// Which binary of the current package holds the app.
+#[derive(Args, Clone)]
+pub struct Target {
+    /// An example of the package.
+    #[arg(long, conflicts_with = "bin")]
+    pub example: Option<String>,
+    /// A binary of the package (default: the package's only binary).
+    #[arg(long)]
+    pub bin: Option<String>,
+    /// The package, in a workspace.
+    #[arg(long, short = 'p')]
+    pub package: Option<String>,
+    /// Cargo features to turn on besides the cloud's (comma-separated).
+    #[arg(long)]
+    pub features: Option<String>,
+    /// The cargo profile to build with.
+    #[arg(long, default_value = "release")]
+    pub profile: String,
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// The workspace's target directory.
+pub fn target_dir() -> PathBuf {
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    out.and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .and_then(|m| m["target_directory"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+/// Builds `target` with the `cloud` feature on and returns the executable.
+pub fn build(target: &Target, cloud: &str) -> Result<PathBuf, Error> {
+    let mut command = cargo();
+    command.args([
+        "build",
+        "--message-format=json-render-diagnostics",
+        "--profile",
+        &target.profile,
+    ]);
+    let features: Vec<&str> = [cloud]
+        .into_iter()
+        .chain(
+            target
+                .features
+                .as_deref()
+                .into_iter()
+                .flat_map(|f| f.split(',')),
+        )
+        .filter(|f| !f.is_empty())
+        .collect();
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    if let Some(package) = &target.package {
+        command.args(["--package", package]);
+    }
+    if let Some(example) = &target.example {
+        command.args(["--example", example]);
+    }
+    if let Some(bin) = &target.bin {
+        command.args(["--bin", bin]);
+    }
+    eprintln!("building: {command:?}");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::unavailable(format!("cannot run cargo: {e}")))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut executables = Vec::new();
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if message["reason"] == "compiler-artifact"
+            && let Some(exe) = message["executable"].as_str()
+        {
+            executables.push(PathBuf::from(exe));
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::unavailable(format!("cargo: {e}")))?;
+    if !status.success() {
+        return Err(Error::invalid(
+            "the build failed (see cargo's output above)",
+        ));
+    }
+    match executables.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Error::invalid(
+            "the build produced no executable; name one with --example or --bin",
+        )),
+        many => Err(Error::invalid(format!(
+            "the build produced {} executables; name one with --example or --bin",
+            many.len()
+        ))),
+    }
+}
+
+/// Runs `binary` with `CLOUDFN_PRINT_SPEC` naming a file, and reads the
+/// AppSpec it writes there.
+pub fn spec(binary: &Path) -> Result<AppSpec, Error> {
+    let file = std::env::temp_dir().join(format!("cloudfn-spec-{}.json", std::process::id()));
+    let out = Command::new(binary)
+        .env("CLOUDFN_PRINT_SPEC", &file)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| Error::unavailable(format!("cannot run {}: {e}", binary.display())))?;
+    let written = std::fs::read(&file);
+    let _ = std::fs::remove_file(&file);
+    if !out.status.success() {
+        return Err(Error::invalid(format!(
+            "{} could not describe its app: {}",
+            binary.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let written = written.map_err(|_| {
+        Error::invalid(format!(
+            "{} wrote no AppSpec (does its main call cloudfn::run?)",
+            binary.display()
+        ))
+    })?;
+    serde_json::from_slice(&written).map_err(|e| {
+        Error::invalid(format!(
+            "{} wrote an unreadable AppSpec: {e}",
+            binary.display()
+        ))
+    })
+}

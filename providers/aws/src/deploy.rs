@@ -1,0 +1,566 @@
+//! `AppSpec` → an AWS SAM template: one function per cloudfn function on the
+//! shared bootstrap, its event sources, its queues (with redrive policies and
+//! dead-letter queues) and topics, and a role per function that may touch
+//! only what the function declares.
+
+use std::collections::BTreeMap;
+
+use cloudfn_core::{AppSpec, Error, FunctionSpec, Method, StorageEventKind, Trigger};
+use serde_json::{Map, Value, json};
+
+use crate::client::resource_variable;
+
+/// How to render: where the code is and how it runs.
+#[derive(Debug, Clone)]
+pub struct SamOptions {
+    /// The zip holding `bootstrap`, relative to the template.
+    pub code_uri: String,
+    /// `x86_64` or `arm64`.
+    pub architecture: String,
+    /// Memory of every function, in MB.
+    pub memory_mb: u32,
+}
+
+impl Default for SamOptions {
+    fn default() -> Self {
+        Self {
+            code_uri: "bootstrap.zip".into(),
+            architecture: "x86_64".into(),
+            memory_mb: 128,
+        }
+    }
+}
+
+/// A CloudFormation logical id for a name: letters and digits in
+/// PascalCase, with a suffix saying what it is (`order-paid` → `OrderPaidTopic`).
+pub fn logical_id(name: &str, suffix: &str) -> String {
+    let mut id = String::new();
+    let mut upper = true;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(if upper { c.to_ascii_uppercase() } else { c });
+            upper = false;
+        } else {
+            upper = true;
+        }
+    }
+    id.push_str(suffix);
+    id
+}
+
+fn queue_id(name: &str) -> String {
+    logical_id(name, "Queue")
+}
+
+/// The queue that carries `topic` to `function` (SNS → SQS → Lambda, so each
+/// subscriber gets retries, a dead-letter queue and batch failures).
+pub fn subscription_queue(topic: &str, function: &str) -> String {
+    format!("{topic}-{function}")
+}
+
+/// A neutral five-field cron expression as an EventBridge one:
+/// `cron(min hour day month weekday year)`, with `?` in one day field and
+/// weekdays counted from 1 (Sunday) instead of 0.
+pub fn eventbridge_cron(cron: &str) -> Result<String, Error> {
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    let [minute, hour, mut day, month, mut weekday] = fields[..] else {
+        return Err(Error::invalid(format!(
+            "cron `{cron}` does not have five fields"
+        )));
+    };
+    let weekday_aws;
+    match (day, weekday) {
+        (_, "*") => weekday = "?",
+        ("*", _) => {
+            day = "?";
+            weekday_aws = shift_weekdays(weekday)?;
+            weekday = &weekday_aws;
+        }
+        _ => {
+            return Err(Error::invalid(format!(
+                "cron `{cron}` sets both day of month and day of week, which EventBridge cannot express"
+            )));
+        }
+    }
+    Ok(format!("cron({minute} {hour} {day} {month} {weekday} *)"))
+}
+
+/// Unix weekdays are 0–6 from Sunday (7 is Sunday too); EventBridge's are 1–7.
+fn shift_weekdays(field: &str) -> Result<String, Error> {
+    let mut out = String::new();
+    let mut number = String::new();
+    let flush = |number: &mut String, out: &mut String| -> Result<(), Error> {
+        if !number.is_empty() {
+            let n: u32 = number
+                .parse()
+                .map_err(|_| Error::invalid(format!("weekday `{number}` is not a number")))?;
+            out.push_str(&(n % 7 + 1).to_string());
+            number.clear();
+        }
+        Ok(())
+    };
+    let mut after_slash = false;
+    for c in field.chars() {
+        if c.is_ascii_digit() && !after_slash {
+            number.push(c);
+        } else {
+            flush(&mut number, &mut out)?;
+            after_slash = c == '/' || (after_slash && c.is_ascii_digit());
+            out.push(c);
+        }
+    }
+    flush(&mut number, &mut out)?;
+    Ok(out)
+}
+
+/// API Gateway path syntax: `{*rest}` becomes the greedy `{rest+}`.
+fn api_path(route: &str) -> String {
+    route
+        .split('/')
+        .map(
+            |segment| match segment.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!("{{{name}+}}"),
+                None => segment.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn get_att(id: &str, attribute: &str) -> Value {
+    json!({ "Fn::GetAtt": [id, attribute] })
+}
+
+fn reference(id: &str) -> Value {
+    json!({ "Ref": id })
+}
+
+fn sqs_name(name: &str, fifo: bool) -> String {
+    if fifo && !name.ends_with(".fifo") {
+        format!("{name}.fifo")
+    } else {
+        name.to_owned()
+    }
+}
+
+struct Renderer<'a> {
+    spec: &'a AppSpec,
+    options: &'a SamOptions,
+    resources: Map<String, Value>,
+}
+
+/// Renders `spec` as a SAM template (YAML).
+pub fn render_sam(spec: &AppSpec, options: &SamOptions) -> Result<String, Error> {
+    let template = sam_template(spec, options)?;
+    serde_norway::to_string(&template).map_err(|e| Error::internal(format!("template YAML: {e}")))
+}
+
+/// Renders `spec` as a SAM template, as a JSON value (the same document the
+/// YAML holds).
+pub fn sam_template(spec: &AppSpec, options: &SamOptions) -> Result<Value, Error> {
+    let mut renderer = Renderer {
+        spec,
+        options,
+        resources: Map::new(),
+    };
+    renderer.queues();
+    renderer.topics();
+    renderer.buckets();
+    for function in &spec.functions {
+        renderer.function(function)?;
+    }
+    let mut template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Description": format!("cloudfn app `{}`, rendered by cloudfn-aws", spec.name),
+        "Resources": renderer.resources,
+    });
+    if spec
+        .functions
+        .iter()
+        .any(|f| matches!(f.trigger, Trigger::Http { .. }))
+    {
+        template["Outputs"] = json!({
+            "HttpApiUrl": {
+                "Description": "The base URL of the app's HTTP functions",
+                "Value": { "Fn::Sub": "https://${ServerlessHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}" }
+            }
+        });
+    }
+    Ok(template)
+}
+
+impl Renderer<'_> {
+    /// Every queue, with visibility long enough for its consumer and a
+    /// redrive policy whose `maxReceiveCount` is the consumer's attempts.
+    fn queues(&mut self) {
+        let consumer_of = |queue: &str| {
+            self.spec
+                .functions
+                .iter()
+                .find(|f| matches!(&f.trigger, Trigger::Queue { queue: q, .. } if q == queue))
+        };
+        for queue in &self.spec.queues {
+            let consumer = consumer_of(&queue.name);
+            let mut properties = json!({
+                "QueueName": { "Fn::Sub": format!("${{AWS::StackName}}-{}", sqs_name(&queue.name, queue.fifo)) },
+                // Lambda's guidance: six times the consumer's timeout.
+                "VisibilityTimeout": consumer.map_or(30, |f| 6 * timeout_secs(f)),
+                "MessageRetentionPeriod": if queue.is_dead_letter { 1_209_600 } else { 345_600 },
+            });
+            if queue.fifo {
+                properties["FifoQueue"] = json!(true);
+                properties["ContentBasedDeduplication"] = json!(true);
+            }
+            if let (Some(dlq), Some(count)) = (&queue.dead_letter, queue.max_receive_count) {
+                properties["RedrivePolicy"] = json!({
+                    "deadLetterTargetArn": get_att(&queue_id(dlq), "Arn"),
+                    "maxReceiveCount": count,
+                });
+            }
+            self.resources.insert(
+                queue_id(&queue.name),
+                json!({ "Type": "AWS::SQS::Queue", "Properties": properties }),
+            );
+        }
+    }
+
+    /// Every topic; each subscribed function gets its own queue subscribed
+    /// to the topic with raw delivery.
+    fn topics(&mut self) {
+        for topic in &self.spec.topics {
+            let topic_id = logical_id(&topic.name, "Topic");
+            self.resources.insert(
+                topic_id.clone(),
+                json!({
+                    "Type": "AWS::SNS::Topic",
+                    "Properties": { "TopicName": { "Fn::Sub": format!("${{AWS::StackName}}-{}", topic.name) } }
+                }),
+            );
+            for subscriber in &topic.subscribers {
+                let Some(function) = self.spec.functions.iter().find(|f| &f.name == subscriber)
+                else {
+                    continue;
+                };
+                let name = subscription_queue(&topic.name, subscriber);
+                let id = queue_id(&name);
+                let mut properties = json!({
+                    "QueueName": { "Fn::Sub": format!("${{AWS::StackName}}-{name}") },
+                    "VisibilityTimeout": 6 * timeout_secs(function),
+                });
+                if let Some(dlq) = &function.policy.dead_letter {
+                    properties["RedrivePolicy"] = json!({
+                        "deadLetterTargetArn": get_att(&queue_id(dlq), "Arn"),
+                        "maxReceiveCount": function.policy.retry.max_attempts,
+                    });
+                }
+                self.resources.insert(
+                    id.clone(),
+                    json!({ "Type": "AWS::SQS::Queue", "Properties": properties }),
+                );
+                self.resources.insert(
+                    logical_id(&name, "Subscription"),
+                    json!({
+                        "Type": "AWS::SNS::Subscription",
+                        "Properties": {
+                            "Protocol": "sqs",
+                            "TopicArn": reference(&topic_id),
+                            "Endpoint": get_att(&id, "Arn"),
+                            "RawMessageDelivery": true,
+                        }
+                    }),
+                );
+                self.resources.insert(
+                    logical_id(&name, "QueuePolicy"),
+                    json!({
+                        "Type": "AWS::SQS::QueuePolicy",
+                        "Properties": {
+                            "Queues": [reference(&id)],
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [{
+                                    "Effect": "Allow",
+                                    "Principal": { "Service": "sns.amazonaws.com" },
+                                    "Action": "sqs:SendMessage",
+                                    "Resource": get_att(&id, "Arn"),
+                                    "Condition": { "ArnEquals": { "aws:SourceArn": reference(&topic_id) } }
+                                }]
+                            }
+                        }
+                    }),
+                );
+            }
+        }
+    }
+
+    fn buckets(&mut self) {
+        for bucket in &self.spec.buckets {
+            self.resources.insert(
+                logical_id(bucket, "Bucket"),
+                json!({ "Type": "AWS::S3::Bucket" }),
+            );
+        }
+    }
+
+    fn function(&mut self, function: &FunctionSpec) -> Result<(), Error> {
+        let id = logical_id(&function.name, "Function");
+        let role_id = logical_id(&function.name, "Role");
+        let mut variables = BTreeMap::new();
+        variables.insert("RUST_LOG".to_owned(), json!("info"));
+        let mut statements = Vec::new();
+        let mut events = Map::new();
+
+        let consumed_queue = match &function.trigger {
+            Trigger::Queue { queue, .. } => Some(queue.clone()),
+            Trigger::Topic { topic } => Some(subscription_queue(topic, &function.name)),
+            _ => None,
+        };
+        if let Some(queue) = &consumed_queue {
+            let qid = queue_id(queue);
+            statements.push(json!({
+                "Effect": "Allow",
+                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+                "Resource": get_att(&qid, "Arn"),
+            }));
+            // The runtime applies backoff to this queue's messages.
+            variables.insert(
+                resource_variable("CLOUDFN_QUEUE_URL_", queue),
+                reference(&qid),
+            );
+            let mut properties = json!({
+                "Queue": get_att(&qid, "Arn"),
+                "BatchSize": function.policy.batch_size,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            });
+            if let Some(limit) = function.policy.max_concurrency {
+                // The event source mapping's own cap (2 to 1000).
+                properties["ScalingConfig"] = json!({ "MaximumConcurrency": limit.clamp(2, 1000) });
+            }
+            events.insert(
+                "Queue".into(),
+                json!({ "Type": "SQS", "Properties": properties }),
+            );
+        }
+        let mut send_to: Vec<&String> = function.sends_to.iter().collect();
+        if let Some(dlq) = &function.policy.dead_letter {
+            send_to.push(dlq);
+        }
+        for queue in send_to {
+            let qid = queue_id(queue);
+            statements.push(json!({
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                "Resource": get_att(&qid, "Arn"),
+            }));
+            variables.insert(
+                resource_variable("CLOUDFN_QUEUE_URL_", queue),
+                reference(&qid),
+            );
+        }
+        for topic in &function.publishes_to {
+            let tid = logical_id(topic, "Topic");
+            statements.push(
+                json!({ "Effect": "Allow", "Action": "sns:Publish", "Resource": reference(&tid) }),
+            );
+            variables.insert(
+                resource_variable("CLOUDFN_TOPIC_ARN_", topic),
+                reference(&tid),
+            );
+        }
+        match &function.trigger {
+            Trigger::Http { method, route } => {
+                let method = match method {
+                    Method::Any => "ANY".to_owned(),
+                    other => other.as_str().to_lowercase(),
+                };
+                events.insert(
+                    "Http".into(),
+                    json!({ "Type": "HttpApi", "Properties": { "Path": api_path(route), "Method": method } }),
+                );
+            }
+            Trigger::Schedule { cron } => {
+                events.insert(
+                    "Schedule".into(),
+                    json!({ "Type": "Schedule", "Properties": { "Schedule": eventbridge_cron(cron)? } }),
+                );
+            }
+            Trigger::Storage {
+                bucket,
+                events: kinds,
+            } => {
+                let bid = logical_id(bucket, "Bucket");
+                let names: Vec<&str> = kinds
+                    .iter()
+                    .map(|k| match k {
+                        StorageEventKind::Created => "s3:ObjectCreated:*",
+                        StorageEventKind::Deleted => "s3:ObjectRemoved:*",
+                    })
+                    .collect();
+                events.insert(
+                    "Storage".into(),
+                    json!({ "Type": "S3", "Properties": { "Bucket": reference(&bid), "Events": names } }),
+                );
+                statements.push(json!({
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": { "Fn::Sub": format!("${{{bid}.Arn}}/*") },
+                }));
+            }
+            Trigger::Queue { .. } | Trigger::Topic { .. } => {}
+        }
+
+        let mut role = json!({
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": { "Service": "lambda.amazonaws.com" },
+                        "Action": "sts:AssumeRole"
+                    }]
+                },
+                "ManagedPolicyArns": [{ "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole" }],
+            }
+        });
+        if !statements.is_empty() {
+            role["Properties"]["Policies"] = json!([{
+                "PolicyName": format!("{}-least-privilege", function.name),
+                "PolicyDocument": { "Version": "2012-10-17", "Statement": statements }
+            }]);
+        }
+        self.resources.insert(role_id.clone(), role);
+
+        let mut properties = json!({
+            "Handler": function.name,
+            "Runtime": "provided.al2023",
+            "Architectures": [self.options.architecture],
+            "CodeUri": self.options.code_uri,
+            "MemorySize": self.options.memory_mb,
+            "Timeout": timeout_secs(function),
+            "Role": get_att(&role_id, "Arn"),
+            "Environment": { "Variables": variables },
+            "Events": events,
+        });
+        if let Some(limit) = function
+            .policy
+            .max_concurrency
+            .filter(|_| consumed_queue.is_none())
+        {
+            properties["ReservedConcurrentExecutions"] = json!(limit);
+        }
+        self.resources.insert(
+            id,
+            json!({ "Type": "AWS::Serverless::Function", "Properties": properties }),
+        );
+        Ok(())
+    }
+}
+
+/// What [`package`] wrote.
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// The SAM template.
+    pub template: std::path::PathBuf,
+    /// The zip holding `bootstrap`.
+    pub zip: std::path::PathBuf,
+}
+
+/// Writes `out/template.yaml` for `spec` and `out/bootstrap.zip` holding
+/// `binary` as `bootstrap`: what `sam deploy --template-file
+/// out/template.yaml` takes.
+pub fn package(
+    spec: &AppSpec,
+    binary: &std::path::Path,
+    out: &std::path::Path,
+    options: &SamOptions,
+) -> Result<Package, Error> {
+    let io = |what: &str, e: std::io::Error| Error::unavailable(format!("{what}: {e}"));
+    std::fs::create_dir_all(out).map_err(|e| io(&format!("creating {}", out.display()), e))?;
+    let zip = out.join(&options.code_uri);
+    zip_bootstrap(binary, &zip)?;
+    let template = out.join("template.yaml");
+    std::fs::write(&template, render_sam(spec, options)?)
+        .map_err(|e| io(&format!("writing {}", template.display()), e))?;
+    Ok(Package { template, zip })
+}
+
+/// Zips `binary` as an executable named `bootstrap`, the entry point of the
+/// `provided.al2023` runtime.
+pub fn zip_bootstrap(binary: &std::path::Path, zip_path: &std::path::Path) -> Result<(), Error> {
+    use std::io::Write;
+    let io = |what: String, e: &dyn std::fmt::Display| Error::unavailable(format!("{what}: {e}"));
+    let bytes =
+        std::fs::read(binary).map_err(|e| io(format!("reading {}", binary.display()), &e))?;
+    let file = std::fs::File::create(zip_path)
+        .map_err(|e| io(format!("creating {}", zip_path.display()), &e))?;
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o755);
+    zip.start_file("bootstrap", options)
+        .map_err(|e| io(format!("writing {}", zip_path.display()), &e))?;
+    zip.write_all(&bytes)
+        .map_err(|e| io(format!("writing {}", zip_path.display()), &e))?;
+    zip.finish()
+        .map_err(|e| io(format!("writing {}", zip_path.display()), &e))?;
+    Ok(())
+}
+
+/// Lambda timeouts are whole seconds, 1 to 900.
+fn timeout_secs(function: &FunctionSpec) -> u64 {
+    function
+        .policy
+        .timeout
+        .as_secs_f64()
+        .ceil()
+        .clamp(1.0, 900.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_ids_are_pascal_case() {
+        assert_eq!(logical_id("order-paid", "Topic"), "OrderPaidTopic");
+        assert_eq!(logical_id("orders.fifo", "Queue"), "OrdersFifoQueue");
+    }
+
+    #[test]
+    fn cron_becomes_eventbridge_cron() {
+        assert_eq!(
+            eventbridge_cron("*/5 * * * *").unwrap(),
+            "cron(*/5 * * * ? *)"
+        );
+        assert_eq!(
+            eventbridge_cron("0 9 * * 1-5").unwrap(),
+            "cron(0 9 ? * 2-6 *)"
+        );
+        assert_eq!(
+            eventbridge_cron("0 9 * * 0,6").unwrap(),
+            "cron(0 9 ? * 1,7 *)"
+        );
+        assert_eq!(eventbridge_cron("0 9 * * 7").unwrap(), "cron(0 9 ? * 1 *)");
+        assert_eq!(
+            eventbridge_cron("0 9 * * MON-FRI").unwrap(),
+            "cron(0 9 ? * MON-FRI *)"
+        );
+        assert_eq!(
+            eventbridge_cron("30 2 1 * *").unwrap(),
+            "cron(30 2 1 * ? *)"
+        );
+        assert!(
+            eventbridge_cron("0 0 1 * 1")
+                .unwrap_err()
+                .message()
+                .contains("both")
+        );
+    }
+
+    #[test]
+    fn greedy_routes_use_api_gateway_syntax() {
+        assert_eq!(api_path("/files/{*path}"), "/files/{path+}");
+        assert_eq!(api_path("/orders/{id}"), "/orders/{id}");
+    }
+}

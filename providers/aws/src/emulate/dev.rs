@@ -1,0 +1,517 @@
+//! A whole app on this machine the way Lambda runs it: each function's real
+//! bootstrap binary behind its own Runtime API, an HTTP API that turns
+//! requests into API Gateway v2 events, and event source mappings that feed
+//! SQS queues (at any endpoint: LocalStack) to the functions in batches,
+//! deleting what succeeded and leaving `batchItemFailures` for the queue's
+//! own redrive.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
+
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
+use axum::body::Body;
+use cloudfn_core::{
+    AppSpec, Error, FunctionSpec, HttpRequest, HttpResponse, Route, Routes, Trigger, unrouted,
+};
+use http_body_util::BodyExt;
+use serde_json::json;
+
+use super::{Outcome, RuntimeApiServer};
+use crate::{
+    client::{resource_variable, sdk_error},
+    deploy::subscription_queue,
+    events::{http as http_events, queue as queue_events},
+};
+
+/// What to run and where the AWS services are.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    /// The app's spec.
+    pub spec: AppSpec,
+    /// The bootstrap binary (built with the `aws` feature).
+    pub binary: PathBuf,
+    /// Where SQS and SNS answer (LocalStack's URL).
+    pub endpoint_url: String,
+    /// The region to use.
+    pub region: String,
+    /// The HTTP API's port; 0 picks a free one.
+    pub http_port: u16,
+    /// Put before every queue and topic name, as a stack name would.
+    pub prefix: String,
+    /// More environment for the bootstrap processes.
+    pub env: Vec<(String, String)>,
+}
+
+impl DevOptions {
+    /// Options with region `us-east-1`, a free port and no prefix.
+    pub fn new(spec: AppSpec, binary: PathBuf, endpoint_url: impl Into<String>) -> Self {
+        Self {
+            spec,
+            binary,
+            endpoint_url: endpoint_url.into(),
+            region: "us-east-1".into(),
+            http_port: 0,
+            prefix: String::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// The running emulation; stop it with [`DevStack::stop`].
+pub struct DevStack {
+    http_addr: SocketAddr,
+    queue_urls: BTreeMap<String, String>,
+    topic_arns: BTreeMap<String, String>,
+    children: Vec<tokio::process::Child>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    sqs: aws_sdk_sqs::Client,
+}
+
+struct Function {
+    spec: FunctionSpec,
+    server: RuntimeApiServer,
+}
+
+impl DevStack {
+    /// Creates the app's queues (with redrive policies) and topics (with a
+    /// queue per subscriber) at the endpoint, starts one bootstrap per
+    /// function, the HTTP API and the event source mappings.
+    pub async fn start(options: DevOptions) -> Result<Self, Error> {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&options.endpoint_url)
+            .region(aws_config::Region::new(options.region.clone()))
+            .test_credentials()
+            .load()
+            .await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let sns = aws_sdk_sns::Client::new(&config);
+        let spec = &options.spec;
+
+        let mut queue_urls = BTreeMap::new();
+        let mut queue_arns = BTreeMap::new();
+        // Dead-letter queues first: the others name them in their redrive policy.
+        let mut queues: Vec<(String, bool, Option<String>, u32, u64)> = Vec::new();
+        for queue in spec.queues.iter().filter(|q| q.is_dead_letter) {
+            queues.push((queue.name.clone(), queue.fifo, None, 0, 30));
+        }
+        for queue in spec.queues.iter().filter(|q| !q.is_dead_letter) {
+            let timeout = consumer_of(spec, &queue.name).map_or(30, visibility);
+            queues.push((
+                queue.name.clone(),
+                queue.fifo,
+                queue.dead_letter.clone(),
+                queue.max_receive_count.unwrap_or(0),
+                timeout,
+            ));
+        }
+        for topic in &spec.topics {
+            for subscriber in &topic.subscribers {
+                if let Some(function) = spec.functions.iter().find(|f| &f.name == subscriber) {
+                    queues.push((
+                        subscription_queue(&topic.name, subscriber),
+                        false,
+                        function.policy.dead_letter.clone(),
+                        function.policy.retry.max_attempts,
+                        visibility(function),
+                    ));
+                }
+            }
+        }
+        for (name, fifo, dead_letter, max_receive_count, visibility) in queues {
+            let physical = format!("{}{}", options.prefix, physical_queue_name(&name, fifo));
+            let mut create = sqs.create_queue().queue_name(&physical).attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility.to_string(),
+            );
+            if fifo {
+                create = create
+                    .attributes(QueueAttributeName::FifoQueue, "true")
+                    .attributes(QueueAttributeName::ContentBasedDeduplication, "true");
+            }
+            if let Some(dlq) = dead_letter.and_then(|d| queue_arns.get(&d).cloned()) {
+                let policy = json!({ "deadLetterTargetArn": dlq, "maxReceiveCount": max_receive_count.max(1) });
+                create = create.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+            }
+            let url = create
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("creating queue `{physical}`"), e))?
+                .queue_url
+                .unwrap_or_default();
+            let arn = sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("reading queue `{physical}`"), e))?
+                .attributes
+                .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+                .unwrap_or_default();
+            queue_urls.insert(name.clone(), url);
+            queue_arns.insert(name, arn);
+        }
+
+        let mut topic_arns = BTreeMap::new();
+        for topic in &spec.topics {
+            let arn = sns
+                .create_topic()
+                .name(format!("{}{}", options.prefix, topic.name))
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("creating topic `{}`", topic.name), e))?
+                .topic_arn
+                .unwrap_or_default();
+            for subscriber in &topic.subscribers {
+                let queue = subscription_queue(&topic.name, subscriber);
+                sns.subscribe()
+                    .topic_arn(&arn)
+                    .protocol("sqs")
+                    .endpoint(queue_arns.get(&queue).cloned().unwrap_or_default())
+                    .attributes("RawMessageDelivery", "true")
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        sdk_error(&format!("subscribing `{queue}` to `{}`", topic.name), e)
+                    })?;
+            }
+            topic_arns.insert(topic.name.clone(), arn);
+        }
+
+        let mut stack = Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            queue_urls,
+            topic_arns,
+            children: Vec::new(),
+            tasks: Vec::new(),
+            sqs,
+        };
+        let mut functions = HashMap::new();
+        for function in &spec.functions {
+            let server = RuntimeApiServer::start(&function.name).await?;
+            stack.children.push(stack.spawn_bootstrap(
+                &options,
+                &function.name,
+                &server.address(),
+            )?);
+            functions.insert(
+                function.name.clone(),
+                Arc::new(Function {
+                    spec: function.clone(),
+                    server,
+                }),
+            );
+        }
+        for function in functions.values() {
+            let consumed = match &function.spec.trigger {
+                Trigger::Queue { queue, .. } => Some(queue.clone()),
+                Trigger::Topic { topic } => Some(subscription_queue(topic, &function.spec.name)),
+                _ => None,
+            };
+            if let Some(queue) = consumed {
+                let mapping = EventSourceMapping {
+                    sqs: stack.sqs.clone(),
+                    url: stack.queue_urls[&queue].clone(),
+                    arn: queue_arns[&queue].clone(),
+                    region: options.region.clone(),
+                    function: function.clone(),
+                };
+                stack.tasks.push(tokio::spawn(mapping.run()));
+            }
+        }
+        stack.serve_http(options.http_port, functions).await?;
+        Ok(stack)
+    }
+
+    fn spawn_bootstrap(
+        &self,
+        options: &DevOptions,
+        function: &str,
+        runtime_api: &str,
+    ) -> Result<tokio::process::Child, Error> {
+        let mut command = tokio::process::Command::new(&options.binary);
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+            .env("_HANDLER", function)
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_REGION", &options.region)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL", &options.endpoint_url)
+            .env_remove("CLOUDFN_PRINT_SPEC")
+            .kill_on_drop(true);
+        for (name, url) in &self.queue_urls {
+            command.env(resource_variable("CLOUDFN_QUEUE_URL_", name), url);
+        }
+        for (name, arn) in &self.topic_arns {
+            command.env(resource_variable("CLOUDFN_TOPIC_ARN_", name), arn);
+        }
+        command.envs(options.env.iter().map(|(k, v)| (k, v)));
+        command.spawn().map_err(|e| {
+            Error::unavailable(format!("cannot start {}: {e}", options.binary.display()))
+        })
+    }
+
+    async fn serve_http(
+        &mut self,
+        port: u16,
+        functions: HashMap<String, Arc<Function>>,
+    ) -> Result<(), Error> {
+        let routes = Routes::new(functions.values().filter_map(|f| match &f.spec.trigger {
+            Trigger::Http { method, route } => {
+                Some((f.spec.name.as_str(), *method, route.as_str(), f.clone()))
+            }
+            _ => None,
+        }))?;
+        let routes = Arc::new(routes);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| Error::unavailable(format!("cannot listen on port {port}: {e}")))?;
+        self.http_addr = listener
+            .local_addr()
+            .map_err(|e| Error::internal(format!("listener address: {e}")))?;
+        let app = axum::Router::new().fallback(move |request: http::Request<Body>| {
+            let routes = routes.clone();
+            async move {
+                api_gateway(&routes, request)
+                    .await
+                    .into_http()
+                    .map(Body::from)
+            }
+        });
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "emulated HTTP API failed");
+            }
+        }));
+        Ok(())
+    }
+
+    /// The emulated HTTP API's base URL.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// The URL of queue `name` (a neutral name; subscription queues are
+    /// `<topic>-<function>`).
+    pub fn queue_url(&self, name: &str) -> Option<&str> {
+        self.queue_urls.get(name).map(String::as_str)
+    }
+
+    /// The ARN of topic `name`.
+    pub fn topic_arn(&self, name: &str) -> Option<&str> {
+        self.topic_arns.get(name).map(String::as_str)
+    }
+
+    /// The SQS client the emulation uses.
+    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
+        &self.sqs
+    }
+
+    /// Stops the bootstraps, the HTTP API and the event source mappings.
+    pub async fn stop(mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for child in &mut self.children {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// Visibility long enough for one invocation and its report.
+fn visibility(function: &FunctionSpec) -> u64 {
+    function.policy.timeout.as_secs() + 5
+}
+
+fn consumer_of<'a>(spec: &'a AppSpec, queue: &str) -> Option<&'a FunctionSpec> {
+    spec.functions
+        .iter()
+        .find(|f| matches!(&f.trigger, Trigger::Queue { queue: q, .. } if q == queue))
+}
+
+fn physical_queue_name(name: &str, fifo: bool) -> String {
+    if fifo && !name.ends_with(".fifo") {
+        format!("{name}.fifo")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// What API Gateway does for one request: route it, send the function an
+/// HTTP API v2 event, and turn its answer into the response.
+async fn api_gateway(routes: &Routes<Arc<Function>>, request: http::Request<Body>) -> HttpResponse {
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => return HttpResponse::from_error(&Error::bad_input(format!("body: {e}"))),
+    };
+    let mut request = HttpRequest::from_parts(parts, body);
+    let route = routes.route(&request.method, &request.path);
+    if let Some(response) = unrouted(&route, &request.method, &request.path) {
+        return response;
+    }
+    let Route::Matched {
+        target: function,
+        params,
+    } = route
+    else {
+        unreachable!("unrouted answers every other case")
+    };
+    request.path_params = params;
+    let route_key = match &function.spec.trigger {
+        Trigger::Http { method, route } => format!("{method} {route}"),
+        _ => "$default".to_owned(),
+    };
+    let event = http_events::v2_event(&request, &route_key, &uuid::Uuid::new_v4().to_string());
+    let answer = function
+        .server
+        .invoke(event.to_string(), function.spec.policy.timeout)
+        .await
+        .and_then(|outcome| outcome.json())
+        .and_then(http_events::decode_v2_response);
+    match answer {
+        Ok(response) => response,
+        // API Gateway answers a failed integration with 500 / 503 / 504 and no detail.
+        Err(e) if e.kind() == cloudfn_core::ErrorKind::Timeout => {
+            HttpResponse::json(504, &json!({"message": "Endpoint request timed out"}))
+        }
+        Err(e) => {
+            tracing::warn!(function = %function.spec.name, error = %e, "integration failed");
+            HttpResponse::json(500, &json!({"message": "Internal Server Error"}))
+        }
+    }
+}
+
+/// Lambda's SQS event source mapping for one function.
+struct EventSourceMapping {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    arn: String,
+    region: String,
+    function: Arc<Function>,
+}
+
+impl EventSourceMapping {
+    async fn run(self) {
+        let batch = self.function.spec.policy.batch_size.clamp(1, 10) as i32;
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(batch)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await;
+            let messages = match received {
+                Ok(out) => out.messages.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(queue = %self.url, error = %sdk_error("receiving", e), "event source mapping could not poll");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if !messages.is_empty() {
+                self.deliver(messages).await;
+            }
+        }
+    }
+
+    async fn deliver(&self, messages: Vec<aws_sdk_sqs::types::Message>) {
+        struct Owned {
+            id: String,
+            receipt: String,
+            body: String,
+            attributes: HashMap<String, String>,
+            message_attributes: BTreeMap<String, (String, String)>,
+        }
+        let owned: Vec<Owned> = messages
+            .into_iter()
+            .map(|m| Owned {
+                id: m.message_id.unwrap_or_default(),
+                receipt: m.receipt_handle.unwrap_or_default(),
+                body: m.body.unwrap_or_default(),
+                attributes: m
+                    .attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v))
+                    .collect(),
+                message_attributes: m
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(k, v)| v.string_value.map(|s| (k, (v.data_type, s))))
+                    .collect(),
+            })
+            .collect();
+        let records: Vec<queue_events::RecordParts<'_>> = owned
+            .iter()
+            .map(|m| queue_events::RecordParts {
+                message_id: &m.id,
+                receipt_handle: &m.receipt,
+                body: &m.body,
+                attributes: &m.attributes,
+                message_attributes: &m.message_attributes,
+                queue_arn: &self.arn,
+                region: &self.region,
+            })
+            .collect();
+        let event = queue_events::event(&records);
+        let all: Vec<String> = owned.iter().map(|m| m.id.clone()).collect();
+        let failed = match self
+            .function
+            .server
+            .invoke(event.to_string(), self.function.spec.policy.timeout)
+            .await
+        {
+            Ok(Outcome::Response(body)) => {
+                let answer = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                queue_events::failed_ids(&answer, &all)
+            }
+            Ok(outcome) => {
+                tracing::warn!(function = %self.function.spec.name, ?outcome, "batch failed; every message returns to the queue");
+                all.clone()
+            }
+            Err(e) => {
+                tracing::warn!(function = %self.function.spec.name, error = %e, "batch failed; every message returns to the queue");
+                all.clone()
+            }
+        };
+        let entries: Vec<DeleteMessageBatchRequestEntry> = owned
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !failed.contains(&m.id))
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&m.receipt)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .sqs
+            .delete_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            tracing::warn!(queue = %self.url, error = %sdk_error("deleting", e), "processed messages will be redelivered");
+        }
+    }
+}

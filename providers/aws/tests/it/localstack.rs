@@ -1,0 +1,453 @@
+//! The SQS/SNS clients and the event paths into a function, on LocalStack.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use cloudfn_aws::{
+    client::{SnsTopicClient, SqsQueueClient},
+    events::{Dispatcher, Invocation, queue as queue_events},
+};
+use cloudfn_core::{
+    App, Context, Error, Function, Message, OutgoingMessage, QueueClient, RetryPolicy, TopicClient,
+    messaging::dead_letter,
+};
+use serde_json::{Value, json};
+
+use crate::support::{localstack, sdk_config, unique};
+
+struct Aws {
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+    events: aws_sdk_eventbridge::Client,
+}
+
+async fn aws() -> Option<Aws> {
+    let url = localstack()?;
+    let config = sdk_config(&url).await;
+    Some(Aws {
+        sqs: aws_sdk_sqs::Client::new(&config),
+        sns: aws_sdk_sns::Client::new(&config),
+        events: aws_sdk_eventbridge::Client::new(&config),
+    })
+}
+
+impl Aws {
+    async fn queue(
+        &self,
+        name: &str,
+        attributes: &[(QueueAttributeName, String)],
+    ) -> (String, String) {
+        let mut create = self.sqs.create_queue().queue_name(name);
+        for (k, v) in attributes {
+            create = create.attributes(k.clone(), v);
+        }
+        let url = create.send().await.unwrap().queue_url.unwrap();
+        let arn = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()
+            .remove(&QueueAttributeName::QueueArn)
+            .unwrap();
+        (url, arn)
+    }
+
+    /// Receives until `count` messages arrived (deleting them), or fails after 30 s.
+    async fn receive(&self, url: &str, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
+        let give_up = Instant::now() + Duration::from_secs(30);
+        let mut got = Vec::new();
+        while got.len() < count {
+            assert!(
+                Instant::now() < give_up,
+                "only {} of {count} messages arrived on {url}",
+                got.len()
+            );
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .unwrap();
+            for message in out.messages.unwrap_or_default() {
+                self.sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(message.receipt_handle.clone().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                got.push(message);
+            }
+        }
+        got
+    }
+}
+
+/// The SQS event Lambda's event source mapping would build from `messages`.
+fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Value {
+    let owned: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            let attributes = m
+                .attributes
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v))
+                .collect::<std::collections::HashMap<_, _>>();
+            let message_attributes = m
+                .message_attributes
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| v.string_value.map(|s| (k, (v.data_type, s))))
+                .collect::<std::collections::BTreeMap<_, _>>();
+            (m, attributes, message_attributes)
+        })
+        .collect();
+    let records: Vec<_> = owned
+        .iter()
+        .map(
+            |(m, attributes, message_attributes)| queue_events::RecordParts {
+                message_id: m.message_id.as_deref().unwrap(),
+                receipt_handle: m.receipt_handle.as_deref().unwrap(),
+                body: m.body.as_deref().unwrap(),
+                attributes,
+                message_attributes,
+                queue_arn,
+                region: "us-east-1",
+            },
+        )
+        .collect();
+    queue_events::event(&records)
+}
+
+type Seen = Arc<Mutex<Vec<Message<Value>>>>;
+
+fn recording(name: &str, source: &str, topic: bool, seen: &Seen) -> Function {
+    let seen = seen.clone();
+    let handler = move |m: Message<Value>, _: Context| {
+        let seen = seen.clone();
+        async move {
+            let verdict = m.body["verdict"].as_str().map(str::to_owned);
+            seen.lock().unwrap().push(m);
+            match verdict.as_deref() {
+                Some("invalid") => Err(Error::invalid("this order cannot be charged")),
+                Some("retry") => Err(Error::unavailable("try later")),
+                _ => Ok(()),
+            }
+        }
+    };
+    if topic {
+        Function::topic(name, source, handler)
+    } else {
+        Function::queue(name, source, handler)
+    }
+}
+
+async fn dispatcher(aws: &Aws, function: Function) -> Dispatcher {
+    let name = function.name().to_owned();
+    let app = App::new("it").function(function);
+    let sqs = Arc::new(SqsQueueClient::new(aws.sqs.clone()));
+    let services = app.services(
+        "aws",
+        sqs.clone(),
+        Arc::new(SnsTopicClient::new(aws.sns.clone())),
+    );
+    Dispatcher::new(app.get(&name).unwrap().clone(), services, Some(sqs))
+}
+
+#[tokio::test]
+async fn the_sqs_client_sends_batches_fifo_groups_and_attributes() {
+    let Some(aws) = aws().await else { return };
+    let client = SqsQueueClient::new(aws.sqs.clone());
+
+    let name = unique("std");
+    let (url, _) = aws.queue(&name, &[]).await;
+    let id = client
+        .send(
+            &name,
+            OutgoingMessage::new("hello").with_attribute("tenant", "t-1"),
+        )
+        .await
+        .unwrap();
+    let got = aws.receive(&url, 1).await;
+    assert_eq!(got[0].message_id.as_deref(), Some(id.as_str()));
+    assert_eq!(got[0].body.as_deref(), Some("hello"));
+    let tenant = &got[0].message_attributes.as_ref().unwrap()["tenant"];
+    assert_eq!(tenant.string_value.as_deref(), Some("t-1"));
+
+    // 25 messages of 30 KiB: more than one SQS batch by count and by size.
+    let big = "x".repeat(30 * 1024);
+    let batch = (0..25)
+        .map(|i| OutgoingMessage::new(format!("{i}:{big}")))
+        .collect();
+    let ids = client.send_batch(&name, batch).await.unwrap();
+    assert_eq!(ids.len(), 25);
+    assert!(ids.iter().all(|id| !id.is_empty()));
+    assert_eq!(aws.receive(&url, 25).await.len(), 25);
+
+    // A FIFO queue named `<name>.fifo` is found by its neutral name.
+    let fifo = unique("ledger");
+    let (fifo_url, _) = aws
+        .queue(
+            &format!("{fifo}.fifo"),
+            &[(QueueAttributeName::FifoQueue, "true".into())],
+        )
+        .await;
+    let entries = (0..5)
+        .map(|i| {
+            OutgoingMessage::new(format!("entry-{i}"))
+                .with_ordering_key("acct-1")
+                .with_deduplication_id(format!("d-{i}"))
+        })
+        .collect();
+    client.send_batch(&fifo, entries).await.unwrap();
+    client
+        .send(
+            &fifo,
+            OutgoingMessage::new("entry-0 again")
+                .with_ordering_key("acct-1")
+                .with_deduplication_id("d-0"),
+        )
+        .await
+        .unwrap();
+    let got = aws.receive(&fifo_url, 5).await;
+    let bodies: Vec<_> = got.iter().map(|m| m.body.clone().unwrap()).collect();
+    assert_eq!(
+        bodies,
+        ["entry-0", "entry-1", "entry-2", "entry-3", "entry-4"],
+        "order kept, duplicate dropped"
+    );
+    let group =
+        got[0].attributes.as_ref().unwrap()[&MessageSystemAttributeName::MessageGroupId].clone();
+    assert_eq!(group, "acct-1");
+
+    let err = client
+        .send(&unique("missing"), OutgoingMessage::new("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), cloudfn_core::ErrorKind::NotFound, "{err}");
+}
+
+#[tokio::test]
+async fn a_queue_redrives_to_its_dead_letter_queue_after_max_receives() {
+    let Some(aws) = aws().await else { return };
+    let (dlq_url, dlq_arn) = aws.queue(&unique("dlq"), &[]).await;
+    let policy = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}).to_string();
+    let (url, _) = aws
+        .queue(
+            &unique("work"),
+            &[(QueueAttributeName::RedrivePolicy, policy)],
+        )
+        .await;
+    aws.sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body("poison")
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        // Received and never deleted: each receive counts.
+        aws.sqs
+            .receive_message()
+            .queue_url(&url)
+            .visibility_timeout(0)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+    }
+    let dead = aws.receive(&dlq_url, 1).await;
+    assert_eq!(dead[0].body.as_deref(), Some("poison"));
+}
+
+#[tokio::test]
+async fn sns_through_sqs_reaches_a_topic_function_unwrapped() {
+    let Some(aws) = aws().await else { return };
+    let topic = unique("order-paid");
+    let topic_arn = aws
+        .sns
+        .create_topic()
+        .name(&topic)
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let (url, queue_arn) = aws.queue(&unique("sub"), &[]).await;
+    // Without raw delivery: SNS wraps the message in its notification envelope.
+    aws.sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .send()
+        .await
+        .unwrap();
+    let publisher = SnsTopicClient::new(aws.sns.clone());
+    let sent = publisher
+        .publish(
+            &topic,
+            OutgoingMessage::json(&json!({"order_id": "o-1"}))
+                .unwrap()
+                .with_attribute("tenant", "t-9"),
+        )
+        .await
+        .unwrap();
+
+    let delivered = aws.receive(&url, 1).await;
+    let seen = Seen::default();
+    let dispatcher = dispatcher(&aws, recording("notify", &topic, true, &seen)).await;
+    let out = dispatcher
+        .handle(sqs_event(&delivered, &queue_arn), &Invocation::default())
+        .await
+        .unwrap();
+    assert_eq!(out, json!({"batchItemFailures": []}));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].body, json!({"order_id": "o-1"}));
+    assert_eq!(seen[0].id, sent, "the id is the published message's");
+    assert_eq!(seen[0].source, topic);
+    assert_eq!(seen[0].attribute("tenant"), Some("t-9"));
+}
+
+#[tokio::test]
+async fn eventbridge_through_sqs_reaches_a_topic_function() {
+    let Some(aws) = aws().await else { return };
+    let (url, queue_arn) = aws.queue(&unique("bus"), &[]).await;
+    let rule = unique("rule");
+    let source = unique("shop.test");
+    aws.events
+        .put_rule()
+        .name(&rule)
+        .event_pattern(json!({"source": [source]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    aws.events
+        .put_targets()
+        .rule(&rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(&queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source(&source)
+                .detail_type("OrderPaid")
+                .detail(json!({"order_id": "o-2"}).to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let delivered = aws.receive(&url, 1).await;
+    let seen = Seen::default();
+    let dispatcher = dispatcher(&aws, recording("audit", "order-events", true, &seen)).await;
+    dispatcher
+        .handle(sqs_event(&delivered, &queue_arn), &Invocation::default())
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].body, json!({"order_id": "o-2"}));
+    assert_eq!(seen[0].attribute("detail-type"), Some("OrderPaid"));
+    assert_eq!(seen[0].source, source);
+}
+
+#[tokio::test]
+async fn permanent_failures_go_straight_to_the_dead_letter_queue_and_transient_ones_back_off() {
+    let Some(aws) = aws().await else { return };
+    let dlq = unique("charge-dlq");
+    let (dlq_url, _) = aws.queue(&dlq, &[]).await;
+    let source = unique("orders");
+    let (url, queue_arn) = aws
+        .queue(
+            &source,
+            &[(QueueAttributeName::VisibilityTimeout, "60".into())],
+        )
+        .await;
+    for verdict in ["invalid", "retry", "ok"] {
+        aws.sqs
+            .send_message()
+            .queue_url(&url)
+            .message_body(json!({"verdict": verdict}).to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut delivered = Vec::new();
+    while delivered.len() < 3 {
+        let out = aws
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        delivered.extend(out.messages.unwrap_or_default());
+    }
+    let seen = Seen::default();
+    let function = recording("charge", &source, false, &seen)
+        .dead_letter(&dlq)
+        .retry(RetryPolicy::new(5).initial_delay(Duration::ZERO));
+    let dispatcher = dispatcher(&aws, function).await;
+    let out = dispatcher
+        .handle(sqs_event(&delivered, &queue_arn), &Invocation::default())
+        .await
+        .unwrap();
+    let retry_id = delivered
+        .iter()
+        .find(|m| m.body.as_deref().unwrap().contains("retry"))
+        .and_then(|m| m.message_id.clone())
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": retry_id}]}),
+        "only the transient failure returns"
+    );
+
+    let dead = aws.receive(&dlq_url, 1).await;
+    assert!(dead[0].body.as_deref().unwrap().contains("invalid"));
+    let attributes = dead[0].message_attributes.as_ref().unwrap();
+    assert!(
+        attributes[dead_letter::ERROR]
+            .string_value
+            .as_deref()
+            .unwrap()
+            .starts_with("invalid:")
+    );
+    assert_eq!(
+        attributes[dead_letter::FUNCTION].string_value.as_deref(),
+        Some("charge")
+    );
+
+    // The queue's visibility timeout is 60 s; the retry policy's backoff made
+    // the failed message visible again at once.
+    let again = aws.receive(&url, 1).await;
+    assert_eq!(again[0].message_id.as_deref(), Some(retry_id.as_str()));
+}
