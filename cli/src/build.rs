@@ -27,6 +27,9 @@ pub struct Target {
     /// The cargo profile to build with.
     #[arg(long, default_value = "release")]
     pub profile: String,
+    /// Use this already-built binary instead of building one.
+    #[arg(long, conflicts_with_all = ["example", "bin", "package", "features"])]
+    pub binary: Option<PathBuf>,
 }
 
 fn cargo() -> Command {
@@ -47,6 +50,9 @@ pub fn target_dir() -> PathBuf {
 
 /// Builds `target` with the `cloud` feature on and returns the executable.
 pub fn build(target: &Target, cloud: &str) -> Result<PathBuf, Error> {
+    if let Some(binary) = &target.binary {
+        return Ok(binary.clone());
+    }
     let mut command = cargo();
     command.args([
         "build",

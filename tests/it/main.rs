@@ -5,6 +5,8 @@
 #[allow(dead_code)]
 mod shop_app;
 
+#[cfg(feature = "aws")]
+mod aws_shop;
 mod reliability;
 mod runtime;
 mod shop;

@@ -23,19 +23,11 @@ pub const PROVIDER: &str = "aws";
 /// The services of a Lambda process (SQS and SNS clients configured from
 /// the environment, and `app`'s state), and the SQS client itself for the
 /// runtime's own use (backoff, dead letters).
-pub async fn services(app: &App) -> (Services, Arc<client::SqsQueueClient>) {
-    let config = client::sdk_config().await;
-    let sqs = Arc::new(client::SqsQueueClient::new(aws_sdk_sqs::Client::new(
-        &config,
-    )));
-    let services = app.services(
-        PROVIDER,
-        sqs.clone(),
-        Arc::new(client::SnsTopicClient::new(aws_sdk_sns::Client::new(
-            &config,
-        ))),
-    );
-    (services, sqs)
+pub fn services(app: &App) -> (Services, Arc<client::SqsQueueClient>) {
+    let config = Arc::new(client::LazyConfig::default());
+    let sqs = Arc::new(client::SqsQueueClient::lazy(config.clone()));
+    let sns = Arc::new(client::SnsTopicClient::lazy(config));
+    (app.services(PROVIDER, sqs.clone(), sns), sqs)
 }
 
 /// Serves the function of `app` that `_HANDLER` (else
@@ -67,7 +59,7 @@ pub async fn serve_on(
             return Err(error);
         }
     };
-    let (services, sqs) = services(&app).await;
+    let (services, sqs) = services(&app);
     tracing::info!(function = %function.name(), "serving on the Lambda Runtime API");
     let dispatcher = events::Dispatcher::new(function, services, Some(sqs));
     runtime::run_loop(api, &dispatcher).await

@@ -20,6 +20,18 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// The SDK configuration, loaded from the environment on first use, so a
+/// function that never sends a message pays nothing for it at cold start.
+#[derive(Debug, Default)]
+pub struct LazyConfig(tokio::sync::OnceCell<aws_config::SdkConfig>);
+
+impl LazyConfig {
+    /// The configuration, loading it the first time.
+    pub async fn get(&self) -> &aws_config::SdkConfig {
+        self.0.get_or_init(sdk_config).await
+    }
+}
+
 /// The environment variable that names a resource's physical id, as the
 /// SAM template sets it: `CLOUDFN_QUEUE_URL_ORDERS_DLQ` for queue
 /// `orders-dlq`.

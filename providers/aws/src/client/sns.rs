@@ -12,7 +12,8 @@ use super::{resource_variable, sdk_error};
 /// SAM template sets it), else by listing topics, cached either way.
 #[derive(Debug)]
 pub struct SnsTopicClient {
-    client: aws_sdk_sns::Client,
+    client: tokio::sync::OnceCell<aws_sdk_sns::Client>,
+    config: Option<std::sync::Arc<super::LazyConfig>>,
     arns: Mutex<HashMap<String, String>>,
 }
 
@@ -20,7 +21,8 @@ impl SnsTopicClient {
     /// A client over an SDK client.
     pub fn new(client: aws_sdk_sns::Client) -> Self {
         Self {
-            client,
+            client: tokio::sync::OnceCell::new_with(Some(client)),
+            config: None,
             arns: Mutex::default(),
         }
     }
@@ -28,6 +30,33 @@ impl SnsTopicClient {
     /// A client configured from the environment.
     pub async fn from_env() -> Self {
         Self::new(aws_sdk_sns::Client::new(&super::sdk_config().await))
+    }
+
+    /// A client whose SDK client is built from `config` on first use.
+    pub fn lazy(config: std::sync::Arc<super::LazyConfig>) -> Self {
+        Self {
+            client: tokio::sync::OnceCell::new(),
+            config: Some(config),
+            ..Self::new_empty()
+        }
+    }
+
+    fn new_empty() -> Self {
+        Self {
+            client: tokio::sync::OnceCell::new(),
+            config: None,
+            arns: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The SDK client underneath.
+    pub async fn sdk(&self) -> &aws_sdk_sns::Client {
+        self.client
+            .get_or_init(|| async {
+                let config = self.config.clone().unwrap_or_default();
+                aws_sdk_sns::Client::new(config.get().await)
+            })
+            .await
     }
 
     /// The ARN of topic `name`.
@@ -52,7 +81,13 @@ impl SnsTopicClient {
     }
 
     async fn lookup(&self, name: &str) -> Result<String, Error> {
-        let mut pages = self.client.list_topics().into_paginator().items().send();
+        let mut pages = self
+            .sdk()
+            .await
+            .list_topics()
+            .into_paginator()
+            .items()
+            .send();
         let suffixes = [format!(":{name}"), format!(":{name}.fifo")];
         while let Some(topic) = pages.next().await {
             let topic = topic.map_err(|e| sdk_error("listing topics", e))?;
@@ -86,7 +121,8 @@ impl TopicClient for SnsTopicClient {
             })
             .collect::<Result<HashMap<_, _>, _>>()?;
         let out = self
-            .client
+            .sdk()
+            .await
             .publish()
             .topic_arn(arn)
             .message(body)

@@ -18,7 +18,8 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// `GetQueueUrl` by name (`<name>.fifo` tried as well), cached either way.
 #[derive(Debug)]
 pub struct SqsQueueClient {
-    client: aws_sdk_sqs::Client,
+    client: tokio::sync::OnceCell<aws_sdk_sqs::Client>,
+    config: Option<std::sync::Arc<super::LazyConfig>>,
     urls: Mutex<HashMap<String, String>>,
 }
 
@@ -26,7 +27,8 @@ impl SqsQueueClient {
     /// A client over an SDK client.
     pub fn new(client: aws_sdk_sqs::Client) -> Self {
         Self {
-            client,
+            client: tokio::sync::OnceCell::new_with(Some(client)),
+            config: None,
             urls: Mutex::default(),
         }
     }
@@ -36,9 +38,31 @@ impl SqsQueueClient {
         Self::new(aws_sdk_sqs::Client::new(&super::sdk_config().await))
     }
 
+    /// A client whose SDK client is built from `config` on first use.
+    pub fn lazy(config: std::sync::Arc<super::LazyConfig>) -> Self {
+        Self {
+            client: tokio::sync::OnceCell::new(),
+            config: Some(config),
+            ..Self::new_empty()
+        }
+    }
+
+    fn new_empty() -> Self {
+        Self {
+            client: tokio::sync::OnceCell::new(),
+            config: None,
+            urls: std::sync::Mutex::default(),
+        }
+    }
+
     /// The SDK client underneath.
-    pub fn sdk(&self) -> &aws_sdk_sqs::Client {
-        &self.client
+    pub async fn sdk(&self) -> &aws_sdk_sqs::Client {
+        self.client
+            .get_or_init(|| async {
+                let config = self.config.clone().unwrap_or_default();
+                aws_sdk_sqs::Client::new(config.get().await)
+            })
+            .await
     }
 
     /// The URL of queue `name`.
@@ -72,7 +96,8 @@ impl SqsQueueClient {
 
     async fn lookup(&self, name: &str) -> Result<String, Error> {
         let out = self
-            .client
+            .sdk()
+            .await
             .get_queue_url()
             .queue_name(name)
             .send()
@@ -136,7 +161,8 @@ impl QueueClient for SqsQueueClient {
     async fn send(&self, queue: &str, message: OutgoingMessage) -> Result<String, Error> {
         let url = self.queue_url(queue).await?;
         let out = self
-            .client
+            .sdk()
+            .await
             .send_message()
             .queue_url(url)
             .message_body(body_text(&message)?)
@@ -158,7 +184,7 @@ impl QueueClient for SqsQueueClient {
         let url = self.queue_url(queue).await?;
         let mut ids = vec![String::new(); messages.len()];
         for range in batches(&messages) {
-            let mut request = self.client.send_message_batch().queue_url(&url);
+            let mut request = self.sdk().await.send_message_batch().queue_url(&url);
             for i in range.clone() {
                 let message = &messages[i];
                 let entry = SendMessageBatchRequestEntry::builder()

@@ -72,6 +72,8 @@ pub struct DevStack {
     children: Vec<tokio::process::Child>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     sqs: aws_sdk_sqs::Client,
+    /// Every function's Runtime API, alive as long as the stack.
+    functions: Vec<Arc<Function>>,
 }
 
 struct Function {
@@ -192,6 +194,7 @@ impl DevStack {
             children: Vec::new(),
             tasks: Vec::new(),
             sqs,
+            functions: Vec::new(),
         };
         let mut functions = HashMap::new();
         for function in &spec.functions {
@@ -215,6 +218,12 @@ impl DevStack {
                 Trigger::Topic { topic } => Some(subscription_queue(topic, &function.spec.name)),
                 _ => None,
             };
+            if let Trigger::Schedule { cron } = &function.spec.trigger {
+                let schedule = cron.parse::<cloudfn_core::Schedule>()?;
+                stack
+                    .tasks
+                    .push(tokio::spawn(fire_schedule(function.clone(), schedule)));
+            }
             if let Some(queue) = consumed {
                 let mapping = EventSourceMapping {
                     sqs: stack.sqs.clone(),
@@ -226,6 +235,7 @@ impl DevStack {
                 stack.tasks.push(tokio::spawn(mapping.run()));
             }
         }
+        stack.functions = functions.values().cloned().collect();
         stack.serve_http(options.http_port, functions).await?;
         Ok(stack)
     }
@@ -317,11 +327,40 @@ impl DevStack {
 
     /// Stops the bootstraps, the HTTP API and the event source mappings.
     pub async fn stop(mut self) {
+        for child in &mut self.children {
+            let _ = child.kill().await;
+        }
         for task in &self.tasks {
             task.abort();
         }
-        for child in &mut self.children {
-            let _ = child.kill().await;
+    }
+}
+
+/// What an EventBridge schedule rule does: a `Scheduled Event` at each time
+/// the cron expression names.
+async fn fire_schedule(function: Arc<Function>, schedule: cloudfn_core::Schedule) {
+    loop {
+        let Some(next) = schedule.next_after(chrono::Utc::now()) else {
+            return;
+        };
+        tokio::time::sleep((next - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+        let event = json!({
+            "version": "0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "000000000000",
+            "time": next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "region": "us-east-1",
+            "resources": [format!("arn:aws:events:us-east-1:000000000000:rule/{}", function.spec.name)],
+            "detail": {}
+        });
+        if let Err(e) = function
+            .server
+            .invoke(event.to_string(), function.spec.policy.timeout)
+            .await
+        {
+            tracing::warn!(function = %function.spec.name, error = %e, "scheduled invocation failed");
         }
     }
 }

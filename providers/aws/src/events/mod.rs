@@ -194,6 +194,7 @@ impl Dispatcher {
         let changed = match sqs.queue_url(&queue).await {
             Ok(url) => sqs
                 .sdk()
+                .await
                 .change_message_visibility()
                 .queue_url(url)
                 .receipt_handle(receipt)

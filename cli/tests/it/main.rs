@@ -1,0 +1,173 @@
+//! `cargo cloudfn package --cloud aws` on the shop: the files a user would deploy.
+//!
+//! The shop binary is the one `cargo test --workspace --all-features` built
+//! beside this test (with the `aws` feature), passed with `--binary` so the
+//! test does not start a second build with other features.
+
+use std::{io::Read, path::PathBuf, process::Command};
+
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn package_shop() -> (Value, PathBuf) {
+    let out = std::env::temp_dir().join(format!("cloudfn-package-{}", std::process::id()));
+    let shop = PathBuf::from(env!("CARGO_BIN_EXE_cargo-cloudfn"))
+        .parent()
+        .unwrap()
+        .join("examples/shop");
+    assert!(
+        shop.exists(),
+        "{} is missing: run cargo test --workspace --all-features",
+        shop.display()
+    );
+    let status = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
+        .current_dir(workspace())
+        .args(["cloudfn", "package", "--cloud", "aws", "--binary"])
+        .arg(&shop)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("cargo-cloudfn runs");
+    assert!(status.success(), "package failed");
+    let template = std::fs::read_to_string(out.join("template.yaml")).expect("template written");
+    (
+        serde_norway::from_str(&template).expect("the template is YAML"),
+        out,
+    )
+}
+
+fn resource<'a>(template: &'a Value, id: &str) -> &'a Value {
+    template["Resources"]
+        .get(id)
+        .unwrap_or_else(|| panic!("no resource {id}"))
+}
+
+fn statements(template: &Value, role: &str) -> Vec<(Vec<String>, String)> {
+    let policies = &resource(template, role)["Properties"]["Policies"];
+    policies[0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let actions = match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a.iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+                other => panic!("action {other}"),
+            };
+            let target = s["Resource"]["Fn::GetAtt"][0]
+                .as_str()
+                .or(s["Resource"]["Ref"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            (actions, target)
+        })
+        .collect()
+}
+
+#[test]
+fn the_shop_packages_into_a_deployable_sam_template_and_zip() {
+    let (t, out) = package_shop();
+    assert_eq!(t["Transform"], "AWS::Serverless-2016-10-31");
+
+    for (function, handler) in [
+        ("CheckoutFunction", "checkout"),
+        ("OrderStatusFunction", "order-status"),
+        ("ChargeFunction", "charge"),
+        ("InventoryFunction", "inventory"),
+        ("NotifyFunction", "notify"),
+        ("StockReportFunction", "stock-report"),
+    ] {
+        let f = &resource(&t, function)["Properties"];
+        assert_eq!(f["Handler"], handler);
+        assert_eq!(f["Runtime"], "provided.al2023");
+        assert_eq!(f["CodeUri"], "bootstrap.zip");
+    }
+
+    let checkout = &resource(&t, "CheckoutFunction")["Properties"]["Events"]["Http"];
+    assert_eq!(
+        (
+            checkout["Type"].as_str(),
+            checkout["Properties"]["Path"].as_str()
+        ),
+        (Some("HttpApi"), Some("/orders"))
+    );
+    let status = &resource(&t, "OrderStatusFunction")["Properties"]["Events"]["Http"]["Properties"];
+    assert_eq!(
+        (status["Path"].as_str(), status["Method"].as_str()),
+        (Some("/orders/{id}"), Some("get"))
+    );
+
+    let charge = &resource(&t, "ChargeFunction")["Properties"];
+    let sqs = &charge["Events"]["Queue"];
+    assert_eq!(sqs["Type"], "SQS");
+    assert_eq!(sqs["Properties"]["Queue"]["Fn::GetAtt"][0], "OrdersQueue");
+    assert_eq!(
+        sqs["Properties"]["FunctionResponseTypes"][0],
+        "ReportBatchItemFailures"
+    );
+    assert_eq!(sqs["Properties"]["BatchSize"], 10);
+    assert_eq!(charge["Timeout"], 10);
+
+    let orders = &resource(&t, "OrdersQueue")["Properties"];
+    assert_eq!(
+        orders["RedrivePolicy"]["maxReceiveCount"], 4,
+        "the charge policy's attempts"
+    );
+    assert_eq!(
+        orders["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0],
+        "OrdersDlqQueue"
+    );
+    assert_eq!(
+        orders["VisibilityTimeout"], 60,
+        "six times charge's timeout"
+    );
+    resource(&t, "OrdersDlqQueue");
+    assert_eq!(resource(&t, "OrderPaidTopic")["Type"], "AWS::SNS::Topic");
+    for subscriber in ["Inventory", "Notify"] {
+        let queue = format!("OrderPaid{subscriber}Queue");
+        resource(&t, &queue);
+        let subscription =
+            &resource(&t, &format!("OrderPaid{subscriber}Subscription"))["Properties"];
+        assert_eq!(subscription["TopicArn"]["Ref"], "OrderPaidTopic");
+        assert_eq!(subscription["RawMessageDelivery"], true);
+        let function =
+            &resource(&t, &format!("{subscriber}Function"))["Properties"]["Events"]["Queue"];
+        assert_eq!(function["Properties"]["Queue"]["Fn::GetAtt"][0], queue);
+    }
+    let schedule = &resource(&t, "StockReportFunction")["Properties"]["Events"]["Schedule"];
+    assert_eq!(schedule["Properties"]["Schedule"], "cron(* * * * ? *)");
+
+    // Least privilege: each role reaches only what its function declares.
+    assert_eq!(
+        statements(&t, "CheckoutRole"),
+        [(
+            vec!["sqs:SendMessage".to_owned(), "sqs:GetQueueUrl".to_owned()],
+            "OrdersQueue".to_owned()
+        )]
+    );
+    let charge = statements(&t, "ChargeRole");
+    let targets: Vec<&str> = charge.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(targets, ["OrdersQueue", "OrdersDlqQueue", "OrderPaidTopic"]);
+    assert_eq!(charge[2].0, ["sns:Publish"]);
+    assert!(
+        resource(&t, "OrderStatusRole")["Properties"]
+            .get("Policies")
+            .is_none(),
+        "order-status touches nothing"
+    );
+
+    let zip = std::fs::File::open(out.join("bootstrap.zip")).unwrap();
+    let mut zip = zip::ZipArchive::new(zip).unwrap();
+    let mut bootstrap = zip.by_name("bootstrap").expect("the zip holds bootstrap");
+    assert_eq!(bootstrap.unix_mode().map(|m| m & 0o777), Some(0o755));
+    let mut head = [0u8; 4];
+    bootstrap.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"\x7fELF");
+    let _ = std::fs::remove_dir_all(out);
+}
