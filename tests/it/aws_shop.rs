@@ -216,3 +216,42 @@ async fn an_order_that_never_charges_is_redriven_to_the_dead_letter_queue() {
     assert!(dead[0].body.as_deref().unwrap().contains(id));
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_answer_the_lambda_invoke_api() {
+    if localstack().is_none() {
+        return;
+    }
+    let (stack, _) = start("0").await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(stack.http_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await;
+    let invoker = cloudfn::aws::client::LambdaInvoker::new(aws_sdk_lambda::Client::new(&config));
+
+    let request = cloudfn::HttpRequest::new(http::Method::POST, "/orders")
+        .with_header("content-type", "application/json")
+        .with_body(r#"{"customer":"ada@example.com","items":[{"sku":"BOOK-1","qty":1}]}"#);
+    let event = cloudfn::aws::events::http::v2_event(&request, "POST /orders", "req-1");
+    let out: Value = invoker.invoke("checkout", &event).await.unwrap();
+    assert_eq!(out["statusCode"], 202, "{out}");
+
+    let err = invoker
+        .invoke::<_, Value>("charge", &json!({"not": "an SQS event"}))
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("cannot read this event"), "{err}");
+
+    let tick = json!({"version": "0", "id": "t-1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "000000000000", "time": "2026-11-26T12:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
+    invoker.invoke_async("stock-report", &tick).await.unwrap();
+
+    let err = invoker
+        .invoke::<_, Value>("no-such-function", &json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), cloudfn::ErrorKind::NotFound, "{err}");
+    stack.stop().await;
+}

@@ -216,10 +216,7 @@ pub async fn run_loop(api: &RuntimeApi, dispatcher: &Dispatcher) -> Result<(), E
     loop {
         let next = api.next().await?;
         let request_id = next.invocation.request_id.clone();
-        let outcome = match serde_json::from_slice(&next.payload) {
-            Ok(event) => dispatcher.handle(event, &next.invocation).await,
-            Err(e) => Err(Error::bad_input(format!("the event is not JSON: {e}"))),
-        };
+        let outcome = dispatcher.handle(&next.payload, &next.invocation).await;
         let reported = match outcome {
             Ok(value) => match api
                 .respond(&request_id, Bytes::from(value.to_string()))

@@ -16,11 +16,15 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let mut last = Utc::now();
     loop {
-        let Some(next) = schedule.next_after(Utc::now()) else {
+        // From the previous firing, not from now: a clock read a little
+        // early after the sleep must not fire the same time twice.
+        let Some(next) = schedule.next_after(last.max(Utc::now())) else {
             tracing::warn!(function = %function.name(), "schedule has no future firing");
             return;
         };
+        last = next;
         let wait = (next - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -30,12 +34,17 @@ pub(crate) async fn run(
             scheduled_time: next,
             schedule: schedule.expression().to_owned(),
         };
-        let (function, services) = (function.clone(), services.clone());
-        tracker.spawn(async move { fire(&function, tick, &services).await });
+        let (function, services, stop) = (function.clone(), services.clone(), shutdown.clone());
+        tracker.spawn(async move { fire(&function, tick, &services, &stop).await });
     }
 }
 
-async fn fire(function: &Function, tick: ScheduledTick, services: &Services) {
+async fn fire(
+    function: &Function,
+    tick: ScheduledTick,
+    services: &Services,
+    shutdown: &CancellationToken,
+) {
     let retry = function.policy().retry;
     let mut attempt = 1;
     loop {
@@ -45,7 +54,13 @@ async fn fire(function: &Function, tick: ScheduledTick, services: &Services) {
         match function.invoke(Event::Tick(tick.clone()), ctx).await {
             Ok(_) => return,
             Err(e) if e.is_retryable() && retry.has_attempts_left(attempt) => {
-                tokio::time::sleep(retry.delay(attempt)).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        tracing::warn!(function = %function.name(), error = %e, "shutting down; scheduled run not retried");
+                        return;
+                    }
+                    _ = tokio::time::sleep(retry.delay(attempt)) => {}
+                }
                 attempt += 1;
             }
             Err(e) => {

@@ -269,6 +269,8 @@ impl DevStack {
         })
     }
 
+    /// Serves the HTTP API (API Gateway v2 events) and, beside it, Lambda's
+    /// Invoke API, so `LambdaInvoker` and the AWS CLI reach the functions.
     async fn serve_http(
         &mut self,
         port: u16,
@@ -281,21 +283,29 @@ impl DevStack {
             _ => None,
         }))?;
         let routes = Arc::new(routes);
+        let by_name = Arc::new(functions);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|e| Error::unavailable(format!("cannot listen on port {port}: {e}")))?;
         self.http_addr = listener
             .local_addr()
             .map_err(|e| Error::internal(format!("listener address: {e}")))?;
-        let app = axum::Router::new().fallback(move |request: http::Request<Body>| {
-            let routes = routes.clone();
-            async move {
-                api_gateway(&routes, request)
-                    .await
-                    .into_http()
-                    .map(Body::from)
-            }
-        });
+        let app = axum::Router::new()
+            .route(
+                "/2015-03-31/functions/{name}/invocations",
+                axum::routing::post(move |path, headers, body| {
+                    invoke_api(by_name.clone(), path, headers, body)
+                }),
+            )
+            .fallback(move |request: http::Request<Body>| {
+                let routes = routes.clone();
+                async move {
+                    api_gateway(&routes, request)
+                        .await
+                        .into_http()
+                        .map(Body::from)
+                }
+            });
         self.tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "emulated HTTP API failed");
@@ -427,6 +437,62 @@ async fn api_gateway(routes: &Routes<Arc<Function>>, request: http::Request<Body
             HttpResponse::json(500, &json!({"message": "Internal Server Error"}))
         }
     }
+}
+
+/// Lambda's Invoke API (`POST /2015-03-31/functions/{name}/invocations`):
+/// `RequestResponse` answers the function's result (with
+/// `X-Amz-Function-Error` when it failed), `Event` queues it and answers 202.
+async fn invoke_api(
+    functions: Arc<HashMap<String, Arc<Function>>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: http::HeaderMap,
+    payload: axum::body::Bytes,
+) -> http::Response<Body> {
+    // FunctionName may be a name, a partial ARN or a full ARN.
+    let name = name.rsplit(':').next().unwrap_or(&name).to_owned();
+    let Some(function) = functions.get(&name).cloned() else {
+        return http::Response::builder()
+            .status(404)
+            .header("x-amzn-ErrorType", "ResourceNotFoundException")
+            .body(Body::from(
+                json!({"Type": "User", "message": format!("Function not found: {name}")})
+                    .to_string(),
+            ))
+            .unwrap_or_default();
+    };
+    let timeout = function.spec.policy.timeout;
+    let kind = headers
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("RequestResponse");
+    if kind == "Event" {
+        tokio::spawn(async move {
+            if let Err(e) = function.server.invoke(payload, timeout).await {
+                tracing::warn!(function = %function.spec.name, error = %e, "async invocation failed");
+            }
+        });
+        return http::Response::builder()
+            .status(202)
+            .body(Body::empty())
+            .unwrap_or_default();
+    }
+    let (body, error) = match function.server.invoke(payload, timeout).await {
+        Ok(Outcome::Response(body)) => (body, None),
+        Ok(Outcome::Error { body, .. }) => (body.to_string().into(), Some("Unhandled")),
+        Err(e) => (
+            json!({"errorMessage": e.message(), "errorType": "Sandbox.Timedout"})
+                .to_string()
+                .into(),
+            Some("Unhandled"),
+        ),
+    };
+    let mut response = http::Response::builder()
+        .status(200)
+        .header("x-amz-executed-version", "$LATEST");
+    if let Some(error) = error {
+        response = response.header("x-amz-function-error", error);
+    }
+    response.body(Body::from(body)).unwrap_or_default()
 }
 
 /// Lambda's SQS event source mapping for one function.

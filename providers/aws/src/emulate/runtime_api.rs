@@ -57,6 +57,8 @@ struct Shared {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<Value>>,
     function_arn: String,
+    /// Turns true once a bootstrap has asked for its first invocation.
+    polled: tokio::sync::watch::Sender<bool>,
 }
 
 /// A Runtime API server for one function, on a loopback port.
@@ -81,6 +83,7 @@ impl RuntimeApiServer {
             queue: tokio::sync::Mutex::new(receiver),
             waiting: Mutex::default(),
             init_error: Mutex::default(),
+            polled: tokio::sync::watch::Sender::new(false),
             function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{function_name}"),
         });
         let router = Router::new()
@@ -156,6 +159,13 @@ impl RuntimeApiServer {
         }
     }
 
+    /// Waits until a bootstrap has asked for its first invocation: the end
+    /// of its cold start.
+    pub async fn ready(&self) {
+        let mut polled = self.shared.polled.subscribe();
+        let _ = polled.wait_for(|polled| *polled).await;
+    }
+
     /// The error document the bootstrap posted to `init/error`, if it did.
     pub fn init_error(&self) -> Option<Value> {
         self.shared
@@ -167,6 +177,7 @@ impl RuntimeApiServer {
 }
 
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    shared.polled.send_replace(true);
     let Some(pending) = shared.queue.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };

@@ -10,6 +10,7 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use bytes::Bytes;
 use cloudfn_core::{Error, HttpRequest, HttpResponse};
 use http::{HeaderMap, HeaderName, HeaderValue, header::SET_COOKIE};
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 
 /// Which HTTP integration sent the event; the response must be in its shape.
@@ -30,17 +31,36 @@ pub enum HttpSource {
 pub const EXPECTED: &str = "an API Gateway HTTP API / Function URL event (\"version\":\"2.0\"), \
      an API Gateway REST event (\"httpMethod\" with \"requestContext\"), or an ALB event (\"requestContext\":{\"elb\":…})";
 
-/// Tells which integration sent `event`, or `None` if it is no HTTP event.
-pub fn source_of(event: &Value) -> Option<HttpSource> {
-    let context = event.get("requestContext")?;
-    if context.get("elb").is_some() {
-        let multi_value = event.get("multiValueHeaders").is_some();
-        Some(HttpSource::Alb { multi_value })
-    } else if event.get("version").and_then(Value::as_str) == Some("2.0")
-        && context.get("http").is_some()
-    {
+/// Just enough of an event to tell which integration sent it, read in one
+/// pass without building the whole document.
+#[derive(serde::Deserialize)]
+struct Probe {
+    version: Option<String>,
+    #[serde(rename = "httpMethod")]
+    http_method: Option<IgnoredAny>,
+    #[serde(rename = "multiValueHeaders")]
+    multi_value_headers: Option<IgnoredAny>,
+    #[serde(rename = "requestContext")]
+    request_context: Option<ProbeContext>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeContext {
+    elb: Option<IgnoredAny>,
+    http: Option<IgnoredAny>,
+}
+
+/// Tells which integration sent `event` (JSON), or `None` if it is no HTTP event.
+pub fn source_of(event: &[u8]) -> Option<HttpSource> {
+    let probe: Probe = serde_json::from_slice(event).ok()?;
+    let context = probe.request_context?;
+    if context.elb.is_some() {
+        Some(HttpSource::Alb {
+            multi_value: probe.multi_value_headers.is_some(),
+        })
+    } else if probe.version.as_deref() == Some("2.0") && context.http.is_some() {
         Some(HttpSource::HttpV2)
-    } else if event.get("httpMethod").is_some() {
+    } else if probe.http_method.is_some() {
         Some(HttpSource::RestV1)
     } else {
         None
@@ -49,11 +69,11 @@ pub fn source_of(event: &Value) -> Option<HttpSource> {
 
 /// Reads an HTTP event of a known source into a request. Path parameters are
 /// the ones API Gateway matched, if any.
-pub fn decode(event: Value, source: HttpSource) -> Result<HttpRequest, Error> {
+pub fn decode(event: &[u8], source: HttpSource) -> Result<HttpRequest, Error> {
     let shape = |e: serde_json::Error| Error::bad_input(format!("malformed {source:?} event: {e}"));
     match source {
         HttpSource::HttpV2 => {
-            let e: ApiGatewayV2httpRequest = serde_json::from_value(event).map_err(shape)?;
+            let e: ApiGatewayV2httpRequest = serde_json::from_slice(event).map_err(shape)?;
             let mut headers = e.headers;
             if let Some(cookies) = e.cookies.filter(|c| !c.is_empty()) {
                 // HTTP APIs move cookies out of the headers; handlers expect them back.
@@ -75,7 +95,7 @@ pub fn decode(event: Value, source: HttpSource) -> Result<HttpRequest, Error> {
             })
         }
         HttpSource::RestV1 => {
-            let e: ApiGatewayProxyRequest = serde_json::from_value(event).map_err(shape)?;
+            let e: ApiGatewayProxyRequest = serde_json::from_slice(event).map_err(shape)?;
             // `path` is the request path without the stage; the stage only
             // appears in requestContext.path.
             Ok(HttpRequest {
@@ -92,7 +112,7 @@ pub fn decode(event: Value, source: HttpSource) -> Result<HttpRequest, Error> {
             })
         }
         HttpSource::Alb { .. } => {
-            let e: AlbTargetGroupRequest = serde_json::from_value(event).map_err(shape)?;
+            let e: AlbTargetGroupRequest = serde_json::from_slice(event).map_err(shape)?;
             // ALB passes query parameters still URL-encoded: keep them as they are.
             Ok(HttpRequest {
                 method: e.http_method,

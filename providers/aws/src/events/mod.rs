@@ -76,19 +76,24 @@ impl Dispatcher {
     /// Runtime API with. HTTP functions always answer an HTTP response; queue
     /// functions answer `batchItemFailures`; an event of a shape the trigger
     /// cannot come from is a bad-input error naming the shapes expected.
-    pub async fn handle(&self, event: Value, invocation: &Invocation) -> Result<Value, Error> {
+    pub async fn handle(&self, payload: &[u8], invocation: &Invocation) -> Result<Value, Error> {
         let (function, services) = (&*self.function, &self.services);
+        // HTTP events, the hot path, are read straight into their type; the
+        // others go through a JSON value first to tell their shape.
+        if matches!(function.trigger(), Trigger::Http { .. })
+            && let Some(source) = http::source_of(payload)
+        {
+            let request = http::decode(payload, source)?;
+            let ctx = invocation.context(function, services, 1);
+            return Ok(http::encode(
+                function.invoke_http(request, ctx).await,
+                source,
+            ));
+        }
+        let event: Value = serde_json::from_slice(payload)
+            .map_err(|e| Error::bad_input(format!("the event is not JSON: {e}")))?;
         match function.trigger() {
-            Trigger::Http { .. } => {
-                let source = http::source_of(&event)
-                    .ok_or_else(|| unexpected(function, http::EXPECTED, &event))?;
-                let request = http::decode(event, source)?;
-                let ctx = invocation.context(function, services, 1);
-                Ok(http::encode(
-                    function.invoke_http(request, ctx).await,
-                    source,
-                ))
-            }
+            Trigger::Http { .. } => Err(unexpected(function, http::EXPECTED, &event)),
             Trigger::Queue { .. } | Trigger::Topic { .. } if queue::is_sqs(&event) => {
                 self.sqs_batch(event, invocation).await
             }

@@ -13,8 +13,11 @@ use crate::support::fixture;
 #[test]
 fn http_api_v2_event_becomes_a_request() {
     let event = fixture("example-apigw-v2-request-multi-value-parameters.json");
-    assert_eq!(http::source_of(&event), Some(HttpSource::HttpV2));
-    let req = http::decode(event, HttpSource::HttpV2).unwrap();
+    assert_eq!(
+        http::source_of(event.to_string().as_bytes()),
+        Some(HttpSource::HttpV2)
+    );
+    let req = http::decode(event.to_string().as_bytes(), HttpSource::HttpV2).unwrap();
     assert_eq!(req.method, ::http::Method::GET);
     assert_eq!(req.path, "/my/path");
     assert_eq!(
@@ -41,18 +44,20 @@ fn a_named_stage_does_not_break_routing() {
     let mut event = fixture("example-apigw-v2-request-no-authorizer.json");
     event["rawPath"] = json!("/prod/orders/42");
     event["requestContext"]["stage"] = json!("prod");
-    let req = http::decode(event.clone(), HttpSource::HttpV2).unwrap();
+    let req = http::decode(event.to_string().as_bytes(), HttpSource::HttpV2).unwrap();
     assert_eq!(req.path, "/orders/42");
     event["rawPath"] = json!("/prod");
     assert_eq!(
-        http::decode(event.clone(), HttpSource::HttpV2)
+        http::decode(event.to_string().as_bytes(), HttpSource::HttpV2)
             .unwrap()
             .path,
         "/"
     );
     event["rawPath"] = json!("/production/x");
     assert_eq!(
-        http::decode(event, HttpSource::HttpV2).unwrap().path,
+        http::decode(event.to_string().as_bytes(), HttpSource::HttpV2)
+            .unwrap()
+            .path,
         "/production/x",
         "only a whole segment is a stage"
     );
@@ -61,8 +66,11 @@ fn a_named_stage_does_not_break_routing() {
 #[test]
 fn rest_api_v1_event_becomes_a_request() {
     let event = fixture("example-apigw-request-multi-value-parameters.json");
-    assert_eq!(http::source_of(&event), Some(HttpSource::RestV1));
-    let req = http::decode(event, HttpSource::RestV1).unwrap();
+    assert_eq!(
+        http::source_of(event.to_string().as_bytes()),
+        Some(HttpSource::RestV1)
+    );
+    let req = http::decode(event.to_string().as_bytes(), HttpSource::RestV1).unwrap();
     assert_eq!(req.method, ::http::Method::POST);
     assert_eq!(
         req.path, "/hello/world",
@@ -82,9 +90,9 @@ fn rest_api_v1_event_becomes_a_request() {
 #[test]
 fn alb_events_become_requests_and_keep_their_header_mode() {
     let multi = fixture("example-alb-lambda-target-request-multivalue-headers.json");
-    let source = http::source_of(&multi).unwrap();
+    let source = http::source_of(multi.to_string().as_bytes()).unwrap();
     assert_eq!(source, HttpSource::Alb { multi_value: true });
-    let req = http::decode(multi, source).unwrap();
+    let req = http::decode(multi.to_string().as_bytes(), source).unwrap();
     assert_eq!(req.query_param("key").as_deref(), Some("hello"));
     assert_eq!(&req.body[..], b"Some text");
     let res = http::encode(HttpResponse::text(200, "ok"), source);
@@ -96,7 +104,7 @@ fn alb_events_become_requests_and_keep_their_header_mode() {
     assert!(res.get("headers").is_none());
 
     let single = fixture("example-alb-lambda-target-request-headers-only.json");
-    let source = http::source_of(&single).unwrap();
+    let source = http::source_of(single.to_string().as_bytes()).unwrap();
     assert_eq!(source, HttpSource::Alb { multi_value: false });
     let res = http::encode(HttpResponse::text(404, "no"), source);
     assert_eq!(res["statusDescription"], "404 Not Found");
@@ -133,14 +141,14 @@ fn base64_bodies_are_decoded() {
     event["body"] = json!("/wD+");
     event["isBase64Encoded"] = json!(true);
     assert_eq!(
-        &http::decode(event.clone(), HttpSource::HttpV2)
+        &http::decode(event.to_string().as_bytes(), HttpSource::HttpV2)
             .unwrap()
             .body[..],
         [0xff, 0x00, 0xfe]
     );
     event["body"] = json!("not base64!");
     assert!(
-        http::decode(event, HttpSource::HttpV2)
+        http::decode(event.to_string().as_bytes(), HttpSource::HttpV2)
             .unwrap_err()
             .message()
             .contains("base64")
@@ -154,8 +162,11 @@ fn the_emulated_v2_event_round_trips() {
         .with_header("cookie", "s=1; t=2")
         .with_body(Bytes::from_static(br#"{"a":1}"#));
     let event = http::v2_event(&request, "POST /orders", "req-1");
-    assert_eq!(http::source_of(&event), Some(HttpSource::HttpV2));
-    let back = http::decode(event, HttpSource::HttpV2).unwrap();
+    assert_eq!(
+        http::source_of(event.to_string().as_bytes()),
+        Some(HttpSource::HttpV2)
+    );
+    let back = http::decode(event.to_string().as_bytes(), HttpSource::HttpV2).unwrap();
     assert_eq!(
         (&back.method, back.path.as_str(), back.query.as_deref()),
         (&request.method, "/orders", Some("x=1"))

@@ -314,7 +314,10 @@ async fn sns_through_sqs_reaches_a_topic_function_unwrapped() {
     let seen = Seen::default();
     let dispatcher = dispatcher(&aws, recording("notify", &topic, true, &seen)).await;
     let out = dispatcher
-        .handle(sqs_event(&delivered, &queue_arn), &Invocation::default())
+        .handle(
+            sqs_event(&delivered, &queue_arn).to_string().as_bytes(),
+            &Invocation::default(),
+        )
         .await
         .unwrap();
     assert_eq!(out, json!({"batchItemFailures": []}));
@@ -367,7 +370,10 @@ async fn eventbridge_through_sqs_reaches_a_topic_function() {
     let seen = Seen::default();
     let dispatcher = dispatcher(&aws, recording("audit", "order-events", true, &seen)).await;
     dispatcher
-        .handle(sqs_event(&delivered, &queue_arn), &Invocation::default())
+        .handle(
+            sqs_event(&delivered, &queue_arn).to_string().as_bytes(),
+            &Invocation::default(),
+        )
         .await
         .unwrap();
     let seen = seen.lock().unwrap();
@@ -417,7 +423,10 @@ async fn permanent_failures_go_straight_to_the_dead_letter_queue_and_transient_o
         .retry(RetryPolicy::new(5).initial_delay(Duration::ZERO));
     let dispatcher = dispatcher(&aws, function).await;
     let out = dispatcher
-        .handle(sqs_event(&delivered, &queue_arn), &Invocation::default())
+        .handle(
+            sqs_event(&delivered, &queue_arn).to_string().as_bytes(),
+            &Invocation::default(),
+        )
         .await
         .unwrap();
     let retry_id = delivered
