@@ -162,6 +162,8 @@ fn the_shop_packages_into_a_deployable_sam_template_and_zip() {
         "order-status touches nothing"
     );
 
+    lint(&out.join("template.yaml"));
+
     let zip = std::fs::File::open(out.join("bootstrap.zip")).unwrap();
     let mut zip = zip::ZipArchive::new(zip).unwrap();
     let mut bootstrap = zip.by_name("bootstrap").expect("the zip holds bootstrap");
@@ -170,4 +172,30 @@ fn the_shop_packages_into_a_deployable_sam_template_and_zip() {
     bootstrap.read_exact(&mut head).unwrap();
     assert_eq!(&head, b"\x7fELF");
     let _ = std::fs::remove_dir_all(out);
+}
+
+/// Runs cfn-lint (which applies the SAM transform and checks every resource
+/// against CloudFormation's schemas) on the template, when the test command
+/// installed it.
+fn lint(template: &std::path::Path) {
+    let linter = match std::env::var("CLOUDFN_TEST_CFN_LINT") {
+        Ok(path) if !path.is_empty() => path,
+        _ if std::env::var("TEST_INTEGRATION").as_deref() == Ok("1") => {
+            panic!("TEST_INTEGRATION=1 but CLOUDFN_TEST_CFN_LINT is unset: run scripts/test")
+        }
+        _ => {
+            eprintln!("SKIPPED cfn-lint: scripts/test installs it and sets CLOUDFN_TEST_CFN_LINT");
+            return;
+        }
+    };
+    let out = Command::new(linter)
+        .arg(template)
+        .output()
+        .expect("cfn-lint runs");
+    assert!(
+        out.status.success(),
+        "cfn-lint found problems:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
