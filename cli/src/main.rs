@@ -38,7 +38,7 @@ enum Command {
         cloud: Cloud,
         #[command(flatten)]
         target: build::Target,
-        /// Where to write the files (default: target/cloudfn/<cloud>).
+        /// Where to write the files (default: `target/cloudfn/<cloud>`).
         #[arg(long)]
         out: Option<PathBuf>,
         /// `x86_64` or `arm64` (the binary must be built for it).
