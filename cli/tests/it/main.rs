@@ -112,7 +112,10 @@ fn the_shop_packages_into_a_deployable_sam_template_and_zip() {
         "ReportBatchItemFailures"
     );
     assert_eq!(sqs["Properties"]["BatchSize"], 10);
-    assert_eq!(charge["Timeout"], 10);
+    assert_eq!(
+        charge["Timeout"], 12,
+        "two seconds past the handler's own timeout, to report it"
+    );
 
     let orders = &resource(&t, "OrdersQueue")["Properties"];
     assert_eq!(

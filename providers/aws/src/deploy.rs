@@ -127,6 +127,15 @@ fn api_path(route: &str) -> String {
         .join("/")
 }
 
+/// A bucket's physical name: unique per account and region.
+fn bucket_name_pattern(bucket: &str) -> String {
+    format!("{bucket}-${{AWS::AccountId}}-${{AWS::Region}}")
+}
+
+fn bucket_name(bucket: &str) -> Value {
+    json!({ "Fn::Sub": bucket_name_pattern(bucket) })
+}
+
 fn get_att(id: &str, attribute: &str) -> Value {
     json!({ "Fn::GetAtt": [id, attribute] })
 }
@@ -165,7 +174,7 @@ pub fn sam_template(spec: &AppSpec, options: &SamOptions) -> Result<Value, Error
     };
     renderer.queues();
     renderer.topics();
-    renderer.buckets();
+    renderer.buckets()?;
     for function in &spec.functions {
         renderer.function(function)?;
     }
@@ -200,7 +209,8 @@ impl Renderer<'_> {
                 .iter()
                 .find(|f| matches!(&f.trigger, Trigger::Queue { queue: q, .. } if q == queue))
         };
-        for queue in &self.spec.queues {
+        let spec = self.spec;
+        for queue in &spec.queues {
             let consumer = consumer_of(&queue.name);
             let mut properties = json!({
                 "QueueName": { "Fn::Sub": format!("${{AWS::StackName}}-{}", sqs_name(&queue.name, queue.fifo)) },
@@ -209,14 +219,17 @@ impl Renderer<'_> {
                 "MessageRetentionPeriod": if queue.is_dead_letter { 1_209_600 } else { 345_600 },
             });
             if queue.fifo {
+                // No content-based deduplication: two equal bodies are two
+                // messages (a ledger may well debit 10 twice); senders give ids.
                 properties["FifoQueue"] = json!(true);
-                properties["ContentBasedDeduplication"] = json!(true);
             }
-            if let (Some(dlq), Some(count)) = (&queue.dead_letter, queue.max_receive_count) {
-                properties["RedrivePolicy"] = json!({
-                    "deadLetterTargetArn": get_att(&queue_id(dlq), "Arn"),
-                    "maxReceiveCount": count,
-                });
+            if let Some(consumer) = consumer {
+                properties["RedrivePolicy"] = self.redrive(
+                    &queue.name,
+                    queue.dead_letter.as_deref(),
+                    consumer.policy.retry.max_attempts,
+                    queue.fifo,
+                );
             }
             self.resources.insert(
                 queue_id(&queue.name),
@@ -248,12 +261,12 @@ impl Renderer<'_> {
                     "QueueName": { "Fn::Sub": format!("${{AWS::StackName}}-{name}") },
                     "VisibilityTimeout": 6 * timeout_secs(function),
                 });
-                if let Some(dlq) = &function.policy.dead_letter {
-                    properties["RedrivePolicy"] = json!({
-                        "deadLetterTargetArn": get_att(&queue_id(dlq), "Arn"),
-                        "maxReceiveCount": function.policy.retry.max_attempts,
-                    });
-                }
+                properties["RedrivePolicy"] = self.redrive(
+                    &name,
+                    function.policy.dead_letter.as_deref(),
+                    function.policy.retry.max_attempts,
+                    false,
+                );
                 self.resources.insert(
                     id.clone(),
                     json!({ "Type": "AWS::SQS::Queue", "Properties": properties }),
@@ -293,13 +306,57 @@ impl Renderer<'_> {
         }
     }
 
-    fn buckets(&mut self) {
+    /// A redrive policy to `dead_letter`, or, for a consumer that names
+    /// none, to a `<source>-dead-letter` queue made for it: a message that
+    /// keeps failing is kept, never dropped when its retention runs out.
+    fn redrive(
+        &mut self,
+        source: &str,
+        dead_letter: Option<&str>,
+        max_attempts: u32,
+        fifo: bool,
+    ) -> Value {
+        let dlq_id = match dead_letter {
+            Some(dlq) => queue_id(dlq),
+            None => {
+                let name = format!("{source}-dead-letter");
+                let mut properties = json!({
+                    "QueueName": { "Fn::Sub": format!("${{AWS::StackName}}-{}", sqs_name(&name, fifo)) },
+                    "MessageRetentionPeriod": 1_209_600,
+                });
+                if fifo {
+                    properties["FifoQueue"] = json!(true);
+                }
+                self.resources.insert(
+                    queue_id(&name),
+                    json!({ "Type": "AWS::SQS::Queue", "Properties": properties }),
+                );
+                queue_id(&name)
+            }
+        };
+        json!({ "deadLetterTargetArn": get_att(&dlq_id, "Arn"), "maxReceiveCount": max_attempts })
+    }
+
+    /// Buckets get a deterministic name so the functions' policies can name
+    /// them without referring to the bucket resource, which would make a
+    /// circular dependency with its notification configuration.
+    fn buckets(&mut self) -> Result<(), Error> {
         for bucket in &self.spec.buckets {
+            if bucket.is_empty()
+                || !bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(Error::invalid(format!(
+                    "bucket `{bucket}`: S3 bucket names take lower-case letters, digits and `-`"
+                )));
+            }
             self.resources.insert(
                 logical_id(bucket, "Bucket"),
-                json!({ "Type": "AWS::S3::Bucket" }),
+                json!({ "Type": "AWS::S3::Bucket", "Properties": { "BucketName": bucket_name(bucket) } }),
             );
         }
+        Ok(())
     }
 
     fn function(&mut self, function: &FunctionSpec) -> Result<(), Error> {
@@ -327,14 +384,32 @@ impl Renderer<'_> {
                 resource_variable("CLOUDFN_QUEUE_URL_", queue),
                 reference(&qid),
             );
+            let batch = function.policy.batch_size;
+            let fifo = matches!(&function.trigger, Trigger::Queue { fifo: true, .. });
+            let named = |message: String| {
+                Error::invalid(format!("function `{}`: {message}", function.name))
+            };
+            if fifo && batch > 10 {
+                return Err(named(format!(
+                    "batch size {batch}: FIFO queues deliver at most 10 messages at once"
+                )));
+            }
             let mut properties = json!({
                 "Queue": get_att(&qid, "Arn"),
-                "BatchSize": function.policy.batch_size,
+                "BatchSize": batch,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
             });
+            if batch > 10 {
+                // Lambda requires a batching window for batches above 10.
+                properties["MaximumBatchingWindowInSeconds"] = json!(1);
+            }
             if let Some(limit) = function.policy.max_concurrency {
-                // The event source mapping's own cap (2 to 1000).
-                properties["ScalingConfig"] = json!({ "MaximumConcurrency": limit.clamp(2, 1000) });
+                if !(2..=1000).contains(&limit) {
+                    return Err(named(format!(
+                        "max concurrency {limit}: an SQS event source takes 2 to 1000 (for one at a time, use a FIFO queue with one ordering key)"
+                    )));
+                }
+                properties["ScalingConfig"] = json!({ "MaximumConcurrency": limit });
             }
             events.insert(
                 "Queue".into(),
@@ -403,7 +478,7 @@ impl Renderer<'_> {
                 statements.push(json!({
                     "Effect": "Allow",
                     "Action": "s3:GetObject",
-                    "Resource": { "Fn::Sub": format!("${{{bid}.Arn}}/*") },
+                    "Resource": { "Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{}/*", bucket_name_pattern(bucket)) },
                 }));
             }
             Trigger::Queue { .. } | Trigger::Topic { .. } => {}
@@ -437,7 +512,9 @@ impl Renderer<'_> {
             "Architectures": [self.options.architecture],
             "CodeUri": self.options.code_uri,
             "MemorySize": self.options.memory_mb,
-            "Timeout": timeout_secs(function),
+            // Two seconds past the handler's own timeout, so the runtime can
+            // still report a timed-out invocation before Lambda stops it.
+            "Timeout": (timeout_secs(function) + 2).min(900),
             "Role": get_att(&role_id, "Arn"),
             "Environment": { "Variables": variables },
             "Events": events,
@@ -556,6 +633,71 @@ mod tests {
                 .message()
                 .contains("both")
         );
+    }
+
+    use cloudfn_core::{App, Context, Function, Message, StorageEvent};
+
+    async fn noop(_: Message<Value>, _: Context) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn stored(_: StorageEvent, _: Context) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn render(function: Function) -> Result<Value, Error> {
+        sam_template(
+            &App::new("t").function(function).spec(),
+            &SamOptions::default(),
+        )
+    }
+
+    #[test]
+    fn batch_sizes_and_concurrency_follow_lambda_limits() {
+        let t = render(Function::queue("big", "jobs", noop).batch_size(50)).unwrap();
+        let events = &t["Resources"]["BigFunction"]["Properties"]["Events"]["Queue"]["Properties"];
+        assert_eq!(
+            events["MaximumBatchingWindowInSeconds"], 1,
+            "batches above 10 need a window"
+        );
+        let err = render(Function::fifo_queue("big", "ledger", noop).batch_size(11)).unwrap_err();
+        assert!(err.message().contains("at most 10"), "{err}");
+        let err = render(Function::queue("one", "jobs", noop).max_concurrency(1)).unwrap_err();
+        assert!(err.message().contains("2 to 1000"), "{err}");
+    }
+
+    #[test]
+    fn a_consumer_without_a_dead_letter_queue_gets_one() {
+        let t =
+            render(Function::queue("work", "jobs", noop).retry(cloudfn_core::RetryPolicy::new(5)))
+                .unwrap();
+        let redrive = &t["Resources"]["JobsQueue"]["Properties"]["RedrivePolicy"];
+        assert_eq!(redrive["maxReceiveCount"], 5);
+        assert_eq!(
+            redrive["deadLetterTargetArn"]["Fn::GetAtt"][0],
+            "JobsDeadLetterQueue"
+        );
+        assert_eq!(
+            t["Resources"]["JobsDeadLetterQueue"]["Type"],
+            "AWS::SQS::Queue"
+        );
+    }
+
+    #[test]
+    fn storage_policies_name_the_bucket_without_referring_to_it() {
+        let f = Function::storage("thumbs", "uploads", [StorageEventKind::Created], stored);
+        let t = render(f).unwrap();
+        let bucket = &t["Resources"]["UploadsBucket"]["Properties"]["BucketName"]["Fn::Sub"];
+        assert_eq!(bucket, "uploads-${AWS::AccountId}-${AWS::Region}");
+        let statement = &t["Resources"]["ThumbsRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+            ["Statement"][0];
+        assert_eq!(
+            statement["Resource"]["Fn::Sub"],
+            "arn:${AWS::Partition}:s3:::uploads-${AWS::AccountId}-${AWS::Region}/*",
+            "a Ref or GetAtt to the bucket here would be a circular dependency"
+        );
+        let bad = Function::storage("thumbs", "Uploads", [StorageEventKind::Created], stored);
+        assert!(render(bad).unwrap_err().message().contains("lower-case"));
     }
 
     #[test]

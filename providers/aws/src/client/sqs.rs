@@ -129,6 +129,17 @@ fn attributes(message: &OutgoingMessage) -> Result<HashMap<String, MessageAttrib
         .collect()
 }
 
+/// FIFO messages need a deduplication id; without one from the sender, each
+/// message gets its own, so equal bodies stay two messages.
+fn deduplication_id(message: &OutgoingMessage) -> Option<String> {
+    message.deduplication_id.clone().or_else(|| {
+        message
+            .ordering_key
+            .as_ref()
+            .map(|_| uuid::Uuid::new_v4().to_string())
+    })
+}
+
 fn delay_seconds(message: &OutgoingMessage) -> Option<i32> {
     message.delay.map(|d| d.as_secs().min(900) as i32)
 }
@@ -168,7 +179,7 @@ impl QueueClient for SqsQueueClient {
             .message_body(body_text(&message)?)
             .set_message_attributes(Some(attributes(&message)?).filter(|a| !a.is_empty()))
             .set_message_group_id(message.ordering_key.clone())
-            .set_message_deduplication_id(message.deduplication_id.clone())
+            .set_message_deduplication_id(deduplication_id(&message))
             .set_delay_seconds(delay_seconds(&message))
             .send()
             .await
@@ -192,7 +203,7 @@ impl QueueClient for SqsQueueClient {
                     .message_body(body_text(message)?)
                     .set_message_attributes(Some(attributes(message)?).filter(|a| !a.is_empty()))
                     .set_message_group_id(message.ordering_key.clone())
-                    .set_message_deduplication_id(message.deduplication_id.clone())
+                    .set_message_deduplication_id(deduplication_id(message))
                     .set_delay_seconds(delay_seconds(message))
                     .build()
                     .map_err(|e| Error::invalid(format!("batch entry: {e}")))?;

@@ -133,9 +133,7 @@ impl DevStack {
                 visibility.to_string(),
             );
             if fifo {
-                create = create
-                    .attributes(QueueAttributeName::FifoQueue, "true")
-                    .attributes(QueueAttributeName::ContentBasedDeduplication, "true");
+                create = create.attributes(QueueAttributeName::FifoQueue, "true");
             }
             if let Some(dlq) = dead_letter.and_then(|d| queue_arns.get(&d).cloned()) {
                 let policy = json!({ "deadLetterTargetArn": dlq, "maxReceiveCount": max_receive_count.max(1) });

@@ -220,7 +220,8 @@ pub fn encode(response: HttpResponse, source: HttpSource) -> Value {
             }
         }
         HttpSource::RestV1 => {
-            out.insert("headers".into(), joined_headers(&response.headers, false));
+            // API Gateway merges `headers` into `multiValueHeaders`; giving
+            // both would add a joined `set-cookie` beside the real ones.
             out.insert("multiValueHeaders".into(), multi_headers(&response.headers));
         }
         HttpSource::Alb { multi_value } => {

@@ -7,7 +7,10 @@ pub mod schedule;
 pub mod storage;
 pub mod topic;
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use cloudfn_core::{
     Context, Error, Event, Function, Message, OutgoingMessage, Services, Trigger,
@@ -34,7 +37,12 @@ impl Invocation {
             .invocation_id(self.request_id.clone())
             .attempt(attempt);
         if let Some(deadline) = self.deadline {
-            ctx = ctx.deadline(deadline);
+            // Stop the handler a little before Lambda stops the sandbox, so
+            // there is time left to report: batch failures, dead letters,
+            // backoff, or the HTTP 504.
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let margin = (remaining / 10).clamp(Duration::from_millis(20), Duration::from_secs(1));
+            ctx = ctx.deadline(deadline.checked_sub(margin).unwrap_or(deadline));
         }
         if let Some(trace_id) = &self.trace_id {
             ctx = ctx.trace_id(trace_id.clone());

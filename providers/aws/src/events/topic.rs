@@ -88,9 +88,20 @@ pub fn decode_sns(event: Value) -> Result<Vec<Message>, Error> {
 
 /// Whether `event` is an EventBridge event.
 pub fn is_eventbridge(event: &Value) -> bool {
-    event.get("detail-type").is_some()
-        && event.get("source").is_some()
-        && event.get("detail").is_some()
+    // Every field of the envelope, so that a published payload that happens
+    // to carry `detail` is not mistaken for one.
+    [
+        "id",
+        "detail-type",
+        "source",
+        "account",
+        "time",
+        "region",
+        "resources",
+        "detail",
+    ]
+    .iter()
+    .all(|field| event.get(field).is_some())
 }
 
 /// Reads an EventBridge event into a message: the body is `detail`, the
@@ -122,9 +133,19 @@ pub fn unwrap_queued(message: Message) -> Message {
     let Ok(value) = serde_json::from_slice::<Value>(&message.body) else {
         return message;
     };
-    let unwrapped = if value.get("Type").and_then(Value::as_str) == Some("Notification")
-        && value.get("TopicArn").is_some()
-    {
+    // An SNS envelope has every one of these; a payload merely shaped like
+    // one is left alone.
+    let is_sns = value.get("Type").and_then(Value::as_str) == Some("Notification")
+        && [
+            "MessageId",
+            "TopicArn",
+            "Message",
+            "Timestamp",
+            "SignatureVersion",
+        ]
+        .iter()
+        .all(|field| value.get(field).is_some());
+    let unwrapped = if is_sns {
         serde_json::from_value::<Notification>(value)
             .ok()
             .filter(|n| n.kind == "Notification")

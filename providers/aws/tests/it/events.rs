@@ -127,6 +127,10 @@ fn responses_take_each_integration_shape() {
     assert_eq!(v2["isBase64Encoded"], false);
     let v1 = http::encode(response, HttpSource::RestV1);
     assert_eq!(v1["multiValueHeaders"]["set-cookie"], json!(["a=1", "b=2"]));
+    assert!(
+        v1.get("headers").is_none(),
+        "API Gateway would merge a joined copy in"
+    );
     let binary = http::encode(
         HttpResponse::new(200).with_body(vec![0xff, 0x00, 0xfe]),
         HttpSource::HttpV2,
