@@ -28,7 +28,7 @@ fn dead_letter_queue(function: &Function, source: &str) -> String {
         .policy()
         .dead_letter
         .clone()
-        .unwrap_or_else(|| format!("{source}/dead-letter"))
+        .unwrap_or_else(|| format!("{source}-dead-letter"))
 }
 
 pub(crate) struct Consumer {

@@ -32,6 +32,65 @@ impl LazyConfig {
     }
 }
 
+/// An SDK client: given, or built from the shared [`LazyConfig`] on first use.
+#[derive(Debug)]
+pub(crate) struct LazyClient<C> {
+    client: tokio::sync::OnceCell<C>,
+    config: std::sync::Arc<LazyConfig>,
+}
+
+impl<C> LazyClient<C> {
+    pub(crate) fn ready(client: C) -> Self {
+        Self {
+            client: tokio::sync::OnceCell::new_with(Some(client)),
+            config: std::sync::Arc::default(),
+        }
+    }
+
+    pub(crate) fn deferred(config: std::sync::Arc<LazyConfig>) -> Self {
+        Self {
+            client: tokio::sync::OnceCell::new(),
+            config,
+        }
+    }
+
+    pub(crate) async fn get(&self, make: fn(&aws_config::SdkConfig) -> C) -> &C {
+        self.client
+            .get_or_init(|| async { make(self.config.get().await) })
+            .await
+    }
+}
+
+/// Neutral names resolved to URLs or ARNs: from the variable the deployment
+/// sets (`<prefix><NAME>`), else looked up once, and cached.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl Resolved {
+    pub(crate) async fn resolve<F>(
+        &self,
+        prefix: &str,
+        name: &str,
+        lookup: impl FnOnce() -> F,
+    ) -> Result<String, Error>
+    where
+        F: std::future::Future<Output = Result<String, Error>>,
+    {
+        if let Some(found) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(found.clone());
+        }
+        let found = match std::env::var(resource_variable(prefix, name)) {
+            Ok(found) => found,
+            Err(_) => lookup().await?,
+        };
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), found.clone());
+        Ok(found)
+    }
+}
+
 /// The environment variable that names a resource's physical id, as the
 /// SAM template sets it: `CLOUDFN_QUEUE_URL_ORDERS_DLQ` for queue
 /// `orders-dlq`.

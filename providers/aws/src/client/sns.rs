@@ -1,10 +1,10 @@
-use std::{collections::HashMap, sync::Mutex};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
 use cloudfn_core::{Error, OutgoingMessage, TopicClient};
 
-use super::{resource_variable, sdk_error};
+use super::sdk_error;
 
 /// [`TopicClient`] on Amazon SNS.
 ///
@@ -12,18 +12,16 @@ use super::{resource_variable, sdk_error};
 /// SAM template sets it), else by listing topics, cached either way.
 #[derive(Debug)]
 pub struct SnsTopicClient {
-    client: tokio::sync::OnceCell<aws_sdk_sns::Client>,
-    config: Option<std::sync::Arc<super::LazyConfig>>,
-    arns: Mutex<HashMap<String, String>>,
+    client: super::LazyClient<aws_sdk_sns::Client>,
+    arns: super::Resolved,
 }
 
 impl SnsTopicClient {
     /// A client over an SDK client.
     pub fn new(client: aws_sdk_sns::Client) -> Self {
         Self {
-            client: tokio::sync::OnceCell::new_with(Some(client)),
-            config: None,
-            arns: Mutex::default(),
+            client: super::LazyClient::ready(client),
+            arns: super::Resolved::default(),
         }
     }
 
@@ -35,49 +33,23 @@ impl SnsTopicClient {
     /// A client whose SDK client is built from `config` on first use.
     pub fn lazy(config: std::sync::Arc<super::LazyConfig>) -> Self {
         Self {
-            client: tokio::sync::OnceCell::new(),
-            config: Some(config),
-            ..Self::new_empty()
-        }
-    }
-
-    fn new_empty() -> Self {
-        Self {
-            client: tokio::sync::OnceCell::new(),
-            config: None,
-            arns: std::sync::Mutex::default(),
+            client: super::LazyClient::deferred(config),
+            arns: super::Resolved::default(),
         }
     }
 
     /// The SDK client underneath.
     pub async fn sdk(&self) -> &aws_sdk_sns::Client {
-        self.client
-            .get_or_init(|| async {
-                let config = self.config.clone().unwrap_or_default();
-                aws_sdk_sns::Client::new(config.get().await)
-            })
-            .await
+        self.client.get(aws_sdk_sns::Client::new).await
     }
 
     /// The ARN of topic `name`.
     pub async fn topic_arn(&self, name: &str) -> Result<String, Error> {
-        if let Some(arn) = self
-            .arns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
-            return Ok(arn.clone());
-        }
-        let arn = match std::env::var(resource_variable("CLOUDFN_TOPIC_ARN_", name)) {
-            Ok(arn) => arn,
-            Err(_) => self.lookup(name).await?,
-        };
         self.arns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_owned(), arn.clone());
-        Ok(arn)
+            .resolve("CLOUDFN_TOPIC_ARN_", name, || async {
+                self.lookup(name).await
+            })
+            .await
     }
 
     async fn lookup(&self, name: &str) -> Result<String, Error> {

@@ -1,10 +1,10 @@
-use std::{collections::HashMap, sync::Mutex};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use cloudfn_core::{Error, OutgoingMessage, QueueClient};
 
-use super::{resource_variable, sdk_error};
+use super::sdk_error;
 
 /// SQS takes at most 10 messages per batch call.
 const MAX_BATCH_ENTRIES: usize = 10;
@@ -18,18 +18,16 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// `GetQueueUrl` by name (`<name>.fifo` tried as well), cached either way.
 #[derive(Debug)]
 pub struct SqsQueueClient {
-    client: tokio::sync::OnceCell<aws_sdk_sqs::Client>,
-    config: Option<std::sync::Arc<super::LazyConfig>>,
-    urls: Mutex<HashMap<String, String>>,
+    client: super::LazyClient<aws_sdk_sqs::Client>,
+    urls: super::Resolved,
 }
 
 impl SqsQueueClient {
     /// A client over an SDK client.
     pub fn new(client: aws_sdk_sqs::Client) -> Self {
         Self {
-            client: tokio::sync::OnceCell::new_with(Some(client)),
-            config: None,
-            urls: Mutex::default(),
+            client: super::LazyClient::ready(client),
+            urls: super::Resolved::default(),
         }
     }
 
@@ -41,57 +39,31 @@ impl SqsQueueClient {
     /// A client whose SDK client is built from `config` on first use.
     pub fn lazy(config: std::sync::Arc<super::LazyConfig>) -> Self {
         Self {
-            client: tokio::sync::OnceCell::new(),
-            config: Some(config),
-            ..Self::new_empty()
-        }
-    }
-
-    fn new_empty() -> Self {
-        Self {
-            client: tokio::sync::OnceCell::new(),
-            config: None,
-            urls: std::sync::Mutex::default(),
+            client: super::LazyClient::deferred(config),
+            urls: super::Resolved::default(),
         }
     }
 
     /// The SDK client underneath.
     pub async fn sdk(&self) -> &aws_sdk_sqs::Client {
-        self.client
-            .get_or_init(|| async {
-                let config = self.config.clone().unwrap_or_default();
-                aws_sdk_sqs::Client::new(config.get().await)
-            })
-            .await
+        self.client.get(aws_sdk_sqs::Client::new).await
     }
 
     /// The URL of queue `name`.
     pub async fn queue_url(&self, name: &str) -> Result<String, Error> {
-        if let Some(url) = self
-            .urls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
-            return Ok(url.clone());
-        }
-        let url = match std::env::var(resource_variable("CLOUDFN_QUEUE_URL_", name)) {
-            Ok(url) => url,
-            Err(_) => match self.lookup(name).await {
-                Err(e)
-                    if e.kind() == cloudfn_core::ErrorKind::NotFound
-                        && !name.ends_with(".fifo") =>
-                {
-                    self.lookup(&format!("{name}.fifo")).await.map_err(|_| e)?
-                }
-                other => other?,
-            },
-        };
         self.urls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_owned(), url.clone());
-        Ok(url)
+            .resolve("CLOUDFN_QUEUE_URL_", name, || async {
+                match self.lookup(name).await {
+                    Err(e)
+                        if e.kind() == cloudfn_core::ErrorKind::NotFound
+                            && !name.ends_with(".fifo") =>
+                    {
+                        self.lookup(&format!("{name}.fifo")).await.map_err(|_| e)
+                    }
+                    other => other,
+                }
+            })
+            .await
     }
 
     async fn lookup(&self, name: &str) -> Result<String, Error> {

@@ -31,6 +31,11 @@ async fn work(msg: Message<Value>, _: Context) -> Result<(), Error> {
     }
 }
 
+/// The bootstrap's answer to `event`, as JSON.
+async fn answer(server: &cloudfn_aws::emulate::RuntimeApiServer, event: String) -> Value {
+    server.invoke(event, TIMEOUT).await.unwrap().json().unwrap()
+}
+
 fn app() -> App {
     App::new("rt")
         .function(Function::http("hello", Method::Any, "/{*path}", hello))
@@ -60,22 +65,12 @@ fn sqs(bodies: &[(&str, Value)]) -> Value {
 #[tokio::test]
 async fn http_invocations_answer_in_the_http_api_shape() {
     let server = bootstrap(app(), "hello").await;
-    let out = server
-        .invoke(v2("/orders").to_string(), TIMEOUT)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let out = answer(&server, v2("/orders").to_string()).await;
     assert_eq!(out["statusCode"], 200);
     let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"path": "/orders", "method": "GET"}));
 
-    let out = server
-        .invoke(v2("/missing").to_string(), TIMEOUT)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let out = answer(&server, v2("/missing").to_string()).await;
     assert_eq!(
         out["statusCode"], 404,
         "a handler error is an HTTP answer, not a Lambda error"
@@ -85,23 +80,13 @@ async fn http_invocations_answer_in_the_http_api_shape() {
 #[tokio::test]
 async fn a_panic_fails_one_invocation_and_the_loop_goes_on() {
     let server = bootstrap(app(), "hello").await;
-    let out = server
-        .invoke(v2("/panic").to_string(), TIMEOUT)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let out = answer(&server, v2("/panic").to_string()).await;
     assert_eq!(out["statusCode"], 500);
     assert!(
         !out["body"].as_str().unwrap().contains("exploded"),
         "panic text stays in the logs"
     );
-    let out = server
-        .invoke(v2("/after").to_string(), TIMEOUT)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let out = answer(&server, v2("/after").to_string()).await;
     assert_eq!(out["statusCode"], 200);
 
     let worker = bootstrap(app(), "work").await;
@@ -128,22 +113,12 @@ async fn sqs_batches_report_only_their_failures() {
         ("bad-1", json!({"do": "fail"})),
         ("ok-2", json!({})),
     ]);
-    let out = server
-        .invoke(event.to_string(), TIMEOUT)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let out = answer(&server, event.to_string()).await;
     assert_eq!(
         out,
         json!({"batchItemFailures": [{"itemIdentifier": "bad-1"}]})
     );
-    let out = server
-        .invoke(sqs(&[("ok-3", json!({}))]).to_string(), TIMEOUT)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let out = answer(&server, sqs(&[("ok-3", json!({}))]).to_string()).await;
     assert_eq!(out, json!({"batchItemFailures": []}));
 }
 
