@@ -4,9 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use cloudfn::{
-    aws::emulate::{DevOptions, DevStack},
+    aws::{
+        emulate::{DevOptions, DevStack},
+        sdk::{
+            config as aws_config, lambda as aws_sdk_lambda, sns as aws_sdk_sns, sqs as aws_sdk_sqs,
+        },
+    },
     messaging::dead_letter,
 };
 use serde_json::{Value, json};
@@ -130,13 +134,13 @@ async fn the_shop_runs_on_lambda_against_localstack() {
         .sqs()
         .get_queue_attributes()
         .queue_url(&watcher)
-        .attribute_names(QueueAttributeName::QueueArn)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
         .send()
         .await
         .unwrap()
         .attributes
         .unwrap()
-        .remove(&QueueAttributeName::QueueArn)
+        .remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
         .unwrap();
     aws_sdk_sns::Client::new(&config)
         .subscribe()

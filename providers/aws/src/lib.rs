@@ -7,6 +7,15 @@
 //! - [`client`] has `QueueClient` on SQS, `TopicClient` on SNS and a Lambda
 //!   invoker, configured from the environment.
 
+/// The AWS SDK crates cloudfn-aws is built on, for code that goes beyond
+/// the neutral clients (the same versions, so no second copy is compiled).
+pub mod sdk {
+    pub use aws_config as config;
+    pub use aws_sdk_lambda as lambda;
+    pub use aws_sdk_sns as sns;
+    pub use aws_sdk_sqs as sqs;
+}
+
 pub mod client;
 pub mod deploy;
 pub mod emulate;
