@@ -526,6 +526,22 @@ impl Renderer<'_> {
         {
             properties["ReservedConcurrentExecutions"] = json!(limit);
         }
+        if matches!(
+            function.trigger,
+            Trigger::Schedule { .. } | Trigger::Storage { .. }
+        ) {
+            // These arrive as asynchronous invocations: Lambda retries them
+            // itself (at most twice) and hands the last failure to the
+            // dead-letter queue.
+            let retries = function.policy.retry.max_attempts.saturating_sub(1).min(2);
+            let mut config = json!({ "MaximumRetryAttempts": retries });
+            if let Some(dlq) = &function.policy.dead_letter {
+                config["DestinationConfig"] = json!({
+                    "OnFailure": { "Type": "SQS", "Destination": get_att(&queue_id(dlq), "Arn") }
+                });
+            }
+            properties["EventInvokeConfig"] = config;
+        }
         self.resources.insert(
             id,
             json!({ "Type": "AWS::Serverless::Function", "Properties": properties }),
@@ -698,6 +714,23 @@ mod tests {
         );
         let bad = Function::storage("thumbs", "Uploads", [StorageEventKind::Created], stored);
         assert!(render(bad).unwrap_err().message().contains("lower-case"));
+    }
+
+    #[test]
+    fn asynchronous_triggers_get_lambda_retries_and_a_failure_destination() {
+        let f = Function::schedule("nightly", "0 3 * * *", |_, _| async { Ok(()) })
+            .retry(cloudfn_core::RetryPolicy::new(5))
+            .dead_letter("nightly-failures");
+        let t = render(f).unwrap();
+        let config = &t["Resources"]["NightlyFunction"]["Properties"]["EventInvokeConfig"];
+        assert_eq!(
+            config["MaximumRetryAttempts"], 2,
+            "Lambda retries an event at most twice"
+        );
+        assert_eq!(
+            config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0],
+            "NightlyFailuresQueue"
+        );
     }
 
     #[test]

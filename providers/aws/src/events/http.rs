@@ -255,7 +255,14 @@ fn joined_headers(headers: &HeaderMap, skip_cookies: bool) -> Value {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
-        out.insert(name.as_str().to_owned(), json!(values.join(", ")));
+        // Cookies cannot be joined with commas; where only one value fits
+        // (ALB without multi-value headers), the first one goes.
+        let value = if name == SET_COOKIE {
+            values.first().copied().unwrap_or_default().to_owned()
+        } else {
+            values.join(", ")
+        };
+        out.insert(name.as_str().to_owned(), json!(value));
     }
     Value::Object(out)
 }
