@@ -115,7 +115,7 @@ async fn the_shop_runs_on_lambda_against_localstack() {
     let (stack, url) = start("0").await;
 
     // Watch order-paid from outside, as another service would.
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = cloudfn::aws::client::sdk_loader()
         .endpoint_url(&url)
         .region(aws_config::Region::new("us-east-1"))
         .test_credentials()
@@ -227,7 +227,7 @@ async fn functions_answer_the_lambda_invoke_api() {
         return;
     }
     let (stack, _) = start("0").await;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = cloudfn::aws::client::sdk_loader()
         .endpoint_url(stack.http_url())
         .region(aws_config::Region::new("us-east-1"))
         .test_credentials()

@@ -13,11 +13,36 @@ pub use sqs::SqsQueueClient;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use cloudfn_core::Error;
 
+/// The loader of SDK configuration cloudfn uses: the environment's settings,
+/// and one HTTPS client on rustls with ring (smaller and quicker to build
+/// than the SDK's default aws-lc).
+///
+/// ```no_run
+/// # async fn demo() {
+/// let config = cloudfn_aws::client::sdk_loader()
+///     .endpoint_url("http://127.0.0.1:4566")
+///     .load()
+///     .await;
+/// let sqs = cloudfn_aws::sdk::sqs::Client::new(&config);
+/// # }
+/// ```
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    static HTTPS: std::sync::OnceLock<aws_sdk_sqs::config::SharedHttpClient> =
+        std::sync::OnceLock::new();
+    let https = HTTPS.get_or_init(|| {
+        use aws_smithy_http_client::tls;
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https()
+    });
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https.clone())
+}
+
 /// The shared SDK configuration from the environment.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    sdk_loader().load().await
 }
 
 /// The SDK configuration, loaded from the environment on first use, so a

@@ -86,7 +86,7 @@ impl DevStack {
     /// queue per subscriber) at the endpoint, starts one bootstrap per
     /// function, the HTTP API and the event source mappings.
     pub async fn start(options: DevOptions) -> Result<Self, Error> {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let config = crate::client::sdk_loader()
             .endpoint_url(&options.endpoint_url)
             .region(aws_config::Region::new(options.region.clone()))
             .test_credentials()

@@ -93,7 +93,7 @@ pub fn localstack() -> Option<String> {
 
 /// SDK configuration for LocalStack at `url`.
 pub async fn sdk_config(url: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    cloudfn_aws::client::sdk_loader()
         .endpoint_url(url)
         .region(aws_config::Region::new("us-east-1"))
         .test_credentials()
