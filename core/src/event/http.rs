@@ -181,14 +181,6 @@ impl HttpResponse {
         *response.headers_mut() = self.headers;
         response
     }
-
-    /// Replaces the status; an invalid status is ignored.
-    pub fn with_status(mut self, status: u16) -> Self {
-        if let Ok(status) = StatusCode::from_u16(status) {
-            self.status = status;
-        }
-        self
-    }
 }
 
 #[cfg(test)]
