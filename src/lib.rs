@@ -26,8 +26,12 @@ pub use cloudfn_core::*;
 pub use cloudfn_local as local;
 
 /// Set to a file path to make [`run`] write the app's [`AppSpec`] there as
-/// JSON and return: how `cargo cloudfn package` learns what to deploy from
-/// the binary itself.
+/// JSON and return instead of serving (`-` writes it to standard output):
+/// how `cargo cloudfn package` learns what to deploy from the binary itself.
+///
+/// ```sh
+/// CLOUDFN_PRINT_SPEC=- cargo run --example shop | jq '.functions[].name'
+/// ```
 pub const PRINT_SPEC_VARIABLE: &str = "CLOUDFN_PRINT_SPEC";
 
 /// Where the process is running, as told by the environment each platform sets.
@@ -79,15 +83,7 @@ impl Provider {
 /// (3000 by default).
 pub async fn run(app: App) -> Result<(), Error> {
     if let Some(path) = std::env::var_os(PRINT_SPEC_VARIABLE) {
-        app.validate()?;
-        let spec = serde_json::to_vec_pretty(&app.spec())
-            .map_err(|e| Error::internal(format!("spec is not JSON: {e}")))?;
-        return std::fs::write(&path, spec).map_err(|e| {
-            Error::unavailable(format!(
-                "cannot write the spec to {}: {e}",
-                path.to_string_lossy()
-            ))
-        });
+        return print_spec(&app, &path);
     }
     local::init_tracing();
     match Provider::detect() {
@@ -101,6 +97,29 @@ pub async fn run(app: App) -> Result<(), Error> {
             cloud.name()
         ))),
     }
+}
+
+/// Writes `app`'s spec to `path`, or to standard output for `-`.
+fn print_spec(app: &App, path: &std::ffi::OsStr) -> Result<(), Error> {
+    app.validate()?;
+    let mut spec = serde_json::to_vec_pretty(&app.spec())
+        .map_err(|e| Error::internal(format!("spec is not JSON: {e}")))?;
+    spec.push(b'\n');
+    let written = if path == "-" {
+        std::io::Write::write_all(&mut std::io::stdout().lock(), &spec)
+    } else if path.is_empty() {
+        return Err(Error::invalid(format!(
+            "{PRINT_SPEC_VARIABLE} is empty: set it to a file path, or `-` for standard output"
+        )));
+    } else {
+        std::fs::write(path, spec)
+    };
+    written.map_err(|e| {
+        Error::unavailable(format!(
+            "cannot write the spec to {}: {e}",
+            path.to_string_lossy()
+        ))
+    })
 }
 
 #[cfg(test)]

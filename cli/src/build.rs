@@ -125,17 +125,24 @@ pub fn build(target: &Target, cloud: &str) -> Result<PathBuf, Error> {
 }
 
 /// Runs `binary` with `CLOUDFN_PRINT_SPEC` naming a file, and reads the
-/// AppSpec it writes there.
+/// AppSpec it writes there. The file is a fresh private temporary file
+/// (created exclusively, readable by this user only), not a name another
+/// user could guess and plant.
 pub fn spec(binary: &Path) -> Result<AppSpec, Error> {
-    let file = std::env::temp_dir().join(format!("cloudfn-spec-{}.json", std::process::id()));
+    let temporary = tempfile::Builder::new()
+        .prefix("cloudfn-spec-")
+        .suffix(".json")
+        .tempfile()
+        .map_err(|e| Error::unavailable(format!("cannot create a temporary file: {e}")))?;
+    let file = temporary.path().to_owned();
     let out = Command::new(binary)
         .env("CLOUDFN_PRINT_SPEC", &file)
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .stdout(Stdio::null())
         .output()
         .map_err(|e| Error::unavailable(format!("cannot run {}: {e}", binary.display())))?;
-    let written = std::fs::read(&file);
-    let _ = std::fs::remove_file(&file);
+    let written = std::fs::read(&file).ok().filter(|w| !w.is_empty());
+    drop(temporary);
     if !out.status.success() {
         return Err(Error::invalid(format!(
             "{} could not describe its app: {}",
@@ -143,7 +150,7 @@ pub fn spec(binary: &Path) -> Result<AppSpec, Error> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let written = written.map_err(|_| {
+    let written = written.ok_or_else(|| {
         Error::invalid(format!(
             "{} wrote no AppSpec (does its main call cloudfn::run?)",
             binary.display()

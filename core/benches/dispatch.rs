@@ -8,7 +8,8 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use cloudfn_core::{
-    Context, Error, Event, Function, HttpRequest, HttpResponse, Message, Method, Services,
+    Context, Error, Function, HttpRequest, HttpResponse, Message, Method,
+    provider::{ContextBuilder, Event, Invoke, Services},
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
@@ -41,17 +42,17 @@ fn dispatch(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("dispatch");
     group.bench_function("http/direct_call", |b| {
-        let ctx = Context::builder(&http, &services).build();
+        let ctx = ContextBuilder::new(&http, &services).build();
         b.to_async(&rt).iter(|| hello(request.clone(), ctx.clone()))
     });
     group.bench_function("http/invoke", |b| {
         b.to_async(&rt).iter(|| {
-            let ctx = Context::builder(&http, &services).build();
+            let ctx = ContextBuilder::new(&http, &services).build();
             http.invoke(Event::Http(request.clone()), ctx)
         })
     });
     group.bench_function("message/direct_call", |b| {
-        let ctx = Context::builder(&queue, &services).build();
+        let ctx = ContextBuilder::new(&queue, &services).build();
         b.to_async(&rt).iter(|| {
             let msg = Message::new("m-1", "orders", body.clone());
             let msg = msg.map(|raw| serde_json::from_slice::<Order>(&raw).unwrap());
@@ -60,7 +61,7 @@ fn dispatch(c: &mut Criterion) {
     });
     group.bench_function("message/invoke", |b| {
         b.to_async(&rt).iter(|| {
-            let ctx = Context::builder(&queue, &services).build();
+            let ctx = ContextBuilder::new(&queue, &services).build();
             queue.invoke(
                 Event::Message(Message::new("m-1", "orders", body.clone())),
                 ctx,

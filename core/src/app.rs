@@ -3,10 +3,11 @@
 use std::{collections::HashSet, sync::Arc};
 
 use crate::{
-    Error, Function, HttpRouter, Schedule, Trigger,
+    Capabilities, Error, Function, Schedule, Trigger,
     context::{Services, State},
     idempotency::{IdempotencyStore, MemoryIdempotencyStore},
     messaging::{QueueClient, TopicClient},
+    router::HttpRouter,
     spec::AppSpec,
 };
 
@@ -75,6 +76,35 @@ impl App {
     /// The function called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<Function>> {
         self.functions.iter().find(|f| f.name() == name)
+    }
+
+    /// The one function a process serves, on platforms that start a process
+    /// per function and name it in the environment (Lambda's `_HANDLER`,
+    /// GCP's `FUNCTION_TARGET`). `wanted` is that variable's value; `source`
+    /// names the variable, for the error.
+    ///
+    /// ```
+    /// use cloudfn_core::{App, Function};
+    ///
+    /// let app = App::new("a").function(Function::schedule("tick", "* * * * *", |_, _| async { Ok(()) }));
+    /// assert_eq!(app.select(Some("tick"), "_HANDLER").unwrap().name(), "tick");
+    /// let err = app.select(Some("tock"), "_HANDLER").unwrap_err();
+    /// assert!(err.message().contains("no function `tock`") && err.message().contains("tick"));
+    /// assert!(app.select(None, "_HANDLER").unwrap_err().message().contains("_HANDLER"));
+    /// ```
+    pub fn select(&self, wanted: Option<&str>, source: &str) -> Result<&Arc<Function>, Error> {
+        let wanted = wanted.ok_or_else(|| {
+            Error::invalid(format!(
+                "{source} is not set: it names the function this process serves"
+            ))
+        })?;
+        self.get(wanted).ok_or_else(|| {
+            let names: Vec<&str> = self.functions.iter().map(|f| f.name()).collect();
+            Error::not_found(format!(
+                "app `{}` has no function `{wanted}` (from {source}); it has {names:?}",
+                self.name
+            ))
+        })
     }
 
     /// What a provider hands every invocation: its name, its messaging
@@ -150,6 +180,14 @@ impl App {
         }
         self.router()?;
         Ok(())
+    }
+
+    /// [`App::validate`], then checks every function against what the
+    /// provider can do ([`Capabilities`]): providers call it when they start
+    /// and when they package, so a limit is an error up front.
+    pub fn validate_for(&self, capabilities: &Capabilities) -> Result<(), Error> {
+        self.validate()?;
+        self.spec().validate_for(capabilities)
     }
 
     /// Everything a deployment needs to know about the app, with no code in it.

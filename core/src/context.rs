@@ -96,22 +96,6 @@ struct Inner {
 }
 
 impl Context {
-    /// Starts a context for one invocation of `function`. Defaults: a fresh
-    /// invocation id, the function's timeout as deadline, attempt 1.
-    pub fn builder(function: &Function, services: &Services) -> ContextBuilder {
-        ContextBuilder(Inner {
-            // Filled at build() unless the platform gives one.
-            invocation_id: String::new(),
-            function: function.name().to_owned(),
-            deadline: Instant::now() + function.policy().timeout,
-            attempt: 1,
-            max_attempts: function.policy().retry.max_attempts,
-            trace_id: None,
-            permissions: function.permissions(),
-            services: services.clone(),
-        })
-    }
-
     /// The id of this invocation (the platform's request id where it has one).
     pub fn invocation_id(&self) -> &str {
         &self.0.invocation_id
@@ -192,10 +176,27 @@ impl Context {
     }
 }
 
-/// Builds a [`Context`]; see [`Context::builder`].
+/// Builds the [`Context`] of one invocation: what a provider fills in from
+/// its platform's invocation (request id, deadline, delivery attempt, trace).
 pub struct ContextBuilder(Inner);
 
 impl ContextBuilder {
+    /// Starts a context for one invocation of `function`. Defaults: a fresh
+    /// invocation id, the function's timeout as deadline, attempt 1.
+    pub fn new(function: &Function, services: &Services) -> Self {
+        Self(Inner {
+            // Filled at build() unless the platform gives one.
+            invocation_id: String::new(),
+            function: function.name().to_owned(),
+            deadline: Instant::now() + function.policy().timeout,
+            attempt: 1,
+            max_attempts: function.policy().retry.max_attempts,
+            trace_id: None,
+            permissions: function.permissions(),
+            services: services.clone(),
+        })
+    }
+
     /// The platform's request id.
     pub fn invocation_id(mut self, id: impl Into<String>) -> Self {
         self.0.invocation_id = id.into();

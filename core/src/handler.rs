@@ -7,7 +7,10 @@ use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;
 
-use crate::{Context, Error, Event, HttpRequest, HttpResponse, Message, Output};
+use crate::{
+    Context, Error, HttpRequest, HttpResponse, Message,
+    event::{Event, Output},
+};
 
 /// Something that handles events of type `E` and produces `O`.
 ///

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use crate::{Context, Error, Function, HttpRequest, HttpResponse, Method, Trigger};
+use crate::{Context, Error, Function, HttpRequest, HttpResponse, Method, Trigger, invoke::Invoke};
 
 /// A route table: `(method, route)` pairs, `{name}` parameters and
 /// `{*tail}` wildcards included, each leading to a target `T` (a function,

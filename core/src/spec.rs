@@ -1,10 +1,13 @@
 //! The app as data: what deployment files are rendered from.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{App, Policy, Trigger};
+use crate::{App, Policy, Trigger, conventions};
 
 /// Everything a deployment needs to know about an [`App`], with no code in it.
 /// Each cloud adapter renders its deployment files from this.
@@ -14,7 +17,9 @@ pub struct AppSpec {
     pub name: String,
     /// Its functions.
     pub functions: Vec<FunctionSpec>,
-    /// Every queue a function consumes, sends to or dead-letters into.
+    /// Every queue a function consumes, sends to or dead-letters into,
+    /// subscription queues and default dead-letter queues included: a
+    /// provider creates exactly these.
     pub queues: Vec<QueueSpec>,
     /// Every topic a function subscribes or publishes to.
     pub topics: Vec<TopicSpec>,
@@ -32,6 +37,10 @@ pub struct FunctionSpec {
     /// Its policies.
     #[serde(flatten)]
     pub policy: Policy,
+    /// The queue that feeds it, if one does: its queue trigger's, or its
+    /// subscription queue of a topic ([`crate::conventions::consumed_queue`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumes: Option<String>,
     /// Queues it sends to.
     pub sends_to: BTreeSet<String>,
     /// Topics it publishes to.
@@ -41,16 +50,29 @@ pub struct FunctionSpec {
 /// One queue and who uses it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueSpec {
-    /// The name.
+    /// The neutral name ([`crate::conventions::subscription_queue`] for the
+    /// queue that carries a topic to one subscriber).
     pub name: String,
     /// Ordered per ordering key.
     pub fifo: bool,
-    /// Its dead-letter queue, from the consuming function's policy.
+    /// Where its consumer's failed deliveries go: the declared dead-letter
+    /// queue, else [`crate::conventions::default_dead_letter_queue`].
     pub dead_letter: Option<String>,
     /// Deliveries before a message is dead-lettered: the consumer's `max_attempts`.
     pub max_receive_count: Option<u32>,
+    /// How long a delivery stays invisible, from the consumer's timeout
+    /// ([`crate::conventions::visibility_timeout`]).
+    #[serde(
+        default,
+        with = "crate::policy::millis_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub visibility_timeout: Option<Duration>,
     /// Whether it receives some function's dead letters.
     pub is_dead_letter: bool,
+    /// The topic it carries to its one consumer, if it is a subscription queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribes_to: Option<String>,
     /// Functions triggered by it.
     pub consumers: Vec<String>,
     /// Functions that send to it.
@@ -75,7 +97,9 @@ impl QueueSpec {
             fifo: false,
             dead_letter: None,
             max_receive_count: None,
+            visibility_timeout: None,
             is_dead_letter: false,
+            subscribes_to: None,
             consumers: Vec::new(),
             producers: Vec::new(),
         }
@@ -91,16 +115,28 @@ impl AppSpec {
         for function in app.functions() {
             let name = function.name().to_owned();
             let policy = function.policy();
-            match function.trigger() {
-                Trigger::Queue { queue: q, fifo } => {
-                    let spec = queues
-                        .entry(q.clone())
-                        .or_insert_with(|| QueueSpec::named(q));
-                    spec.fifo |= *fifo;
-                    spec.consumers.push(name.clone());
-                    spec.dead_letter = policy.dead_letter.clone();
-                    spec.max_receive_count = Some(policy.retry.max_attempts);
+            let fifo = matches!(function.trigger(), Trigger::Queue { fifo: true, .. });
+            let consumes = conventions::consumed_queue(&name, function.trigger());
+            if let Some(source) = &consumes {
+                let dead_letter = conventions::dead_letter_queue(policy, source);
+                let consumed = queue_entry(&mut queues, source);
+                consumed.fifo |= fifo;
+                consumed.consumers.push(name.clone());
+                consumed.dead_letter = Some(dead_letter.clone());
+                consumed.max_receive_count = Some(policy.retry.max_attempts);
+                consumed.visibility_timeout = Some(conventions::visibility_timeout(policy.timeout));
+                if let Trigger::Topic { topic } = function.trigger() {
+                    consumed.subscribes_to = Some(topic.clone());
                 }
+                let dlq = queue_entry(&mut queues, &dead_letter);
+                dlq.is_dead_letter = true;
+                // A FIFO queue's dead letters must go to a FIFO queue too (SQS requires it).
+                dlq.fifo |= fifo;
+            } else if let Some(dlq) = &policy.dead_letter {
+                // Schedules and storage changes that fail for good land here.
+                queue_entry(&mut queues, dlq).is_dead_letter = true;
+            }
+            match function.trigger() {
                 Trigger::Topic { topic } => {
                     topic_entry(&mut topics, topic)
                         .subscribers
@@ -109,22 +145,10 @@ impl AppSpec {
                 Trigger::Storage { bucket, .. } => {
                     buckets.insert(bucket.clone());
                 }
-                Trigger::Http { .. } | Trigger::Schedule { .. } => {}
-            }
-            if let Some(dlq) = &policy.dead_letter {
-                let spec = queues
-                    .entry(dlq.clone())
-                    .or_insert_with(|| QueueSpec::named(dlq));
-                spec.is_dead_letter = true;
-                // A FIFO queue's dead letters must go to a FIFO queue too (SQS requires it).
-                spec.fifo |= matches!(function.trigger(), Trigger::Queue { fifo: true, .. });
+                _ => {}
             }
             for q in function.sends() {
-                queues
-                    .entry(q.clone())
-                    .or_insert_with(|| QueueSpec::named(q))
-                    .producers
-                    .push(name.clone());
+                queue_entry(&mut queues, q).producers.push(name.clone());
             }
             for t in function.publishes() {
                 topic_entry(&mut topics, t).publishers.push(name.clone());
@@ -133,6 +157,7 @@ impl AppSpec {
                 name,
                 trigger: function.trigger().clone(),
                 policy: policy.clone(),
+                consumes,
                 sends_to: function.sends().clone(),
                 publishes_to: function.publishes().clone(),
             });
@@ -145,6 +170,22 @@ impl AppSpec {
             buckets: buckets.into_iter().collect(),
         }
     }
+
+    /// The function called `name`.
+    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// The queue called `name`.
+    pub fn queue(&self, name: &str) -> Option<&QueueSpec> {
+        self.queues.iter().find(|q| q.name == name)
+    }
+}
+
+fn queue_entry<'a>(queues: &'a mut BTreeMap<String, QueueSpec>, name: &str) -> &'a mut QueueSpec {
+    queues
+        .entry(name.to_owned())
+        .or_insert_with(|| QueueSpec::named(name))
 }
 
 fn topic_entry<'a>(topics: &'a mut BTreeMap<String, TopicSpec>, name: &str) -> &'a mut TopicSpec {

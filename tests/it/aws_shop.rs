@@ -50,7 +50,7 @@ fn shop_binary() -> std::path::PathBuf {
 
 async fn start(failure_rate: &str) -> (DevStack, String) {
     let url = localstack().expect("checked by the caller");
-    let prefix = format!("shop-{}-", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let prefix = format!("shop-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let mut options = DevOptions::new(shop_app::app(Shop::new(0.0)).spec(), shop_binary(), &url);
     options.prefix = prefix;
     options.env = vec![

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use cloudfn_core::{AppSpec, Error, FunctionSpec, Method, StorageEventKind, Trigger};
+use cloudfn_core::{AppSpec, Error, FunctionSpec, Method, StorageEventKind, Trigger, conventions};
 use serde_json::{Map, Value, json};
 
 use crate::client::resource_variable;
@@ -50,12 +50,6 @@ pub fn logical_id(name: &str, suffix: &str) -> String {
 
 fn queue_id(name: &str) -> String {
     logical_id(name, "Queue")
-}
-
-/// The queue that carries `topic` to `function` (SNS → SQS → Lambda, so each
-/// subscriber gets retries, a dead-letter queue and batch failures).
-pub fn subscription_queue(topic: &str, function: &str) -> String {
-    format!("{topic}-{function}")
 }
 
 /// A neutral five-field cron expression as an EventBridge one:
@@ -144,12 +138,18 @@ fn reference(id: &str) -> Value {
     json!({ "Ref": id })
 }
 
-fn sqs_name(name: &str, fifo: bool) -> String {
+/// SQS wants FIFO queue names to end in `.fifo`.
+pub fn sqs_name(name: &str, fifo: bool) -> String {
     if fifo && !name.ends_with(".fifo") {
         format!("{name}.fifo")
     } else {
         name.to_owned()
     }
+}
+
+/// A queue's or topic's name in a stack: `<stack>-<name>`.
+fn stack_name(name: &str) -> Value {
+    json!({ "Fn::Sub": conventions::physical_name("${AWS::StackName}", name) })
 }
 
 struct Renderer<'a> {
@@ -167,6 +167,7 @@ pub fn render_sam(spec: &AppSpec, options: &SamOptions) -> Result<String, Error>
 /// Renders `spec` as a SAM template, as a JSON value (the same document the
 /// YAML holds).
 pub fn sam_template(spec: &AppSpec, options: &SamOptions) -> Result<Value, Error> {
+    spec.validate_for(&crate::CAPABILITIES)?;
     let mut renderer = Renderer {
         spec,
         options,
@@ -200,141 +201,88 @@ pub fn sam_template(spec: &AppSpec, options: &SamOptions) -> Result<Value, Error
 }
 
 impl Renderer<'_> {
-    /// Every queue, with visibility long enough for its consumer and a
-    /// redrive policy whose `maxReceiveCount` is the consumer's attempts.
+    /// Every queue of the spec (subscription and default dead-letter queues
+    /// included), with its consumer's visibility and a redrive policy whose
+    /// `maxReceiveCount` is the consumer's attempts; a subscription queue is
+    /// subscribed to its topic with raw delivery.
     fn queues(&mut self) {
-        let consumer_of = |queue: &str| {
-            self.spec
-                .functions
-                .iter()
-                .find(|f| matches!(&f.trigger, Trigger::Queue { queue: q, .. } if q == queue))
-        };
-        let spec = self.spec;
-        for queue in &spec.queues {
-            let consumer = consumer_of(&queue.name);
+        for queue in &self.spec.queues {
+            let id = queue_id(&queue.name);
             let mut properties = json!({
-                "QueueName": { "Fn::Sub": format!("${{AWS::StackName}}-{}", sqs_name(&queue.name, queue.fifo)) },
-                // Lambda's guidance: six times the consumer's timeout.
-                "VisibilityTimeout": consumer.map_or(30, |f| 6 * timeout_secs(f)),
+                "QueueName": stack_name(&sqs_name(&queue.name, queue.fifo)),
                 "MessageRetentionPeriod": if queue.is_dead_letter { 1_209_600 } else { 345_600 },
             });
+            if let Some(visibility) = queue.visibility_timeout {
+                properties["VisibilityTimeout"] = json!(visibility.as_secs());
+            }
             if queue.fifo {
                 // No content-based deduplication: two equal bodies are two
                 // messages (a ledger may well debit 10 twice); senders give ids.
                 properties["FifoQueue"] = json!(true);
             }
-            if let Some(consumer) = consumer {
-                properties["RedrivePolicy"] = self.redrive(
-                    &queue.name,
-                    queue.dead_letter.as_deref(),
-                    consumer.policy.retry.max_attempts,
-                    queue.fifo,
-                );
+            if let (Some(dlq), Some(count)) = (&queue.dead_letter, queue.max_receive_count) {
+                properties["RedrivePolicy"] = json!({
+                    "deadLetterTargetArn": get_att(&queue_id(dlq), "Arn"),
+                    "maxReceiveCount": count,
+                });
             }
             self.resources.insert(
-                queue_id(&queue.name),
+                id.clone(),
                 json!({ "Type": "AWS::SQS::Queue", "Properties": properties }),
             );
+            if let Some(topic) = &queue.subscribes_to {
+                self.subscribe(&queue.name, &id, &logical_id(topic, "Topic"));
+            }
         }
     }
 
-    /// Every topic; each subscribed function gets its own queue subscribed
-    /// to the topic with raw delivery.
+    /// Every topic.
     fn topics(&mut self) {
         for topic in &self.spec.topics {
-            let topic_id = logical_id(&topic.name, "Topic");
             self.resources.insert(
-                topic_id.clone(),
+                logical_id(&topic.name, "Topic"),
                 json!({
                     "Type": "AWS::SNS::Topic",
-                    "Properties": { "TopicName": { "Fn::Sub": format!("${{AWS::StackName}}-{}", topic.name) } }
+                    "Properties": { "TopicName": stack_name(&topic.name) }
                 }),
             );
-            for subscriber in &topic.subscribers {
-                let Some(function) = self.spec.functions.iter().find(|f| &f.name == subscriber)
-                else {
-                    continue;
-                };
-                let name = subscription_queue(&topic.name, subscriber);
-                let id = queue_id(&name);
-                let mut properties = json!({
-                    "QueueName": { "Fn::Sub": format!("${{AWS::StackName}}-{name}") },
-                    "VisibilityTimeout": 6 * timeout_secs(function),
-                });
-                properties["RedrivePolicy"] = self.redrive(
-                    &name,
-                    function.policy.dead_letter.as_deref(),
-                    function.policy.retry.max_attempts,
-                    false,
-                );
-                self.resources.insert(
-                    id.clone(),
-                    json!({ "Type": "AWS::SQS::Queue", "Properties": properties }),
-                );
-                self.resources.insert(
-                    logical_id(&name, "Subscription"),
-                    json!({
-                        "Type": "AWS::SNS::Subscription",
-                        "Properties": {
-                            "Protocol": "sqs",
-                            "TopicArn": reference(&topic_id),
-                            "Endpoint": get_att(&id, "Arn"),
-                            "RawMessageDelivery": true,
-                        }
-                    }),
-                );
-                self.resources.insert(
-                    logical_id(&name, "QueuePolicy"),
-                    json!({
-                        "Type": "AWS::SQS::QueuePolicy",
-                        "Properties": {
-                            "Queues": [reference(&id)],
-                            "PolicyDocument": {
-                                "Version": "2012-10-17",
-                                "Statement": [{
-                                    "Effect": "Allow",
-                                    "Principal": { "Service": "sns.amazonaws.com" },
-                                    "Action": "sqs:SendMessage",
-                                    "Resource": get_att(&id, "Arn"),
-                                    "Condition": { "ArnEquals": { "aws:SourceArn": reference(&topic_id) } }
-                                }]
-                            }
-                        }
-                    }),
-                );
-            }
         }
     }
 
-    /// A redrive policy to `dead_letter`, or, for a consumer that names
-    /// none, to a `<source>-dead-letter` queue made for it: a message that
-    /// keeps failing is kept, never dropped when its retention runs out.
-    fn redrive(
-        &mut self,
-        source: &str,
-        dead_letter: Option<&str>,
-        max_attempts: u32,
-        fifo: bool,
-    ) -> Value {
-        let dlq_id = match dead_letter {
-            Some(dlq) => queue_id(dlq),
-            None => {
-                let name = format!("{source}-dead-letter");
-                let mut properties = json!({
-                    "QueueName": { "Fn::Sub": format!("${{AWS::StackName}}-{}", sqs_name(&name, fifo)) },
-                    "MessageRetentionPeriod": 1_209_600,
-                });
-                if fifo {
-                    properties["FifoQueue"] = json!(true);
+    /// Subscribes queue `name` (logical id `id`) to a topic, with raw
+    /// delivery, and lets that topic send to it.
+    fn subscribe(&mut self, name: &str, id: &str, topic_id: &str) {
+        self.resources.insert(
+            logical_id(name, "Subscription"),
+            json!({
+                "Type": "AWS::SNS::Subscription",
+                "Properties": {
+                    "Protocol": "sqs",
+                    "TopicArn": reference(topic_id),
+                    "Endpoint": get_att(id, "Arn"),
+                    "RawMessageDelivery": true,
                 }
-                self.resources.insert(
-                    queue_id(&name),
-                    json!({ "Type": "AWS::SQS::Queue", "Properties": properties }),
-                );
-                queue_id(&name)
-            }
-        };
-        json!({ "deadLetterTargetArn": get_att(&dlq_id, "Arn"), "maxReceiveCount": max_attempts })
+            }),
+        );
+        self.resources.insert(
+            logical_id(name, "QueuePolicy"),
+            json!({
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {
+                    "Queues": [reference(id)],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Effect": "Allow",
+                            "Principal": { "Service": "sns.amazonaws.com" },
+                            "Action": "sqs:SendMessage",
+                            "Resource": get_att(id, "Arn"),
+                            "Condition": { "ArnEquals": { "aws:SourceArn": reference(topic_id) } }
+                        }]
+                    }
+                }
+            }),
+        );
     }
 
     /// Buckets get a deterministic name so the functions' policies can name
@@ -367,12 +315,8 @@ impl Renderer<'_> {
         let mut statements = Vec::new();
         let mut events = Map::new();
 
-        let consumed_queue = match &function.trigger {
-            Trigger::Queue { queue, .. } => Some(queue.clone()),
-            Trigger::Topic { topic } => Some(subscription_queue(topic, &function.name)),
-            _ => None,
-        };
-        if let Some(queue) = &consumed_queue {
+        let consumed_queue = &function.consumes;
+        if let Some(queue) = consumed_queue {
             let qid = queue_id(queue);
             statements.push(json!({
                 "Effect": "Allow",
@@ -385,15 +329,6 @@ impl Renderer<'_> {
                 reference(&qid),
             );
             let batch = function.policy.batch_size;
-            let fifo = matches!(&function.trigger, Trigger::Queue { fifo: true, .. });
-            let named = |message: String| {
-                Error::invalid(format!("function `{}`: {message}", function.name))
-            };
-            if fifo && batch > 10 {
-                return Err(named(format!(
-                    "batch size {batch}: FIFO queues deliver at most 10 messages at once"
-                )));
-            }
             let mut properties = json!({
                 "Queue": get_att(&qid, "Arn"),
                 "BatchSize": batch,
@@ -404,11 +339,6 @@ impl Renderer<'_> {
                 properties["MaximumBatchingWindowInSeconds"] = json!(1);
             }
             if let Some(limit) = function.policy.max_concurrency {
-                if !(2..=1000).contains(&limit) {
-                    return Err(named(format!(
-                        "max concurrency {limit}: an SQS event source takes 2 to 1000 (for one at a time, use a FIFO queue with one ordering key)"
-                    )));
-                }
                 properties["ScalingConfig"] = json!({ "MaximumConcurrency": limit });
             }
             events.insert(
@@ -417,9 +347,12 @@ impl Renderer<'_> {
             );
         }
         let mut send_to: Vec<&String> = function.sends_to.iter().collect();
-        if let Some(dlq) = &function.policy.dead_letter {
-            send_to.push(dlq);
-        }
+        // The runtime dead-letters what fails for good itself.
+        let dead_letter = match consumed_queue {
+            Some(queue) => self.spec.queue(queue).and_then(|q| q.dead_letter.as_ref()),
+            None => function.policy.dead_letter.as_ref(),
+        };
+        send_to.extend(dead_letter);
         for queue in send_to {
             let qid = queue_id(queue);
             statements.push(json!({
@@ -531,9 +464,9 @@ impl Renderer<'_> {
             Trigger::Schedule { .. } | Trigger::Storage { .. }
         ) {
             // These arrive as asynchronous invocations: Lambda retries them
-            // itself (at most twice) and hands the last failure to the
-            // dead-letter queue.
-            let retries = function.policy.retry.max_attempts.saturating_sub(1).min(2);
+            // itself (at most twice: CAPABILITIES refuses more) and hands the
+            // last failure to the dead-letter queue.
+            let retries = function.policy.retry.max_attempts.saturating_sub(1);
             let mut config = json!({ "MaximumRetryAttempts": retries });
             if let Some(dlq) = &function.policy.dead_letter {
                 config["DestinationConfig"] = json!({
@@ -718,15 +651,19 @@ mod tests {
 
     #[test]
     fn asynchronous_triggers_get_lambda_retries_and_a_failure_destination() {
-        let f = Function::schedule("nightly", "0 3 * * *", |_, _| async { Ok(()) })
-            .retry(cloudfn_core::RetryPolicy::new(5))
-            .dead_letter("nightly-failures");
-        let t = render(f).unwrap();
-        let config = &t["Resources"]["NightlyFunction"]["Properties"]["EventInvokeConfig"];
-        assert_eq!(
-            config["MaximumRetryAttempts"], 2,
-            "Lambda retries an event at most twice"
+        let nightly = |attempts| {
+            Function::schedule("nightly", "0 3 * * *", |_, _| async { Ok(()) })
+                .retry(cloudfn_core::RetryPolicy::new(attempts))
+                .dead_letter("nightly-failures")
+        };
+        let err = render(nightly(5)).unwrap_err();
+        assert!(
+            err.message().contains("`nightly`") && err.message().contains("at most 3 times"),
+            "Lambda retries an event at most twice, so five attempts are refused: {err}"
         );
+        let t = render(nightly(3)).unwrap();
+        let config = &t["Resources"]["NightlyFunction"]["Properties"]["EventInvokeConfig"];
+        assert_eq!(config["MaximumRetryAttempts"], 2);
         assert_eq!(
             config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0],
             "NightlyFailuresQueue"

@@ -24,10 +24,31 @@ pub mod runtime;
 
 use std::sync::Arc;
 
-use cloudfn_core::{App, Error, Services};
+use std::time::Duration;
+
+use cloudfn_core::{App, Capabilities, Error, provider::Services};
 
 /// The provider name handlers see in `Context::provider`.
 pub const PROVIDER: &str = "aws";
+
+/// What Lambda and its event sources can do, checked when a bootstrap
+/// starts and when the SAM template is rendered.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    provider: PROVIDER,
+    fifo_queues: true,
+    // SQS event source mappings: 10,000 per batch, 10 from a FIFO queue.
+    max_batch_size: 10_000,
+    max_fifo_batch_size: 10,
+    // Asynchronous invocations are retried at most twice.
+    max_event_attempts: Some(3),
+    storage_triggers: true,
+    // Lambda's synchronous payload limit.
+    max_body_bytes: 6 * 1024 * 1024,
+    // Lambda's 900 s, less the 2 s the runtime keeps to report.
+    max_timeout: Duration::from_secs(898),
+    // An SQS event source's MaximumConcurrency.
+    queue_concurrency: 2..=1000,
+};
 
 /// The services of a Lambda process (SQS and SNS clients configured from
 /// the environment, and `app`'s state), and the SQS client itself for the
@@ -56,10 +77,10 @@ pub async fn serve_on(
     function: Option<&str>,
 ) -> Result<(), Error> {
     let function = match app
-        .validate()
-        .and_then(|()| runtime::select_function(&app, function))
+        .validate_for(&CAPABILITIES)
+        .and_then(|()| app.select(function, "_HANDLER"))
     {
-        Ok(function) => function,
+        Ok(function) => function.clone(),
         Err(error) => {
             tracing::error!(error = %error, "function cannot start");
             if let Err(e) = api.init_error(&error).await {

@@ -2,13 +2,10 @@
 //! `next` → dispatch → `response` or `error`, and `init/error` when the
 //! function cannot start.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use cloudfn_core::{App, Error, Function};
+use cloudfn_core::Error;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
@@ -193,20 +190,6 @@ pub fn handler_name() -> Option<String> {
     ["_HANDLER", "AWS_LAMBDA_FUNCTION_NAME"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-}
-
-/// The function of `app` called `wanted`.
-pub fn select_function(app: &App, wanted: Option<&str>) -> Result<Arc<Function>, Error> {
-    let wanted = wanted.ok_or_else(|| {
-        Error::invalid("neither _HANDLER nor AWS_LAMBDA_FUNCTION_NAME names a function")
-    })?;
-    app.get(wanted).cloned().ok_or_else(|| {
-        let names: Vec<&str> = app.functions().iter().map(|f| f.name()).collect();
-        Error::not_found(format!(
-            "app `{}` has no function `{wanted}`; it has {names:?}",
-            app.name()
-        ))
-    })
 }
 
 /// Serves invocations until the Runtime API goes away. A failing or

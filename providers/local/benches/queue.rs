@@ -13,7 +13,7 @@ use std::{
 };
 
 use cloudfn_core::{
-    App, Context, Error, Function, Message, OutgoingMessage, QueueClient, RetryPolicy,
+    App, Context, Error, Function, Message, OutgoingMessage, RetryPolicy, provider::QueueClient,
 };
 use cloudfn_local::{LocalBroker, LocalRuntime};
 use criterion::{Criterion, Throughput, criterion_group};

@@ -7,7 +7,10 @@ use std::{
 };
 
 use async_trait::async_trait;
-use cloudfn_core::{App, Error, Message, OutgoingMessage, QueueClient, TopicClient, Trigger};
+use cloudfn_core::{
+    App, Error, Message, OutgoingMessage,
+    provider::{QueueClient, TopicClient},
+};
 
 use crate::queue::{LocalQueue, QueueDepth, Stored};
 
@@ -21,29 +24,22 @@ struct Inner {
     subscriptions: HashMap<String, Vec<String>>,
 }
 
-/// The name of the local queue that carries `topic` to `function`.
-pub(crate) fn subscription_queue(topic: &str, function: &str) -> String {
-    format!("{topic}/{function}")
-}
-
 impl LocalBroker {
-    /// The broker for `app`: every queue it consumes exists from the start
-    /// (FIFO where its trigger says so), every topic knows its subscribers.
+    /// The broker for `app`: every queue of its spec exists from the start
+    /// (FIFO where its trigger says so), every topic knows its subscription
+    /// queues.
     pub fn for_app(app: &App) -> Self {
         let mut queues = HashMap::new();
         let mut subscriptions: HashMap<String, Vec<String>> = HashMap::new();
-        for function in app.functions() {
-            match function.trigger() {
-                Trigger::Queue { queue, fifo } => {
-                    queues.insert(queue.clone(), Arc::new(LocalQueue::new(queue, *fifo)));
-                }
-                Trigger::Topic { topic } => {
-                    let name = subscription_queue(topic, function.name());
-                    queues.insert(name.clone(), Arc::new(LocalQueue::new(&name, false)));
-                    subscriptions.entry(topic.clone()).or_default().push(name);
-                }
-                _ => {}
+        for queue in app.spec().queues {
+            if let Some(topic) = &queue.subscribes_to {
+                subscriptions
+                    .entry(topic.clone())
+                    .or_default()
+                    .push(queue.name.clone());
             }
+            let local = Arc::new(LocalQueue::new(&queue.name, queue.fifo));
+            queues.insert(queue.name, local);
         }
         Self(Arc::new(Inner {
             queues: RwLock::new(queues),

@@ -3,7 +3,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cloudfn_core::{Context, Error, Function, Services, messaging::dead_letter};
+use cloudfn_core::{
+    Error, Function,
+    conventions::{self, Settlement},
+    messaging::dead_letter,
+    provider::{ContextBuilder, Invoke, Services},
+};
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -18,17 +23,7 @@ pub(crate) const DEFAULT_CONCURRENCY: u32 = 64;
 /// The visibility timeout outlasts the invocation's deadline, so a message is
 /// redelivered only when its invocation is truly lost.
 fn visibility(function: &Function) -> Duration {
-    function.policy().timeout + Duration::from_secs(5)
-}
-
-/// Where `function`'s failed messages go: its dead-letter queue, or else a
-/// queue named after the source, so that nothing is ever dropped.
-fn dead_letter_queue(function: &Function, source: &str) -> String {
-    function
-        .policy()
-        .dead_letter
-        .clone()
-        .unwrap_or_else(|| format!("{source}-dead-letter"))
+    conventions::visibility_timeout(function.policy().timeout)
 }
 
 pub(crate) struct Consumer {
@@ -72,7 +67,7 @@ impl Consumer {
         let mut receipts = Vec::with_capacity(batch.len());
         let mut invocations = Vec::with_capacity(batch.len());
         for Leased { receipt, message } in batch {
-            let ctx = Context::builder(&self.function, &self.services)
+            let ctx = ContextBuilder::new(&self.function, &self.services)
                 .attempt(message.attempt)
                 .build();
             receipts.push((receipt, message.attempt));
@@ -88,16 +83,16 @@ impl Consumer {
     }
 
     fn settle_failure(&self, receipt: u64, attempt: u32, error: Error) {
-        let retry = self.function.policy().retry;
-        if error.is_retryable() && retry.has_attempts_left(attempt) {
-            self.queue
-                .retry_later(receipt, retry.delay(attempt), error.to_string());
+        if let Settlement::Retry { delay } =
+            conventions::settle(&error, attempt, &self.function.policy().retry)
+        {
+            self.queue.retry_later(receipt, delay, error.to_string());
             return;
         }
         let Some(mut message) = self.queue.take(receipt) else {
             return;
         };
-        let target = dead_letter_queue(&self.function, self.queue.name());
+        let target = conventions::dead_letter_queue(self.function.policy(), self.queue.name());
         tracing::error!(
             function = %self.function.name(),
             message_id = %message.id,

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use cloudfn_core::{Context, Error, HttpRequest, HttpResponse, HttpRouter, Services};
+use cloudfn_core::{
+    Error, HttpRequest, HttpResponse,
+    provider::{ContextBuilder, HttpRouter, Services},
+};
 use http_body_util::{BodyExt, Limited};
 
 pub(crate) struct HttpState {
@@ -27,7 +30,7 @@ pub(crate) async fn handle(
             state
                 .router
                 .handle(request, |function| {
-                    let ctx = Context::builder(function, &state.services);
+                    let ctx = ContextBuilder::new(function, &state.services);
                     match trace_id {
                         Some(trace_id) => ctx.trace_id(trace_id),
                         None => ctx,

@@ -16,7 +16,7 @@ mod scheduler;
 
 pub use broker::LocalBroker;
 pub use queue::QueueDepth;
-pub use runtime::{LocalRuntime, PROVIDER, Running, ShutdownReport};
+pub use runtime::{CAPABILITIES, LocalRuntime, PROVIDER, Running, ShutdownReport};
 
 use cloudfn_core::{App, Error, Trigger};
 

@@ -7,11 +7,14 @@ use std::{
     time::Duration,
 };
 
-use cloudfn_core::{App, Error, Queue, Services, Topic, Trigger};
+use cloudfn_core::{
+    App, Capabilities, Error, Queue, Topic, Trigger, conventions,
+    provider::{Services, Ticker},
+};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    broker::{LocalBroker, subscription_queue},
+    broker::LocalBroker,
     consumer::Consumer,
     http::{self, HttpState},
     queue::QueueDepth,
@@ -20,6 +23,14 @@ use crate::{
 
 /// The provider name handlers see in [`cloudfn_core::Context::provider`].
 pub const PROVIDER: &str = "local";
+
+/// What the local runtime can do. Storage triggers are refused when the app
+/// starts: nothing here produces storage changes.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    provider: PROVIDER,
+    storage_triggers: false,
+    ..Capabilities::UNLIMITED
+};
 
 /// Configures and starts the local runtime.
 ///
@@ -73,7 +84,7 @@ impl LocalRuntime {
     /// Validates the app, binds the HTTP port and starts every consumer and
     /// schedule.
     pub async fn start(self) -> Result<Running, Error> {
-        self.app.validate()?;
+        self.app.validate_for(&CAPABILITIES)?;
         let broker = LocalBroker::for_app(&self.app);
         let services =
             self.app
@@ -83,27 +94,16 @@ impl LocalRuntime {
         let mut background = Vec::new();
 
         for function in self.app.functions() {
-            let queue = match function.trigger() {
-                Trigger::Queue { queue, .. } => Some(queue.clone()),
-                Trigger::Topic { topic } => Some(subscription_queue(topic, function.name())),
-                Trigger::Schedule { cron } => {
-                    let schedule = cron.parse()?;
-                    background.push(tokio::spawn(scheduler::run(
-                        function.clone(),
-                        schedule,
-                        services.clone(),
-                        shutdown.clone(),
-                        tracker.clone(),
-                    )));
-                    None
-                }
-                Trigger::Storage { bucket, .. } => {
-                    tracing::warn!(function = %function.name(), bucket, "the local runtime does not fire storage triggers yet");
-                    None
-                }
-                Trigger::Http { .. } => None,
-            };
-            if let Some(queue) = queue {
+            if let Trigger::Schedule { cron } = function.trigger() {
+                background.push(tokio::spawn(scheduler::run(
+                    function.clone(),
+                    Ticker::new(cron.parse()?),
+                    services.clone(),
+                    shutdown.clone(),
+                    tracker.clone(),
+                )));
+            }
+            if let Some(queue) = conventions::consumed_queue(function.name(), function.trigger()) {
                 let consumer = Consumer {
                     function: function.clone(),
                     queue: broker.queue(&queue),

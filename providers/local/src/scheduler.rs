@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use cloudfn_core::{Context, Event, Function, Schedule, ScheduledTick, Services};
+use cloudfn_core::{
+    Function, ScheduledTick,
+    provider::{ContextBuilder, Event, Invoke, Services, Ticker},
+};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// Fires `function` at every time `schedule` names until `shutdown`. A failed
@@ -11,28 +13,19 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 /// previous one still runs is not skipped, since each runs on its own task.
 pub(crate) async fn run(
     function: Arc<Function>,
-    schedule: Schedule,
+    mut ticker: Ticker,
     services: Services,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let mut last = Utc::now();
     loop {
-        // From the previous firing, not from now: a clock read a little
-        // early after the sleep must not fire the same time twice.
-        let Some(next) = schedule.next_after(last.max(Utc::now())) else {
+        let tick = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            tick = ticker.tick() => tick,
+        };
+        let Some(tick) = tick else {
             tracing::warn!(function = %function.name(), "schedule has no future firing");
             return;
-        };
-        last = next;
-        let wait = (next - Utc::now()).to_std().unwrap_or_default();
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
-        let tick = ScheduledTick {
-            scheduled_time: next,
-            schedule: schedule.expression().to_owned(),
         };
         let (function, services, stop) = (function.clone(), services.clone(), shutdown.clone());
         tracker.spawn(async move { fire(&function, tick, &services, &stop).await });
@@ -48,7 +41,7 @@ async fn fire(
     let retry = function.policy().retry;
     let mut attempt = 1;
     loop {
-        let ctx = Context::builder(function, services)
+        let ctx = ContextBuilder::new(function, services)
             .attempt(attempt)
             .build();
         match function.invoke(Event::Tick(tick.clone()), ctx).await {

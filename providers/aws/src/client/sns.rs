@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_sns::types::MessageAttributeValue;
-use cloudfn_core::{Error, OutgoingMessage, TopicClient};
+use cloudfn_core::{Error, OutgoingMessage, provider::TopicClient};
 
 use super::sdk_error;
 

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
-use cloudfn_core::{Error, OutgoingMessage, QueueClient};
+use cloudfn_core::{Error, OutgoingMessage, provider::QueueClient};
 
 use super::sdk_error;
 

@@ -18,7 +18,8 @@ use aws_sdk_sqs::types::{
 };
 use axum::body::Body;
 use cloudfn_core::{
-    AppSpec, Error, FunctionSpec, HttpRequest, HttpResponse, Route, Routes, Trigger, unrouted,
+    AppSpec, Error, FunctionSpec, HttpRequest, HttpResponse, Trigger, conventions,
+    provider::{Route, Routes, Ticker, unrouted},
 };
 use http_body_util::BodyExt;
 use serde_json::json;
@@ -26,7 +27,7 @@ use serde_json::json;
 use super::{Outcome, RuntimeApiServer};
 use crate::{
     client::{resource_variable, sdk_error},
-    deploy::subscription_queue,
+    deploy::sqs_name,
     events::{http as http_events, queue as queue_events},
 };
 
@@ -43,7 +44,8 @@ pub struct DevOptions {
     pub region: String,
     /// The HTTP API's port; 0 picks a free one.
     pub http_port: u16,
-    /// Put before every queue and topic name, as a stack name would.
+    /// The app's prefix for every queue and topic name, as a stack name
+    /// would be (`<prefix>-<name>`; none when empty).
     pub prefix: String,
     /// More environment for the bootstrap processes.
     pub env: Vec<(String, String)>,
@@ -99,44 +101,28 @@ impl DevStack {
         let mut queue_urls = BTreeMap::new();
         let mut queue_arns = BTreeMap::new();
         // Dead-letter queues first: the others name them in their redrive policy.
-        let mut queues: Vec<(String, bool, Option<String>, u32, u64)> = Vec::new();
-        for queue in spec.queues.iter().filter(|q| q.is_dead_letter) {
-            queues.push((queue.name.clone(), queue.fifo, None, 0, 30));
-        }
-        for queue in spec.queues.iter().filter(|q| !q.is_dead_letter) {
-            let timeout = consumer_of(spec, &queue.name).map_or(30, visibility);
-            queues.push((
-                queue.name.clone(),
-                queue.fifo,
-                queue.dead_letter.clone(),
-                queue.max_receive_count.unwrap_or(0),
-                timeout,
-            ));
-        }
-        for topic in &spec.topics {
-            for subscriber in &topic.subscribers {
-                if let Some(function) = spec.functions.iter().find(|f| &f.name == subscriber) {
-                    queues.push((
-                        subscription_queue(&topic.name, subscriber),
-                        false,
-                        function.policy.dead_letter.clone(),
-                        function.policy.retry.max_attempts,
-                        visibility(function),
-                    ));
-                }
+        let ordered = spec
+            .queues
+            .iter()
+            .filter(|q| q.is_dead_letter)
+            .chain(spec.queues.iter().filter(|q| !q.is_dead_letter));
+        for queue in ordered {
+            let physical =
+                conventions::physical_name(&options.prefix, &sqs_name(&queue.name, queue.fifo));
+            let mut create = sqs.create_queue().queue_name(&physical);
+            if let Some(visibility) = queue.visibility_timeout {
+                create = create.attributes(
+                    QueueAttributeName::VisibilityTimeout,
+                    visibility.as_secs().to_string(),
+                );
             }
-        }
-        for (name, fifo, dead_letter, max_receive_count, visibility) in queues {
-            let physical = format!("{}{}", options.prefix, physical_queue_name(&name, fifo));
-            let mut create = sqs.create_queue().queue_name(&physical).attributes(
-                QueueAttributeName::VisibilityTimeout,
-                visibility.to_string(),
-            );
-            if fifo {
+            if queue.fifo {
                 create = create.attributes(QueueAttributeName::FifoQueue, "true");
             }
-            if let Some(dlq) = dead_letter.and_then(|d| queue_arns.get(&d).cloned()) {
-                let policy = json!({ "deadLetterTargetArn": dlq, "maxReceiveCount": max_receive_count.max(1) });
+            if let (Some(dlq), Some(count)) = (&queue.dead_letter, queue.max_receive_count)
+                && let Some(arn) = queue_arns.get(dlq)
+            {
+                let policy = json!({ "deadLetterTargetArn": arn, "maxReceiveCount": count });
                 create = create.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
             }
             let url = create
@@ -155,34 +141,34 @@ impl DevStack {
                 .attributes
                 .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
                 .unwrap_or_default();
-            queue_urls.insert(name.clone(), url);
-            queue_arns.insert(name, arn);
+            queue_urls.insert(queue.name.clone(), url);
+            queue_arns.insert(queue.name.clone(), arn);
         }
 
         let mut topic_arns = BTreeMap::new();
         for topic in &spec.topics {
             let arn = sns
                 .create_topic()
-                .name(format!("{}{}", options.prefix, topic.name))
+                .name(conventions::physical_name(&options.prefix, &topic.name))
                 .send()
                 .await
                 .map_err(|e| sdk_error(&format!("creating topic `{}`", topic.name), e))?
                 .topic_arn
                 .unwrap_or_default();
-            for subscriber in &topic.subscribers {
-                let queue = subscription_queue(&topic.name, subscriber);
-                sns.subscribe()
-                    .topic_arn(&arn)
-                    .protocol("sqs")
-                    .endpoint(queue_arns.get(&queue).cloned().unwrap_or_default())
-                    .attributes("RawMessageDelivery", "true")
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        sdk_error(&format!("subscribing `{queue}` to `{}`", topic.name), e)
-                    })?;
-            }
             topic_arns.insert(topic.name.clone(), arn);
+        }
+        for queue in &spec.queues {
+            let Some(topic) = &queue.subscribes_to else {
+                continue;
+            };
+            sns.subscribe()
+                .topic_arn(&topic_arns[topic])
+                .protocol("sqs")
+                .endpoint(&queue_arns[&queue.name])
+                .attributes("RawMessageDelivery", "true")
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("subscribing `{}` to `{topic}`", queue.name), e))?;
         }
 
         let mut stack = Self {
@@ -211,18 +197,13 @@ impl DevStack {
             );
         }
         for function in functions.values() {
-            let consumed = match &function.spec.trigger {
-                Trigger::Queue { queue, .. } => Some(queue.clone()),
-                Trigger::Topic { topic } => Some(subscription_queue(topic, &function.spec.name)),
-                _ => None,
-            };
             if let Trigger::Schedule { cron } = &function.spec.trigger {
-                let schedule = cron.parse::<cloudfn_core::Schedule>()?;
+                let ticker = Ticker::new(cron.parse()?);
                 stack
                     .tasks
-                    .push(tokio::spawn(fire_schedule(function.clone(), schedule)));
+                    .push(tokio::spawn(fire_schedule(function.clone(), ticker)));
             }
-            if let Some(queue) = consumed {
+            if let Some(queue) = function.spec.consumes.clone() {
                 let mapping = EventSourceMapping {
                     sqs: stack.sqs.clone(),
                     url: stack.queue_urls[&queue].clone(),
@@ -317,8 +298,8 @@ impl DevStack {
         format!("http://{}", self.http_addr)
     }
 
-    /// The URL of queue `name` (a neutral name; subscription queues are
-    /// `<topic>-<function>`).
+    /// The URL of queue `name`, by its neutral name
+    /// ([`conventions::subscription_queue`] for a subscriber's queue).
     pub fn queue_url(&self, name: &str) -> Option<&str> {
         self.queue_urls.get(name).map(String::as_str)
     }
@@ -346,19 +327,15 @@ impl DevStack {
 
 /// What an EventBridge schedule rule does: a `Scheduled Event` at each time
 /// the cron expression names.
-async fn fire_schedule(function: Arc<Function>, schedule: cloudfn_core::Schedule) {
-    loop {
-        let Some(next) = schedule.next_after(chrono::Utc::now()) else {
-            return;
-        };
-        tokio::time::sleep((next - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+async fn fire_schedule(function: Arc<Function>, mut ticker: Ticker) {
+    while let Some(tick) = ticker.tick().await {
         let event = json!({
             "version": "0",
             "id": uuid::Uuid::new_v4().to_string(),
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": "000000000000",
-            "time": next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "time": tick.scheduled_time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "region": "us-east-1",
             "resources": [format!("arn:aws:events:us-east-1:000000000000:rule/{}", function.spec.name)],
             "detail": {}
@@ -370,25 +347,6 @@ async fn fire_schedule(function: Arc<Function>, schedule: cloudfn_core::Schedule
         {
             tracing::warn!(function = %function.spec.name, error = %e, "scheduled invocation failed");
         }
-    }
-}
-
-/// Visibility long enough for one invocation and its report.
-fn visibility(function: &FunctionSpec) -> u64 {
-    function.policy.timeout.as_secs() + 5
-}
-
-fn consumer_of<'a>(spec: &'a AppSpec, queue: &str) -> Option<&'a FunctionSpec> {
-    spec.functions
-        .iter()
-        .find(|f| matches!(&f.trigger, Trigger::Queue { queue: q, .. } if q == queue))
-}
-
-fn physical_queue_name(name: &str, fifo: bool) -> String {
-    if fifo && !name.ends_with(".fifo") {
-        format!("{name}.fifo")
-    } else {
-        name.to_owned()
     }
 }
 

@@ -7,14 +7,13 @@ pub mod schedule;
 pub mod storage;
 pub mod topic;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Instant};
 
 use cloudfn_core::{
-    Context, Error, Event, Function, Message, OutgoingMessage, Services, Trigger,
+    Context, Error, Function, Message, OutgoingMessage, Trigger,
+    conventions::{self, Settlement},
     messaging::dead_letter,
+    provider::{ContextBuilder, Event, Invoke, Services},
 };
 use serde_json::Value;
 
@@ -33,15 +32,14 @@ pub struct Invocation {
 
 impl Invocation {
     fn context(&self, function: &Function, services: &Services, attempt: u32) -> Context {
-        let mut ctx = Context::builder(function, services)
+        let mut ctx = ContextBuilder::new(function, services)
             .invocation_id(self.request_id.clone())
             .attempt(attempt);
         if let Some(deadline) = self.deadline {
             // Stop the handler a little before Lambda stops the sandbox, so
-            // there is time left to report: batch failures, dead letters,
-            // backoff, or the HTTP 504.
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let margin = (remaining / 10).clamp(Duration::from_millis(20), Duration::from_secs(1));
+            // there is time left to report.
+            let margin =
+                conventions::report_margin(deadline.saturating_duration_since(Instant::now()));
             ctx = ctx.deadline(deadline.checked_sub(margin).unwrap_or(deadline));
         }
         if let Some(trace_id) = &self.trace_id {
@@ -116,9 +114,17 @@ impl Dispatcher {
                 };
                 for message in messages {
                     let ctx = invocation.context(function, services, 1);
-                    if let Err(error) = function.invoke(Event::Message(message.clone()), ctx).await
-                    {
-                        settle_permanent(function, services, &message, error).await?;
+                    let Err(error) = function.invoke(Event::Message(message.clone()), ctx).await
+                    else {
+                        continue;
+                    };
+                    // Lambda retries a failed SNS event itself; a permanent
+                    // failure would only fail again, so it is dead-lettered now.
+                    match function.policy().dead_letter.as_deref() {
+                        Some(dlq) if !error.is_retryable() => {
+                            dead_letter_to(function, services, dlq, &message, error).await?
+                        }
+                        _ => return Err(error),
                     }
                 }
                 Ok(Value::Null)
@@ -173,38 +179,41 @@ impl Dispatcher {
             batch.push((message, ctx));
         }
         let results = function.invoke_batch(batch).await;
+        let source =
+            conventions::consumed_queue(function.name(), function.trigger()).unwrap_or_default();
+        let policy = function.policy();
         let mut failed = Vec::new();
         for ((id, receipt, message), result) in kept.into_iter().zip(results) {
             let Err(error) = result else { continue };
-            if settle_permanent(function, services, &message, error)
-                .await
-                .is_err()
-            {
-                self.back_off(&receipt, message.attempt).await;
-                failed.push(id);
+            match conventions::settle(&error, message.attempt, &policy.retry) {
+                Settlement::Retry { delay } => {
+                    self.back_off(&source, &receipt, delay).await;
+                    failed.push(id);
+                }
+                Settlement::DeadLetter => {
+                    let dlq = conventions::dead_letter_queue(policy, &source);
+                    if dead_letter_to(function, services, &dlq, &message, error)
+                        .await
+                        .is_err()
+                    {
+                        // Reported failed, so the queue's own redrive keeps it.
+                        failed.push(id);
+                    }
+                }
             }
         }
         Ok(queue::batch_response(failed))
     }
 
     /// Applies the retry policy's backoff: the failed message becomes visible
-    /// again after the policy's delay, not the queue's visibility timeout.
-    async fn back_off(&self, receipt: &str, attempt: u32) {
-        // The queue by its neutral name, whose URL the deployment provides.
-        let queue = match self.function.trigger() {
-            Trigger::Queue { queue, .. } => queue.clone(),
-            Trigger::Topic { topic } => {
-                crate::deploy::subscription_queue(topic, self.function.name())
-            }
-            _ => return,
-        };
+    /// again after `delay`, not the queue's visibility timeout.
+    async fn back_off(&self, queue: &str, receipt: &str, delay: std::time::Duration) {
         let Some(sqs) = &self.sqs else { return };
         if receipt.is_empty() {
             return;
         }
-        let delay = self.function.policy().retry.delay(attempt);
         let seconds = delay.as_secs_f64().round().min(43_200.0) as i32;
-        let changed = match sqs.queue_url(&queue).await {
+        let changed = match sqs.queue_url(queue).await {
             Ok(url) => sqs
                 .sdk()
                 .await
@@ -224,25 +233,17 @@ impl Dispatcher {
     }
 }
 
-/// A failure that retrying cannot fix goes straight to the function's
-/// dead-letter queue (with the error recorded) instead of being retried
-/// until the platform gives up. Returns the error back when the message
-/// should be retried: it is retryable, there is no dead-letter queue, or
-/// sending to it failed.
-async fn settle_permanent(
+/// Moves a delivery that failed for good to dead-letter queue `dlq`, with
+/// the error recorded in its attributes, instead of leaving it to be
+/// retried until the platform gives up. Gives the error back when sending
+/// failed, so the delivery is reported failed and nothing is lost.
+async fn dead_letter_to(
     function: &Function,
     services: &Services,
+    dlq: &str,
     message: &Message,
     error: Error,
 ) -> Result<(), Error> {
-    let Some(dlq) = function
-        .policy()
-        .dead_letter
-        .as_deref()
-        .filter(|_| !error.is_retryable())
-    else {
-        return Err(error);
-    };
     let mut dead = OutgoingMessage::new(message.body.clone());
     dead.attributes = message.attributes.clone();
     dead_letter::annotate(
@@ -260,11 +261,11 @@ async fn settle_permanent(
     }
     match services.queue(dlq).send_message(dead).await {
         Ok(_) => {
-            tracing::error!(function = %function.name(), message_id = %message.id, dead_letter_queue = dlq, error = %error, "permanent failure; message moved to the dead-letter queue");
+            tracing::error!(function = %function.name(), message_id = %message.id, dead_letter_queue = dlq, attempts = message.attempt, error = %error, "message failed for good; moved to the dead-letter queue");
             Ok(())
         }
         Err(send) => {
-            tracing::error!(function = %function.name(), message_id = %message.id, error = %send, "could not dead-letter a permanent failure; leaving it to the queue's redrive");
+            tracing::error!(function = %function.name(), message_id = %message.id, error = %send, "could not dead-letter a failed message; leaving it to the queue's redrive");
             Err(error)
         }
     }

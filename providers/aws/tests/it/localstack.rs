@@ -11,8 +11,9 @@ use cloudfn_aws::{
     events::{Dispatcher, Invocation, queue as queue_events},
 };
 use cloudfn_core::{
-    App, Context, Error, Function, Message, OutgoingMessage, QueueClient, RetryPolicy, TopicClient,
+    App, Context, Error, Function, Message, OutgoingMessage, RetryPolicy,
     messaging::dead_letter,
+    provider::{QueueClient, TopicClient},
 };
 use serde_json::{Value, json};
 

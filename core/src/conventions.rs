@@ -1,0 +1,175 @@
+//! The rules every provider follows the same way, kept here once so that
+//! the local runtime, each cloud adapter and each dev emulation cannot drift:
+//! how resources are named, how long a delivery stays invisible, how much of
+//! the deadline is kept to report, and how a failed delivery is settled.
+//!
+//! Providers call these; none writes its own.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cloudfn_core::{Error, RetryPolicy, conventions::{self, Settlement}};
+//!
+//! assert_eq!(conventions::subscription_queue("order-paid", "notify"), "order-paid-notify");
+//! assert_eq!(conventions::default_dead_letter_queue("orders"), "orders-dead-letter");
+//! assert_eq!(conventions::physical_name("shop-dev", "orders"), "shop-dev-orders");
+//!
+//! let retry = RetryPolicy::new(3);
+//! assert!(matches!(conventions::settle(&Error::unavailable("down"), 1, &retry), Settlement::Retry { .. }));
+//! assert_eq!(conventions::settle(&Error::unavailable("down"), 3, &retry), Settlement::DeadLetter);
+//! assert_eq!(conventions::settle(&Error::invalid("bad"), 1, &retry), Settlement::DeadLetter);
+//! ```
+
+use std::time::Duration;
+
+use crate::{Error, Function, Policy, RetryPolicy, Trigger};
+
+/// The queue that carries topic `topic` to subscriber `function`: every
+/// provider gives each subscriber its own queue (SNS → SQS, a Pub/Sub
+/// subscription, a Storage Queue per subscriber), so each gets retries, a
+/// dead-letter queue and batch failures of its own.
+///
+/// The name uses only letters, digits and `-`, which every cloud's queue
+/// names accept.
+pub fn subscription_queue(topic: &str, function: &str) -> String {
+    format!("{topic}-{function}")
+}
+
+/// The dead-letter queue made for a consumer of `source` that names none, so
+/// that a message that keeps failing is kept rather than dropped.
+pub fn default_dead_letter_queue(source: &str) -> String {
+    format!("{source}-dead-letter")
+}
+
+/// The queue `function` consumes, if a queue feeds it: its trigger's queue,
+/// or its own subscription queue of a topic.
+pub fn consumed_queue(function: &str, trigger: &Trigger) -> Option<String> {
+    match trigger {
+        Trigger::Queue { queue, .. } => Some(queue.clone()),
+        Trigger::Topic { topic } => Some(subscription_queue(topic, function)),
+        _ => None,
+    }
+}
+
+/// Where a consumer of `source` with `policy` sends the deliveries that
+/// fail for good: its declared dead-letter queue, else the default one.
+pub fn dead_letter_queue(policy: &Policy, source: &str) -> String {
+    policy
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| default_dead_letter_queue(source))
+}
+
+/// [`dead_letter_queue`] for a function, if a queue feeds it.
+pub fn dead_letter_queue_of(function: &Function) -> Option<String> {
+    consumed_queue(function.name(), function.trigger())
+        .map(|source| dead_letter_queue(function.policy(), &source))
+}
+
+/// A resource's name in the cloud: the app's `prefix` (a stack, a
+/// deployment, a test run), `-`, and the neutral name. With no prefix, the
+/// neutral name itself.
+pub fn physical_name(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}-{name}")
+    }
+}
+
+/// How long a delivered message stays invisible to other consumers: six
+/// times the function's timeout (whole seconds, at least one), Lambda's
+/// guidance for SQS event sources, which leaves room for the platform to
+/// batch, invoke and retry the invocation itself before the message is
+/// handed out again. A message returns sooner only when its consumer says
+/// so (the retry policy's backoff).
+pub fn visibility_timeout(timeout: Duration) -> Duration {
+    Duration::from_secs(6 * timeout.as_secs_f64().ceil().max(1.0) as u64)
+}
+
+/// How much of the platform's deadline a provider keeps back from the
+/// handler to report the outcome (batch failures, dead letters, backoff,
+/// the HTTP 504): a tenth of the time left, between 20 ms and 1 s.
+pub fn report_margin(remaining: Duration) -> Duration {
+    (remaining / 10).clamp(Duration::from_millis(20), Duration::from_secs(1))
+}
+
+/// What happens to a delivery whose invocation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Deliver it again after `delay` (the retry policy's backoff).
+    Retry {
+        /// How long the message stays invisible first.
+        delay: Duration,
+    },
+    /// Retrying cannot help or no attempts are left: move it to the
+    /// consumer's dead-letter queue (see [`dead_letter_queue`]) with the
+    /// [`crate::messaging::dead_letter`] attributes, and delete it.
+    DeadLetter,
+}
+
+/// Settles a delivery that failed with `error` on attempt `attempt`: a
+/// retryable error with attempts left is retried after the backoff; anything
+/// else (a permanent error, or the last attempt) is dead-lettered, on every
+/// provider alike.
+pub fn settle(error: &Error, attempt: u32, retry: &RetryPolicy) -> Settlement {
+    if error.is_retryable() && retry.has_attempts_left(attempt) {
+        Settlement::Retry {
+            delay: retry.delay(attempt),
+        }
+    } else {
+        Settlement::DeadLetter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visibility_is_six_timeouts_in_whole_seconds() {
+        assert_eq!(
+            visibility_timeout(Duration::from_secs(30)),
+            Duration::from_secs(180)
+        );
+        assert_eq!(
+            visibility_timeout(Duration::from_millis(200)),
+            Duration::from_secs(6)
+        );
+        assert_eq!(
+            visibility_timeout(Duration::from_millis(1500)),
+            Duration::from_secs(12)
+        );
+    }
+
+    #[test]
+    fn the_margin_is_a_tenth_within_bounds() {
+        assert_eq!(
+            report_margin(Duration::from_millis(100)),
+            Duration::from_millis(20)
+        );
+        assert_eq!(
+            report_margin(Duration::from_secs(5)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            report_margin(Duration::from_secs(60)),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn consumers_of_topics_read_their_subscription_queue() {
+        assert_eq!(
+            consumed_queue("notify", &Trigger::topic("order-paid")).as_deref(),
+            Some("order-paid-notify")
+        );
+        assert_eq!(
+            consumed_queue("charge", &Trigger::queue("orders")).as_deref(),
+            Some("orders")
+        );
+        assert_eq!(
+            consumed_queue("tick", &Trigger::schedule("* * * * *")),
+            None
+        );
+    }
+}
