@@ -15,43 +15,15 @@ use cloudfn::{
 };
 use serde_json::{Value, json};
 
-use crate::shop_app::{self, ORDER_PAID, ORDERS, ORDERS_DLQ, Shop};
-
-/// LocalStack's URL, when the test command started it.
-fn localstack() -> Option<String> {
-    match std::env::var("CLOUDFN_TEST_LOCALSTACK_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("TEST_INTEGRATION").as_deref() == Ok("1") => {
-            panic!("TEST_INTEGRATION=1 but CLOUDFN_TEST_LOCALSTACK_URL is unset: run scripts/test")
-        }
-        _ => {
-            eprintln!("SKIPPED: LocalStack is not running (scripts/test starts it)");
-            None
-        }
-    }
-}
-
-/// The shop example cargo built beside this test (with `--all-features`, so with `aws`).
-fn shop_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/shop");
-    assert!(
-        binary.exists(),
-        "{} is missing: run the tests with --all-features",
-        binary.display()
-    );
-    binary
-}
+use crate::{
+    shop_app::{self, ORDER_PAID, ORDERS, ORDERS_DLQ, Shop},
+    support::{example_binary, localstack},
+};
 
 async fn start(failure_rate: &str) -> (DevStack, String) {
     let url = localstack().expect("checked by the caller");
     let prefix = format!("shop-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut options = DevOptions::new(shop_app::app(Shop::new(0.0)).spec(), shop_binary(), &url);
+    let mut options = DevOptions::new(shop_app::app(Shop::new(0.0)).spec(), example_binary("shop"), &url);
     options.prefix = prefix;
     options.env = vec![
         ("SHOP_CHARGE_FAILURE_RATE".into(), failure_rate.into()),

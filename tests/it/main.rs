@@ -5,8 +5,12 @@
 #[allow(dead_code)]
 mod shop_app;
 
+#[path = "../../examples/contract/app.rs"]
+mod contract_app;
+
 #[cfg(feature = "aws")]
 mod aws_shop;
+mod contract;
 mod reliability;
 mod runtime;
 mod shop;

@@ -80,6 +80,14 @@ impl LocalBroker {
         self.existing(name).map(|q| q.peek()).unwrap_or_default()
     }
 
+    /// Removes and returns the messages queue `name` holds ready now: to
+    /// read a queue no function consumes, as a client outside the app would.
+    pub fn receive(&self, name: &str) -> Vec<Message> {
+        self.existing(name)
+            .map(|q| q.take_ready())
+            .unwrap_or_default()
+    }
+
     /// How many messages queue `name` holds.
     pub fn depth(&self, name: &str) -> QueueDepth {
         self.existing(name).map(|q| q.depth()).unwrap_or_default()

@@ -330,6 +330,17 @@ impl LocalQueue {
             .map(|m| m.to_message(&self.name))
             .collect()
     }
+
+    /// Removes and returns the messages ready now, as a consumer outside any
+    /// function would receive and delete them.
+    pub(crate) fn take_ready(&self) -> Vec<Message> {
+        let mut state = self.lock();
+        state
+            .ready
+            .drain(..)
+            .map(|m| m.to_message(&self.name))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -112,7 +112,8 @@ impl Dispatcher {
                 } else {
                     return Err(unexpected(function, topic::EXPECTED, &event));
                 };
-                for message in messages {
+                for mut message in messages {
+                    neutral_source(function, &mut message);
                     let ctx = invocation.context(function, services, 1);
                     let Err(error) = function.invoke(Event::Message(message.clone()), ctx).await
                     else {
@@ -165,11 +166,12 @@ impl Dispatcher {
         let mut kept = Vec::with_capacity(records.len());
         let mut batch = Vec::with_capacity(records.len());
         for record in records {
-            let message = if unwrap {
+            let mut message = if unwrap {
                 topic::unwrap_queued(record.message)
             } else {
                 record.message
             };
+            neutral_source(function, &mut message);
             let ctx = invocation.context(function, services, message.attempt);
             kept.push((
                 record.sqs_message_id,
@@ -268,6 +270,17 @@ async fn dead_letter_to(
             tracing::error!(function = %function.name(), message_id = %message.id, error = %send, "could not dead-letter a failed message; leaving it to the queue's redrive");
             Err(error)
         }
+    }
+}
+
+/// Names a message's source by the neutral name the app uses (`orders`),
+/// not the physical one its ARN carries (`<stack>-orders`), as on every
+/// provider.
+fn neutral_source(function: &Function, message: &mut Message) {
+    match function.trigger() {
+        Trigger::Queue { queue, .. } => message.source.clone_from(queue),
+        Trigger::Topic { topic } => message.source.clone_from(topic),
+        _ => {}
     }
 }
 

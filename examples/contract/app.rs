@@ -1,0 +1,189 @@
+//! The app the contract suite runs on every provider: one small function per
+//! promise, each reporting what it saw to the `observed` queue so the suite
+//! can watch it from outside, whatever process or cloud ran it.
+
+use std::time::Duration;
+
+use cloudfn::{
+    App, Context, Error, Function, HttpRequest, HttpResponse, Idempotency, Message, Method,
+    RetryPolicy,
+};
+use serde::{Deserialize, Serialize};
+
+/// Where every function reports what it did.
+pub const OBSERVED: &str = "observed";
+/// The work queue, and where its failures land.
+pub const JOBS: &str = "jobs";
+pub const JOBS_DLQ: &str = "jobs-dlq";
+/// The FIFO queue.
+pub const LEDGER: &str = "ledger";
+/// The topic a handler publishes to and another function subscribes to.
+pub const EVENTS: &str = "events";
+
+/// Attempts of a `jobs` message before it is dead-lettered.
+pub const JOB_ATTEMPTS: u32 = 3;
+
+/// One report to `observed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Which function reported.
+    pub function: String,
+    /// The scenario's key, unique per run.
+    pub key: String,
+    /// The delivery attempt.
+    pub attempt: u32,
+    /// What the function did: `ok`, `failed`, or what it read.
+    pub outcome: String,
+}
+
+/// A `jobs` message: fails retryably until attempt `fail_until` is past.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    #[serde(default)]
+    pub fail_until: u32,
+}
+
+/// A `ledger` message: its sequence number within its ordering key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub key: String,
+    pub seq: u32,
+    #[serde(default)]
+    pub fail_first: bool,
+}
+
+/// An order as `POST /orders` reads it.
+#[derive(Debug, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Item {
+    pub sku: String,
+    pub qty: u32,
+}
+
+async fn observe(ctx: &Context, key: &str, outcome: impl Into<String>) -> Result<(), Error> {
+    let observation = Observation {
+        function: ctx.function_name().to_owned(),
+        key: key.to_owned(),
+        attempt: ctx.attempt(),
+        outcome: outcome.into(),
+    };
+    ctx.queue(OBSERVED).send(&observation).await.map(|_| ())
+}
+
+/// `GET /echo/{name}`: what arrived, as JSON.
+async fn echo(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
+    let body = serde_json::json!({
+        "name": req.path_param("name")?,
+        "q": req.query_param("q"),
+        "probe": req.header("x-probe"),
+        "method": req.method.as_str(),
+    });
+    Ok(HttpResponse::json(200, &body).with_header("x-echo", "yes"))
+}
+
+/// `POST /orders`: 400 naming the field for a body of the wrong shape, 422
+/// for an order with no items, else 202.
+async fn orders(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
+    let order: Order = req.json()?;
+    if order.items.is_empty() || order.items.iter().any(|i| i.qty == 0 || i.sku.is_empty()) {
+        return Err(Error::invalid("an order needs items, each with a sku and a qty above 0"));
+    }
+    Ok(HttpResponse::json(202, &serde_json::json!({ "id": order.id })))
+}
+
+/// `GET /slow`: runs past its one-second timeout.
+async fn slow(_: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    Ok(HttpResponse::text(200, "too late"))
+}
+
+/// `GET /panic?boom=1` panics; without `boom` it answers 200, from the same
+/// process.
+async fn panics(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
+    if req.query_param("boom").is_some() {
+        panic!("boom, as asked");
+    }
+    Ok(HttpResponse::text(200, "still here"))
+}
+
+/// `POST /publish/{key}`: publishes the key to `events`.
+async fn publish(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error> {
+    let key = req.path_param("key")?.to_owned();
+    ctx.topic(EVENTS).publish(&serde_json::json!({ "key": key })).await?;
+    Ok(HttpResponse::new(202))
+}
+
+/// Subscribed to `events`: reports each key it hears.
+async fn listen(msg: Message<serde_json::Value>, ctx: Context) -> Result<(), Error> {
+    let key = msg.body["key"].as_str().unwrap_or_default().to_owned();
+    observe(&ctx, &key, "heard").await
+}
+
+/// Consumes `jobs`: fails retryably until its attempt passes `fail_until`.
+async fn work(msg: Message<Job>, ctx: Context) -> Result<(), Error> {
+    if ctx.attempt() <= msg.body.fail_until {
+        observe(&ctx, &msg.body.id, "failed").await?;
+        return Err(Error::unavailable(format!(
+            "job {} fails until attempt {}",
+            msg.body.id, msg.body.fail_until
+        )));
+    }
+    observe(&ctx, &msg.body.id, "ok").await
+}
+
+/// Consumes the FIFO `ledger`: reports each entry's sequence number; an
+/// entry marked `fail_first` fails its first attempt.
+async fn book(msg: Message<Entry>, ctx: Context) -> Result<(), Error> {
+    let entry = msg.body;
+    if entry.fail_first && ctx.attempt() == 1 {
+        return Err(Error::unavailable(format!("entry {} fails once", entry.seq)));
+    }
+    observe(&ctx, &entry.key, entry.seq.to_string()).await
+}
+
+/// Every minute: reports that it fired.
+async fn tick(tick: cloudfn::ScheduledTick, ctx: Context) -> Result<(), Error> {
+    observe(&ctx, "tick", tick.scheduled_time.to_rfc3339()).await
+}
+
+/// Quick retries: a contract run should not wait on production backoff.
+fn quick(attempts: u32) -> RetryPolicy {
+    RetryPolicy::new(attempts)
+        .initial_delay(Duration::from_millis(100))
+        .max_delay(Duration::from_millis(400))
+}
+
+/// The contract app.
+pub fn app() -> App {
+    App::new("contract")
+        .function(Function::http("echo", Method::Get, "/echo/{name}", echo))
+        .function(Function::http("orders", Method::Post, "/orders", orders))
+        .function(Function::http("slow", Method::Get, "/slow", slow).timeout(Duration::from_secs(1)))
+        .function(Function::http("panics", Method::Get, "/panic", panics))
+        .function(
+            Function::http("publish", Method::Post, "/publish/{key}", publish)
+                .publishes_to(EVENTS),
+        )
+        .function(Function::topic("listen", EVENTS, listen).sends_to(OBSERVED))
+        .function(
+            Function::queue("work", JOBS, work)
+                .retry(quick(JOB_ATTEMPTS))
+                .dead_letter(JOBS_DLQ)
+                .idempotent(Idempotency::by_body_field("/id"))
+                .timeout(Duration::from_secs(10))
+                .sends_to(OBSERVED),
+        )
+        .function(
+            Function::fifo_queue("book", LEDGER, book)
+                .retry(quick(5))
+                .timeout(Duration::from_secs(10))
+                .sends_to(OBSERVED),
+        )
+        .function(Function::schedule("tick", "* * * * *", tick).sends_to(OBSERVED))
+}

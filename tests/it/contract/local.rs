@@ -1,0 +1,40 @@
+//! The contract app on the local runtime, in this process.
+
+use async_trait::async_trait;
+use cloudfn::{
+    Capabilities, Message, OutgoingMessage,
+    local::{CAPABILITIES, Running},
+};
+
+use super::Deployment;
+
+pub struct LocalDeployment(Running);
+
+impl LocalDeployment {
+    pub async fn start() -> Self {
+        Self(crate::support::start(crate::contract_app::app()).await)
+    }
+}
+
+#[async_trait]
+impl Deployment for LocalDeployment {
+    fn capabilities(&self) -> &Capabilities {
+        &CAPABILITIES
+    }
+
+    fn http_url(&self) -> String {
+        self.0.url()
+    }
+
+    async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) {
+        self.0.queue(queue).send_batch(messages).await.unwrap();
+    }
+
+    async fn receive(&self, queue: &str) -> Vec<Message> {
+        self.0.broker().receive(queue)
+    }
+
+    async fn stop(self: Box<Self>) {
+        self.0.shutdown().await;
+    }
+}

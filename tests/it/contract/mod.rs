@@ -1,0 +1,272 @@
+//! The contract every provider keeps, written once.
+//!
+//! Scenarios (in [`scenarios`]) drive a [`Deployment`] — the contract app
+//! (`examples/contract`) running on one provider — from outside, as a user
+//! would: HTTP requests, messages sent to its queues, and what its functions
+//! report to the `observed` queue or leave in a dead-letter queue. Each
+//! provider adds one small adapter that starts the app its real way
+//! ([`local`]; [`aws`]: real bootstrap processes behind the Runtime API,
+//! fed from LocalStack). A scenario the provider's [`Capabilities`] rule out
+//! is skipped, and says so in the table.
+//!
+//! The test prints a scenario × provider table and writes it to
+//! `target/tmp/contract-table.md`, which the test command shows.
+
+#[cfg(feature = "aws")]
+mod aws;
+mod local;
+mod scenarios;
+
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use cloudfn::{Capabilities, Message, OutgoingMessage};
+use futures::{FutureExt, future::BoxFuture};
+
+use crate::contract_app::Observation;
+
+/// One provider running the contract app, as the suite reaches it.
+#[async_trait]
+pub trait Deployment: Send + Sync {
+    /// What the provider can do; scenarios that need more are skipped.
+    fn capabilities(&self) -> &Capabilities;
+    /// The base URL of the app's HTTP functions.
+    fn http_url(&self) -> String;
+    /// Sends `messages` to queue `queue`, in order, from outside the app.
+    async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>);
+    /// Takes what queue `queue` holds now (received and deleted).
+    async fn receive(&self, queue: &str) -> Vec<Message>;
+    /// Stops the app.
+    async fn stop(self: Box<Self>);
+}
+
+/// What scenarios use: the deployment, an HTTP client, and what has been
+/// received from each queue so far (scenarios run side by side, so each
+/// reads the messages that concern it from one shared inbox).
+pub struct Harness {
+    deployment: Box<dyn Deployment>,
+    http: reqwest::Client,
+    inboxes: Mutex<HashMap<String, Vec<Message>>>,
+    run: String,
+}
+
+impl Harness {
+    fn new(deployment: Box<dyn Deployment>) -> Self {
+        Self {
+            deployment,
+            http: reqwest::Client::new(),
+            inboxes: Mutex::default(),
+            run: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+        }
+    }
+
+    /// A key unique to this run and scenario.
+    pub fn key(&self, scenario: &str) -> String {
+        format!("{scenario}-{}", self.run)
+    }
+
+    /// A request to the app's HTTP functions; `path` may carry a query.
+    pub fn http(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.deployment.http_url()))
+    }
+
+    /// Sends JSON `bodies` to `queue`.
+    pub async fn send_json<T: serde::Serialize>(&self, queue: &str, bodies: &[T]) {
+        let messages = bodies
+            .iter()
+            .map(|b| OutgoingMessage::json(b).unwrap())
+            .collect();
+        self.deployment.send(queue, messages).await
+    }
+
+    /// Sends `messages` to `queue`.
+    pub async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) {
+        self.deployment.send(queue, messages).await
+    }
+
+    /// Waits until `found` finds what it looks for among the messages
+    /// received from `queue` so far; fails the scenario, saying `what`, after
+    /// `patience` (a guard against hanging, not a measure of speed).
+    pub async fn wait_for<T>(
+        &self,
+        queue: &str,
+        what: &str,
+        patience: Duration,
+        found: impl Fn(&[Message]) -> Option<T>,
+    ) -> T {
+        let give_up = tokio::time::Instant::now() + patience;
+        loop {
+            let received = self.deployment.receive(queue).await;
+            {
+                let mut inboxes = self.inboxes.lock().unwrap();
+                let inbox = inboxes.entry(queue.to_owned()).or_default();
+                inbox.extend(received);
+                if let Some(result) = found(inbox) {
+                    return result;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "never happened within {patience:?}: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What the functions reported about `key` so far, in arrival order.
+    pub async fn observations(&self, key: &str) -> Vec<Observation> {
+        self.wait_for(crate::contract_app::OBSERVED, "a read", Duration::ZERO, |all| {
+            Some(observations_of(all, key))
+        })
+        .await
+    }
+
+    /// Waits until `done` holds for what the functions reported about `key`,
+    /// and returns those reports.
+    pub async fn observe_until(
+        &self,
+        key: &str,
+        patience: Duration,
+        done: impl Fn(&[Observation]) -> bool,
+    ) -> Vec<Observation> {
+        self.wait_for(
+            crate::contract_app::OBSERVED,
+            &format!("the reports about `{key}`"),
+            patience,
+            |all| {
+                let seen = observations_of(all, key);
+                done(&seen).then_some(seen)
+            },
+        )
+        .await
+    }
+}
+
+fn observations_of(messages: &[Message], key: &str) -> Vec<Observation> {
+    messages
+        .iter()
+        .filter_map(|m| serde_json::from_slice::<Observation>(&m.body).ok())
+        .filter(|o| o.key == key)
+        .collect()
+}
+
+/// One promise every provider keeps.
+pub struct Scenario {
+    /// What the table calls it.
+    pub name: &'static str,
+    /// `Err(why)` when the provider cannot do what the scenario needs.
+    pub needs: fn(&Capabilities) -> Result<(), &'static str>,
+    /// Drives the deployment; panics (an assertion) when the promise is broken.
+    pub run: for<'a> fn(&'a Harness) -> BoxFuture<'a, ()>,
+}
+
+/// Needs nothing beyond what every provider has.
+pub fn anywhere(_: &Capabilities) -> Result<(), &'static str> {
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+enum Outcome {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+impl Outcome {
+    fn cell(&self) -> String {
+        match self {
+            Self::Passed => "pass".into(),
+            Self::Failed(_) => "**FAIL**".into(),
+            Self::Skipped(why) => format!("skipped: {why}"),
+        }
+    }
+}
+
+/// Every scenario on `harness`, side by side; one scenario's failure does
+/// not stop the others.
+async fn run_all(harness: Arc<Harness>) -> Vec<Outcome> {
+    let runs = scenarios::ALL.iter().map(|scenario| {
+        let harness = harness.clone();
+        async move {
+            if let Err(why) = (scenario.needs)(harness.deployment.capabilities()) {
+                return Outcome::Skipped(why.to_owned());
+            }
+            let run = AssertUnwindSafe((scenario.run)(&harness)).catch_unwind();
+            match tokio::time::timeout(Duration::from_secs(180), run).await {
+                Ok(Ok(())) => Outcome::Passed,
+                Ok(Err(panic)) => Outcome::Failed(
+                    panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_else(|| "panicked".into()),
+                ),
+                Err(_) => Outcome::Failed("did not finish in 180 s".into()),
+            }
+        }
+    });
+    futures::future::join_all(runs).await
+}
+
+/// The scenario × provider table, in Markdown.
+fn table(columns: &[(&str, Vec<Outcome>)]) -> String {
+    let mut out = String::from("| scenario |");
+    for (provider, _) in columns {
+        let _ = write!(out, " {provider} |");
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(columns.len()));
+    for (row, scenario) in scenarios::ALL.iter().enumerate() {
+        let _ = write!(out, "\n| {} |", scenario.name);
+        for (_, outcomes) in columns {
+            let _ = write!(out, " {} |", outcomes[row].cell());
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// Starts every provider this build has, runs every scenario on each side
+/// by side, prints the table and fails if any scenario failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_provider_keeps_the_contract() {
+    let mut deployments: Vec<(&str, Option<Box<dyn Deployment>>)> =
+        vec![("local", Some(Box::new(local::LocalDeployment::start().await)))];
+    #[cfg(feature = "aws")]
+    deployments.push(("aws", aws::AwsDeployment::start().await.map(|d| Box::new(d) as _)));
+
+    let runs = deployments.into_iter().map(|(provider, deployment)| async move {
+        let Some(deployment) = deployment else {
+            let why = Outcome::Skipped("its emulator is not running".into());
+            return (provider, vec![why; scenarios::ALL.len()]);
+        };
+        let harness = Arc::new(Harness::new(deployment));
+        let outcomes = run_all(harness.clone()).await;
+        if let Ok(harness) = Arc::try_unwrap(harness) {
+            harness.deployment.stop().await;
+        }
+        (provider, outcomes)
+    });
+    let columns = futures::future::join_all(runs).await;
+
+    let table = table(&columns);
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("contract-table.md");
+    std::fs::write(&path, &table).unwrap();
+    println!("{table}");
+    let mut failures = String::new();
+    for (provider, outcomes) in &columns {
+        for (scenario, outcome) in scenarios::ALL.iter().zip(outcomes) {
+            if let Outcome::Failed(why) = outcome {
+                let _ = writeln!(failures, "- {provider} / {}: {why}", scenario.name);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{table}\nfailed:\n{failures}");
+}
