@@ -22,7 +22,8 @@
 #[cfg(feature = "aws")]
 pub use cloudfn_aws as aws;
 pub use cloudfn_core::*;
-/// The embedded local runtime.
+/// The embedded local runtime (feature `local`, on by default).
+#[cfg(feature = "local")]
 pub use cloudfn_local as local;
 
 /// Set to a file path to make [`run`] write the app's [`AppSpec`] there as
@@ -85,18 +86,37 @@ pub async fn run(app: App) -> Result<(), Error> {
     if let Some(path) = std::env::var_os(PRINT_SPEC_VARIABLE) {
         return print_spec(&app, &path);
     }
-    local::init_tracing();
+    init_tracing();
     match Provider::detect() {
+        #[cfg(feature = "local")]
         Provider::Local => local::serve(app).await.map(|_| ()),
         #[cfg(feature = "aws")]
         Provider::Aws => aws::serve(app).await,
         cloud => Err(Error::unavailable(format!(
-            "this process runs on {} but cloudfn has no adapter for it in this build; \
-             build with `--features {}` once that adapter exists",
+            "this process runs on {} but this build has no adapter for it: \
+             build with cloudfn's `{}` feature",
             cloud.name(),
             cloud.name()
         ))),
     }
+}
+
+/// Installs a `tracing` subscriber writing to stderr, unless one is
+/// installed. `RUST_LOG` filters it with `target=level` directives
+/// (`warn,cloudfn_aws=debug`); the default is `info`.
+pub fn init_tracing() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .finish();
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(
+        tracing_subscriber::layer::SubscriberExt::with(subscriber, filter),
+    );
 }
 
 /// Writes `app`'s spec to `path`, or to standard output for `-`.

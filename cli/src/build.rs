@@ -24,9 +24,11 @@ pub struct Target {
     /// Cargo features to turn on besides the cloud's (comma-separated).
     #[arg(long)]
     pub features: Option<String>,
-    /// The cargo profile to build with.
-    #[arg(long, default_value = "release")]
-    pub profile: String,
+    /// The cargo profile to build a cloud package with (default: `release`
+    /// with LTO, one codegen unit and symbols stripped; panics still unwind,
+    /// so a panicking handler fails only its own invocation).
+    #[arg(long)]
+    pub profile: Option<String>,
     /// Use this already-built binary instead of building one.
     #[arg(long, conflicts_with_all = ["example", "bin", "package", "features"])]
     pub binary: Option<PathBuf>,
@@ -48,20 +50,53 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
-/// Builds `target` with the `cloud` feature on and returns the executable.
-pub fn build(target: &Target, cloud: &str) -> Result<PathBuf, Error> {
+/// How to build: the features on top of the user's, and for whom.
+pub struct Build<'a> {
+    /// Features to turn on (`cloudfn/aws-sqs`), besides `--features`.
+    pub features: Vec<String>,
+    /// A cloud package: no default features (the local runtime stays out),
+    /// and the size-and-speed release profile unless `--profile` names one.
+    pub for_cloud: bool,
+    /// The target.
+    pub target: &'a Target,
+}
+
+/// The release profile a cloud package deserves: Lambda pulls and unpacks
+/// the package on every cold start, so size is start-up time. Panics keep
+/// unwinding: a panicking handler fails only its own invocation.
+const CLOUD_PROFILE: [&str; 3] = [
+    "profile.release.lto=true",
+    "profile.release.codegen-units=1",
+    "profile.release.strip=true",
+];
+
+/// Builds the target and returns the executable.
+pub fn build(build: &Build<'_>) -> Result<PathBuf, Error> {
+    let target = build.target;
     if let Some(binary) = &target.binary {
         return Ok(binary.clone());
     }
     let mut command = cargo();
-    command.args([
-        "build",
-        "--message-format=json-render-diagnostics",
-        "--profile",
-        &target.profile,
-    ]);
-    let features: Vec<&str> = [cloud]
-        .into_iter()
+    command.args(["build", "--message-format=json-render-diagnostics"]);
+    match (&target.profile, build.for_cloud) {
+        (Some(profile), _) => {
+            command.args(["--profile", profile]);
+        }
+        (None, true) => {
+            command.arg("--release");
+            for setting in CLOUD_PROFILE {
+                command.args(["--config", setting]);
+            }
+        }
+        (None, false) => {}
+    }
+    if build.for_cloud {
+        command.arg("--no-default-features");
+    }
+    let features: Vec<&str> = build
+        .features
+        .iter()
+        .map(String::as_str)
         .chain(
             target
                 .features

@@ -89,8 +89,7 @@ async fn run(command: Command) -> Result<(), Error> {
             out,
             arch,
         } => {
-            let binary = build::build(&target, "aws")?;
-            let spec = build::spec(&binary)?;
+            let (binary, spec) = aws_bootstrap(&target)?;
             let out = out.unwrap_or_else(|| build::target_dir().join("cloudfn/aws"));
             let options = cloudfn_aws::deploy::SamOptions {
                 architecture: arch,
@@ -114,13 +113,15 @@ async fn run(command: Command) -> Result<(), Error> {
             endpoint_url,
             port,
         } => {
-            let binary = build::build(&target, "aws")?;
-            let spec = build::spec(&binary)?;
+            let (binary, spec) = aws_bootstrap(&target)?;
             dev::aws(spec, binary, endpoint_url, port).await
         }
         Command::Spec { target } => {
-            let binary = build::build(&target, "")?;
-            let spec = build::spec(&binary)?;
+            let spec = build::spec(&build::build(&build::Build {
+                features: Vec::new(),
+                for_cloud: false,
+                target: &target,
+            })?)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&spec).map_err(|e| Error::internal(e.to_string()))?
@@ -128,4 +129,30 @@ async fn run(command: Command) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// The app's spec (from a build for this machine), then its Lambda
+/// bootstrap, built with exactly the SDK clients its functions declare.
+fn aws_bootstrap(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSpec), Error> {
+    let spec = match &target.binary {
+        Some(binary) => build::spec(binary)?,
+        None => build::spec(&build::build(&build::Build {
+            features: Vec::new(),
+            for_cloud: false,
+            target,
+        })?)?,
+    };
+    spec.validate_for(&cloudfn_aws::CAPABILITIES)?;
+    let mut features = std::collections::BTreeSet::from(["cloudfn/aws".to_owned()]);
+    for function in &spec.functions {
+        for feature in cloudfn_aws::needed_features(function) {
+            features.insert(format!("cloudfn/aws-{feature}"));
+        }
+    }
+    let binary = build::build(&build::Build {
+        features: features.into_iter().collect(),
+        for_cloud: true,
+        target,
+    })?;
+    Ok((binary, spec))
 }

@@ -92,9 +92,14 @@ async fn echo(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
 async fn orders(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
     let order: Order = req.json()?;
     if order.items.is_empty() || order.items.iter().any(|i| i.qty == 0 || i.sku.is_empty()) {
-        return Err(Error::invalid("an order needs items, each with a sku and a qty above 0"));
+        return Err(Error::invalid(
+            "an order needs items, each with a sku and a qty above 0",
+        ));
     }
-    Ok(HttpResponse::json(202, &serde_json::json!({ "id": order.id })))
+    Ok(HttpResponse::json(
+        202,
+        &serde_json::json!({ "id": order.id }),
+    ))
 }
 
 /// `GET /slow`: runs past its one-second timeout.
@@ -115,7 +120,9 @@ async fn panics(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
 /// `POST /publish/{key}`: publishes the key to `events`.
 async fn publish(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error> {
     let key = req.path_param("key")?.to_owned();
-    ctx.topic(EVENTS).publish(&serde_json::json!({ "key": key })).await?;
+    ctx.topic(EVENTS)
+        .publish(&serde_json::json!({ "key": key }))
+        .await?;
     Ok(HttpResponse::new(202))
 }
 
@@ -142,7 +149,10 @@ async fn work(msg: Message<Job>, ctx: Context) -> Result<(), Error> {
 async fn book(msg: Message<Entry>, ctx: Context) -> Result<(), Error> {
     let entry = msg.body;
     if entry.fail_first && ctx.attempt() == 1 {
-        return Err(Error::unavailable(format!("entry {} fails once", entry.seq)));
+        return Err(Error::unavailable(format!(
+            "entry {} fails once",
+            entry.seq
+        )));
     }
     observe(&ctx, &entry.key, entry.seq.to_string()).await
 }
@@ -164,11 +174,12 @@ pub fn app() -> App {
     App::new("contract")
         .function(Function::http("echo", Method::Get, "/echo/{name}", echo))
         .function(Function::http("orders", Method::Post, "/orders", orders))
-        .function(Function::http("slow", Method::Get, "/slow", slow).timeout(Duration::from_secs(1)))
+        .function(
+            Function::http("slow", Method::Get, "/slow", slow).timeout(Duration::from_secs(1)),
+        )
         .function(Function::http("panics", Method::Get, "/panic", panics))
         .function(
-            Function::http("publish", Method::Post, "/publish/{key}", publish)
-                .publishes_to(EVENTS),
+            Function::http("publish", Method::Post, "/publish/{key}", publish).publishes_to(EVENTS),
         )
         .function(Function::topic("listen", EVENTS, listen).sends_to(OBSERVED))
         .function(

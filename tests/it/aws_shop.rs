@@ -23,7 +23,11 @@ use crate::{
 async fn start(failure_rate: &str) -> (DevStack, String) {
     let url = localstack().expect("checked by the caller");
     let prefix = format!("shop-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut options = DevOptions::new(shop_app::app(Shop::new(0.0)).spec(), example_binary("shop"), &url);
+    let mut options = DevOptions::new(
+        shop_app::app(Shop::new(0.0)).spec(),
+        example_binary("shop"),
+        &url,
+    );
     options.prefix = prefix;
     options.env = vec![
         ("SHOP_CHARGE_FAILURE_RATE".into(), failure_rate.into()),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use cloudfn_core::{AppSpec, Error, FunctionSpec, Method, StorageEventKind, Trigger, conventions};
 use serde_json::{Map, Value, json};
 
-use crate::client::resource_variable;
+use crate::names::{resource_variable, sqs_name};
 
 /// How to render: where the code is and how it runs.
 #[derive(Debug, Clone)]
@@ -136,15 +136,6 @@ fn get_att(id: &str, attribute: &str) -> Value {
 
 fn reference(id: &str) -> Value {
     json!({ "Ref": id })
-}
-
-/// SQS wants FIFO queue names to end in `.fifo`.
-pub fn sqs_name(name: &str, fifo: bool) -> String {
-    if fifo && !name.ends_with(".fifo") {
-        format!("{name}.fifo")
-    } else {
-        name.to_owned()
-    }
 }
 
 /// A queue's or topic's name in a stack: `<stack>-<name>`.

@@ -4,29 +4,47 @@
 //!   custom runtime for the function `_HANDLER` names.
 //! - [`events`] maps every common Lambda event (API Gateway v1/v2, Function
 //!   URLs, ALB, SQS, SNS, EventBridge, S3) to neutral events and back.
-//! - [`client`] has `QueueClient` on SQS, `TopicClient` on SNS and a Lambda
-//!   invoker, configured from the environment.
+//! - `client` (features `sqs`, `sns`, `lambda`) has `QueueClient` on SQS,
+//!   `TopicClient` on SNS and a Lambda invoker, configured from the
+//!   environment.
+//! - `deploy` (feature `deploy`) renders the SAM template and zips the
+//!   bootstrap; `emulate` (feature `emulate`) runs Lambda's side of the
+//!   protocol on this machine.
+//!
+//! A bootstrap carries only what it runs: without client features it links
+//! no AWS SDK at all, and the deployment and emulation code never reaches it.
 
 /// The AWS SDK crates cloudfn-aws is built on, for code that goes beyond
 /// the neutral clients (the same versions, so no second copy is compiled).
+#[cfg(feature = "sdk")]
 pub mod sdk {
     pub use aws_config as config;
+    #[cfg(feature = "lambda")]
     pub use aws_sdk_lambda as lambda;
+    #[cfg(feature = "sns")]
     pub use aws_sdk_sns as sns;
+    #[cfg(feature = "sqs")]
     pub use aws_sdk_sqs as sqs;
 }
 
+#[cfg(feature = "sdk")]
 pub mod client;
+#[cfg(feature = "deploy")]
 pub mod deploy;
+#[cfg(feature = "emulate")]
 pub mod emulate;
 pub mod events;
+pub mod names;
 pub mod runtime;
 
 use std::sync::Arc;
 
 use std::time::Duration;
 
-use cloudfn_core::{App, Capabilities, Error, provider::Services};
+use cloudfn_core::{
+    App, Capabilities, Error, FunctionSpec,
+    provider::{QueueClient, Services, TopicClient},
+};
 
 /// The provider name handlers see in `Context::provider`.
 pub const PROVIDER: &str = "aws";
@@ -50,14 +68,92 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     queue_concurrency: 2..=1000,
 };
 
-/// The services of a Lambda process (SQS and SNS clients configured from
-/// the environment, and `app`'s state), and the SQS client itself for the
-/// runtime's own use (backoff, dead letters).
-pub fn services(app: &App) -> (Services, Arc<client::SqsQueueClient>) {
+/// The services of a Lambda process: the SQS and SNS clients this build
+/// has (configured from the environment on first use) and `app`'s state;
+/// and what makes failed SQS deliveries visible again after their backoff.
+pub fn services(app: &App) -> (Services, Option<Arc<dyn events::Redelivery>>) {
+    #[cfg(feature = "sdk")]
     let config = Arc::new(client::LazyConfig::default());
-    let sqs = Arc::new(client::SqsQueueClient::lazy(config.clone()));
-    let sns = Arc::new(client::SnsTopicClient::lazy(config));
-    (app.services(PROVIDER, sqs.clone(), sns), sqs)
+    #[cfg(feature = "sqs")]
+    let (queues, redelivery): (Arc<dyn QueueClient>, Option<Arc<dyn events::Redelivery>>) = {
+        let sqs = Arc::new(client::SqsQueueClient::lazy(config.clone()));
+        (sqs.clone(), Some(sqs))
+    };
+    #[cfg(not(feature = "sqs"))]
+    let (queues, redelivery): (Arc<dyn QueueClient>, Option<Arc<dyn events::Redelivery>>) =
+        (Arc::new(Unbuilt("sqs")), None);
+    #[cfg(feature = "sns")]
+    let topics: Arc<dyn TopicClient> = Arc::new(client::SnsTopicClient::lazy(config));
+    #[cfg(not(feature = "sns"))]
+    let topics: Arc<dyn TopicClient> = Arc::new(Unbuilt("sns"));
+    (app.services(PROVIDER, queues, topics), redelivery)
+}
+
+/// Stands in for a client this build left out; [`check_build`] refuses an
+/// app that would need it, so it is reached only from outside any function.
+#[cfg(not(all(feature = "sqs", feature = "sns")))]
+struct Unbuilt(&'static str);
+
+#[cfg(not(feature = "sqs"))]
+#[async_trait::async_trait]
+impl QueueClient for Unbuilt {
+    async fn send(&self, queue: &str, _: cloudfn_core::OutgoingMessage) -> Result<String, Error> {
+        Err(Error::invalid(format!(
+            "cannot send to queue `{queue}`: this bootstrap was built without cloudfn's `aws-{}` feature",
+            self.0
+        )))
+    }
+}
+
+#[cfg(not(feature = "sns"))]
+#[async_trait::async_trait]
+impl TopicClient for Unbuilt {
+    async fn publish(
+        &self,
+        topic: &str,
+        _: cloudfn_core::OutgoingMessage,
+    ) -> Result<String, Error> {
+        Err(Error::invalid(format!(
+            "cannot publish to topic `{topic}`: this bootstrap was built without cloudfn's `aws-{}` feature",
+            self.0
+        )))
+    }
+}
+
+/// The client features `function` needs on Lambda: `sqs` to consume a
+/// queue (backoff and dead letters) or to send to one, `sns` to publish.
+/// `cargo cloudfn package` turns on what an app's functions need, and no
+/// more.
+pub fn needed_features(function: &FunctionSpec) -> Vec<&'static str> {
+    let mut features = Vec::new();
+    if function.consumes.is_some() || !function.sends_to.is_empty() {
+        features.push("sqs");
+    }
+    if !function.publishes_to.is_empty() {
+        features.push("sns");
+    }
+    features
+}
+
+/// Refuses, at start, a function this build cannot serve: one that needs an
+/// SDK client left out of the build, named with the feature to turn on.
+fn check_build(app: &App, function: &str) -> Result<(), Error> {
+    let built = |feature: &str| {
+        (feature != "sqs" || cfg!(feature = "sqs")) && (feature != "sns" || cfg!(feature = "sns"))
+    };
+    let spec = app.spec();
+    let Some(function) = spec.function(function) else {
+        return Ok(());
+    };
+    match needed_features(function).into_iter().find(|f| !built(f)) {
+        Some(missing) => Err(Error::invalid(format!(
+            "function `{}` needs the {} client, which this bootstrap was built without: \
+             turn on cloudfn's `aws-{missing}` feature (`cargo cloudfn package` does it from the app)",
+            function.name,
+            missing.to_uppercase()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Serves the function of `app` that `_HANDLER` (else
@@ -79,6 +175,7 @@ pub async fn serve_on(
     let function = match app
         .validate_for(&CAPABILITIES)
         .and_then(|()| app.select(function, "_HANDLER"))
+        .and_then(|function| check_build(&app, function.name()).map(|()| function))
     {
         Ok(function) => function.clone(),
         Err(error) => {
@@ -89,8 +186,8 @@ pub async fn serve_on(
             return Err(error);
         }
     };
-    let (services, sqs) = services(&app);
+    let (services, redelivery) = services(&app);
     tracing::info!(function = %function.name(), "serving on the Lambda Runtime API");
-    let dispatcher = events::Dispatcher::new(function, services, Some(sqs));
+    let dispatcher = events::Dispatcher::new(function, services, redelivery);
     runtime::run_loop(api, &dispatcher).await
 }

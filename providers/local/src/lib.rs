@@ -23,9 +23,9 @@ use cloudfn_core::{App, Error, Trigger};
 /// Serves `app` on `127.0.0.1:$PORT` (3000 by default) until Ctrl-C or
 /// SIGTERM, then shuts down gracefully and logs what was left in queues.
 ///
-/// Logs go to stderr through `tracing`; `RUST_LOG` filters them (default `info`).
+/// Logs go through `tracing` to whatever subscriber is installed
+/// (`cloudfn::run` installs one writing to stderr, filtered by `RUST_LOG`).
 pub async fn serve(app: App) -> Result<ShutdownReport, Error> {
-    init_tracing();
     let running = LocalRuntime::new(app).start().await?;
     tracing::info!(app = %running.app().name(), url = %running.url(), "local runtime started");
     for function in running.app().functions() {
@@ -45,17 +45,6 @@ pub async fn serve(app: App) -> Result<ShutdownReport, Error> {
         tracing::warn!("{report}");
     }
     Ok(report)
-}
-
-/// Installs a `tracing` subscriber writing to stderr, unless one is installed.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 async fn wait_for_signal() {

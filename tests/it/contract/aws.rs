@@ -10,7 +10,9 @@ use cloudfn::{
     aws::{
         CAPABILITIES,
         emulate::{DevOptions, DevStack},
-        sdk::sqs::types::{DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName},
+        sdk::sqs::types::{
+            DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
+        },
     },
 };
 
@@ -28,9 +30,14 @@ impl AwsDeployment {
             example_binary("contract"),
             &url,
         );
-        options.prefix = format!("contract-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        options.prefix = format!(
+            "contract-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         options.env = vec![("RUST_LOG".into(), "warn".into())];
-        Some(Self(DevStack::start(options).await.expect("the stack starts")))
+        Some(Self(
+            DevStack::start(options).await.expect("the stack starts"),
+        ))
     }
 
     fn url(&self, queue: &str) -> String {

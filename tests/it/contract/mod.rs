@@ -122,9 +122,12 @@ impl Harness {
 
     /// What the functions reported about `key` so far, in arrival order.
     pub async fn observations(&self, key: &str) -> Vec<Observation> {
-        self.wait_for(crate::contract_app::OBSERVED, "a read", Duration::ZERO, |all| {
-            Some(observations_of(all, key))
-        })
+        self.wait_for(
+            crate::contract_app::OBSERVED,
+            "a read",
+            Duration::ZERO,
+            |all| Some(observations_of(all, key)),
+        )
         .await
     }
 
@@ -237,23 +240,30 @@ fn table(columns: &[(&str, Vec<Outcome>)]) -> String {
 /// by side, prints the table and fails if any scenario failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_provider_keeps_the_contract() {
-    let mut deployments: Vec<(&str, Option<Box<dyn Deployment>>)> =
-        vec![("local", Some(Box::new(local::LocalDeployment::start().await)))];
+    let mut deployments: Vec<(&str, Option<Box<dyn Deployment>>)> = vec![(
+        "local",
+        Some(Box::new(local::LocalDeployment::start().await)),
+    )];
     #[cfg(feature = "aws")]
-    deployments.push(("aws", aws::AwsDeployment::start().await.map(|d| Box::new(d) as _)));
+    deployments.push((
+        "aws",
+        aws::AwsDeployment::start().await.map(|d| Box::new(d) as _),
+    ));
 
-    let runs = deployments.into_iter().map(|(provider, deployment)| async move {
-        let Some(deployment) = deployment else {
-            let why = Outcome::Skipped("its emulator is not running".into());
-            return (provider, vec![why; scenarios::ALL.len()]);
-        };
-        let harness = Arc::new(Harness::new(deployment));
-        let outcomes = run_all(harness.clone()).await;
-        if let Ok(harness) = Arc::try_unwrap(harness) {
-            harness.deployment.stop().await;
-        }
-        (provider, outcomes)
-    });
+    let runs = deployments
+        .into_iter()
+        .map(|(provider, deployment)| async move {
+            let Some(deployment) = deployment else {
+                let why = Outcome::Skipped("its emulator is not running".into());
+                return (provider, vec![why; scenarios::ALL.len()]);
+            };
+            let harness = Arc::new(Harness::new(deployment));
+            let outcomes = run_all(harness.clone()).await;
+            if let Ok(harness) = Arc::try_unwrap(harness) {
+                harness.deployment.stop().await;
+            }
+            (provider, outcomes)
+        });
     let columns = futures::future::join_all(runs).await;
 
     let table = table(&columns);

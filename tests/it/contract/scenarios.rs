@@ -155,8 +155,14 @@ async fn unrouted(h: &Harness) {
 
 async fn retry_then_success(h: &Harness) {
     let key = h.key("retry");
-    h.send_json(JOBS, &[Job { id: key.clone(), fail_until: 1 }])
-        .await;
+    h.send_json(
+        JOBS,
+        &[Job {
+            id: key.clone(),
+            fail_until: 1,
+        }],
+    )
+    .await;
     let seen = h
         .observe_until(&key, PATIENCE, |o| o.iter().any(|o| o.outcome == "ok"))
         .await;
@@ -169,14 +175,25 @@ async fn retry_then_success(h: &Harness) {
 
 async fn poison_is_dead_lettered(h: &Harness) {
     let key = h.key("poison");
-    h.send_json(JOBS, &[Job { id: key.clone(), fail_until: 99 }])
-        .await;
+    h.send_json(
+        JOBS,
+        &[Job {
+            id: key.clone(),
+            fail_until: 99,
+        }],
+    )
+    .await;
     let dead = h
-        .wait_for(JOBS_DLQ, "the poison message in the dead-letter queue", PATIENCE, |all| {
-            all.iter()
-                .find(|m| serde_json::from_slice::<Job>(&m.body).is_ok_and(|j| j.id == key))
-                .cloned()
-        })
+        .wait_for(
+            JOBS_DLQ,
+            "the poison message in the dead-letter queue",
+            PATIENCE,
+            |all| {
+                all.iter()
+                    .find(|m| serde_json::from_slice::<Job>(&m.body).is_ok_and(|j| j.id == key))
+                    .cloned()
+            },
+        )
         .await;
     assert_eq!(
         dead.attribute(dead_letter::ATTEMPTS),
@@ -185,18 +202,26 @@ async fn poison_is_dead_lettered(h: &Harness) {
     assert_eq!(dead.attribute(dead_letter::FUNCTION), Some("work"));
     assert_eq!(dead.attribute(dead_letter::SOURCE), Some(JOBS));
     let error = dead.attribute(dead_letter::ERROR).unwrap_or_default();
-    assert!(error.contains("unavailable") && error.contains(&key), "{error}");
+    assert!(
+        error.contains("unavailable") && error.contains(&key),
+        "{error}"
+    );
     let seen = h.observations(&key).await;
     assert_eq!(
         outcomes(&seen),
-        (1..=JOB_ATTEMPTS).map(|a| ("failed", a)).collect::<Vec<_>>(),
+        (1..=JOB_ATTEMPTS)
+            .map(|a| ("failed", a))
+            .collect::<Vec<_>>(),
         "every attempt ran, and no more"
     );
 }
 
 async fn duplicate_suppressed(h: &Harness) {
     let key = h.key("duplicate");
-    let job = Job { id: key.clone(), fail_until: 0 };
+    let job = Job {
+        id: key.clone(),
+        fail_until: 0,
+    };
     h.send_json(JOBS, &[job.clone(), job]).await;
     h.observe_until(&key, PATIENCE, |o| !o.is_empty()).await;
     // Give the second delivery time to (wrongly) run too.
@@ -213,7 +238,10 @@ async fn partial_batch_failure(h: &Harness) {
     let jobs: Vec<Job> = keys
         .iter()
         .enumerate()
-        .map(|(i, key)| Job { id: key.clone(), fail_until: u32::from(i == 1) })
+        .map(|(i, key)| Job {
+            id: key.clone(),
+            fail_until: u32::from(i == 1),
+        })
         .collect();
     h.send_json(JOBS, &jobs).await;
     for key in &keys {
@@ -237,15 +265,23 @@ async fn fifo_order(h: &Harness) {
     let key = h.key("fifo");
     let entries: Vec<OutgoingMessage> = (1..=4)
         .map(|seq| {
-            OutgoingMessage::json(&Entry { key: key.clone(), seq, fail_first: seq == 2 })
-                .unwrap()
-                .with_ordering_key(key.clone())
+            OutgoingMessage::json(&Entry {
+                key: key.clone(),
+                seq,
+                fail_first: seq == 2,
+            })
+            .unwrap()
+            .with_ordering_key(key.clone())
         })
         .collect();
     h.send(LEDGER, entries).await;
     let seen = h.observe_until(&key, PATIENCE, |o| o.len() >= 4).await;
     let order: Vec<&str> = seen.iter().map(|o| o.outcome.as_str()).collect();
-    assert_eq!(order, ["1", "2", "3", "4"], "in order, though 2 failed once");
+    assert_eq!(
+        order,
+        ["1", "2", "3", "4"],
+        "in order, though 2 failed once"
+    );
 }
 
 async fn deadline_exceeded(h: &Harness) {
@@ -257,7 +293,10 @@ async fn panic_isolated(h: &Harness) {
     let boom = h.http(Method::GET, "/panic?boom=1").send().await.unwrap();
     assert_eq!(boom.status(), 500);
     let body = boom.text().await.unwrap();
-    assert!(!body.contains("boom"), "the panic's message stays in the logs: {body}");
+    assert!(
+        !body.contains("boom"),
+        "the panic's message stays in the logs: {body}"
+    );
     let after = h.http(Method::GET, "/panic").send().await.unwrap();
     assert_eq!(after.status(), 200);
     assert_eq!(after.text().await.unwrap(), "still here");
@@ -287,5 +326,7 @@ async fn schedule_fires(h: &Harness) {
 }
 
 fn outcomes(seen: &[Observation]) -> Vec<(&str, u32)> {
-    seen.iter().map(|o| (o.outcome.as_str(), o.attempt)).collect()
+    seen.iter()
+        .map(|o| (o.outcome.as_str(), o.attempt))
+        .collect()
 }

@@ -2,15 +2,22 @@
 //! configured from the environment the way `aws-config` does it
 //! (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for LocalStack).
 
+#[cfg(feature = "lambda")]
 mod lambda;
+#[cfg(feature = "sns")]
 mod sns;
+#[cfg(feature = "sqs")]
 mod sqs;
 
+#[cfg(feature = "lambda")]
 pub use lambda::LambdaInvoker;
+#[cfg(feature = "sns")]
 pub use sns::SnsTopicClient;
+#[cfg(feature = "sqs")]
 pub use sqs::SqsQueueClient;
 
-use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use cloudfn_core::Error;
 
 /// The loader of SDK configuration cloudfn uses: the environment's settings,
@@ -27,7 +34,7 @@ use cloudfn_core::Error;
 /// # }
 /// ```
 pub fn sdk_loader() -> aws_config::ConfigLoader {
-    static HTTPS: std::sync::OnceLock<aws_sdk_sqs::config::SharedHttpClient> =
+    static HTTPS: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
         std::sync::OnceLock::new();
     let https = HTTPS.get_or_init(|| {
         use aws_smithy_http_client::tls;
@@ -104,7 +111,7 @@ impl Resolved {
         if let Some(found) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Ok(found.clone());
         }
-        let found = match std::env::var(resource_variable(prefix, name)) {
+        let found = match std::env::var(crate::names::resource_variable(prefix, name)) {
             Ok(found) => found,
             Err(_) => lookup().await?,
         };
@@ -114,23 +121,6 @@ impl Resolved {
             .insert(name.to_owned(), found.clone());
         Ok(found)
     }
-}
-
-/// The environment variable that names a resource's physical id, as the
-/// SAM template sets it: `CLOUDFN_QUEUE_URL_ORDERS_DLQ` for queue
-/// `orders-dlq`.
-pub fn resource_variable(prefix: &str, name: &str) -> String {
-    let suffix: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{prefix}{suffix}")
 }
 
 /// Maps an SDK error into the neutral error: throttling stays retryable,
@@ -189,21 +179,4 @@ where
         |_| std::io::Error::other("unknown SDK error"),
         std::io::Error::other,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn variables_name_resources() {
-        assert_eq!(
-            resource_variable("CLOUDFN_QUEUE_URL_", "orders-dlq"),
-            "CLOUDFN_QUEUE_URL_ORDERS_DLQ"
-        );
-        assert_eq!(
-            resource_variable("CLOUDFN_TOPIC_ARN_", "order.paid"),
-            "CLOUDFN_TOPIC_ARN_ORDER_PAID"
-        );
-    }
 }

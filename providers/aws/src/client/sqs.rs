@@ -212,6 +212,30 @@ impl QueueClient for SqsQueueClient {
     }
 }
 
+#[async_trait]
+impl crate::events::Redelivery for SqsQueueClient {
+    async fn redeliver_after(
+        &self,
+        queue: &str,
+        receipt: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), Error> {
+        // SQS takes whole seconds, at most 12 hours.
+        let seconds = delay.as_secs_f64().round().min(43_200.0) as i32;
+        let url = self.queue_url(queue).await?;
+        self.sdk()
+            .await
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("changing message visibility", e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

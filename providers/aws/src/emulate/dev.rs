@@ -26,9 +26,9 @@ use serde_json::json;
 
 use super::{Outcome, RuntimeApiServer};
 use crate::{
-    client::{resource_variable, sdk_error},
-    deploy::sqs_name,
+    client::sdk_error,
     events::{http as http_events, queue as queue_events},
+    names::{resource_variable, sqs_name},
 };
 
 /// What to run and where the AWS services are.

@@ -17,7 +17,20 @@ use cloudfn_core::{
 };
 use serde_json::Value;
 
-use crate::client::SqsQueueClient;
+/// Makes a failed delivery visible again after a delay: the retry
+/// policy's backoff, instead of the queue's whole visibility timeout.
+/// SQS's client implements it (`ChangeMessageVisibility`).
+#[async_trait::async_trait]
+pub trait Redelivery: Send + Sync {
+    /// Redelivers the message `receipt` names, from `queue` (its neutral
+    /// name), after `delay`.
+    async fn redeliver_after(
+        &self,
+        queue: &str,
+        receipt: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), Error>;
+}
 
 /// What the Runtime API says about one invocation.
 #[derive(Debug, Clone, Default)]
@@ -54,22 +67,23 @@ impl Invocation {
 pub struct Dispatcher {
     function: Arc<Function>,
     services: Services,
-    sqs: Option<Arc<SqsQueueClient>>,
+    redelivery: Option<Arc<dyn Redelivery>>,
 }
 
 impl Dispatcher {
-    /// A dispatcher for `function`. With an SQS client, a message that fails
-    /// retryably is made visible again after the function's backoff delay
-    /// instead of the queue's whole visibility timeout.
+    /// A dispatcher for `function`. With `redelivery` (the SQS client), a
+    /// message that fails retryably is made visible again after the
+    /// function's backoff delay instead of the queue's whole visibility
+    /// timeout.
     pub fn new(
         function: Arc<Function>,
         services: Services,
-        sqs: Option<Arc<SqsQueueClient>>,
+        redelivery: Option<Arc<dyn Redelivery>>,
     ) -> Self {
         Self {
             function,
             services,
-            sqs,
+            redelivery,
         }
     }
 
@@ -210,26 +224,13 @@ impl Dispatcher {
     /// Applies the retry policy's backoff: the failed message becomes visible
     /// again after `delay`, not the queue's visibility timeout.
     async fn back_off(&self, queue: &str, receipt: &str, delay: std::time::Duration) {
-        let Some(sqs) = &self.sqs else { return };
+        let Some(redelivery) = &self.redelivery else {
+            return;
+        };
         if receipt.is_empty() {
             return;
         }
-        let seconds = delay.as_secs_f64().round().min(43_200.0) as i32;
-        let changed = match sqs.queue_url(queue).await {
-            Ok(url) => sqs
-                .sdk()
-                .await
-                .change_message_visibility()
-                .queue_url(url)
-                .receipt_handle(receipt)
-                .visibility_timeout(seconds)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| crate::client::sdk_error("changing message visibility", e)),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = changed {
+        if let Err(e) = redelivery.redeliver_after(queue, receipt, delay).await {
             tracing::warn!(queue, error = %e, "could not apply backoff; the queue's visibility timeout applies");
         }
     }

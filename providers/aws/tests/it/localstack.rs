@@ -380,7 +380,11 @@ async fn eventbridge_through_sqs_reaches_a_topic_function() {
     let seen = seen.lock().unwrap();
     assert_eq!(seen[0].body, json!({"order_id": "o-2"}));
     assert_eq!(seen[0].attribute("detail-type"), Some("OrderPaid"));
-    assert_eq!(seen[0].source, source);
+    assert_eq!(seen[0].attribute("source"), Some(source.as_str()));
+    assert_eq!(
+        seen[0].source, "order-events",
+        "the topic, by its neutral name"
+    );
 }
 
 #[tokio::test]
