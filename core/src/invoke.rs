@@ -3,9 +3,13 @@
 //! caught per invocation, HTTP errors as responses, and batches with partial
 //! failure and FIFO order.
 
-use std::{future::Future, panic::AssertUnwindSafe, time::Duration};
+use std::{borrow::Cow, future::Future, panic::AssertUnwindSafe, time::Duration};
 
 use futures::FutureExt;
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor},
+};
 use tracing::Instrument;
 
 use crate::{
@@ -183,10 +187,7 @@ impl Function {
             // A body without the field has no business key; fall back to the
             // message id so redeliveries are still suppressed.
             IdempotencyKey::BodyField(pointer) => {
-                serde_json::from_slice::<serde_json::Value>(&message.body)
-                    .ok()
-                    .and_then(|body| body.pointer(pointer).map(key_text))
-                    .unwrap_or_else(|| message.id.clone())
+                body_field(&message.body, pointer).unwrap_or_else(|| message.id.clone())
             }
         };
         Some(format!("{}/{}", self.name, key))
@@ -272,10 +273,142 @@ impl Function {
     }
 }
 
-fn key_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
+/// The text of the field JSON pointer `pointer` names in `body`: a string
+/// without its quotes, any other value as its JSON text; `None` when the
+/// body is not JSON or has no such field.
+///
+/// The same answer as `Value::pointer` on the parsed body, but only the
+/// field itself is built: the rest of the body is checked and skipped.
+fn body_field(body: &[u8], pointer: &str) -> Option<String> {
+    let tokens: Vec<Cow<'_, str>> = match pointer {
+        "" => Vec::new(),
+        _ => pointer
+            .strip_prefix('/')?
+            .split('/')
+            .map(|token| {
+                if token.contains('~') {
+                    Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+                } else {
+                    Cow::Borrowed(token)
+                }
+            })
+            .collect(),
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let field = Walk(&tokens).deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    field.map(|value| match value {
+        serde_json::Value::String(s) => s,
         other => other.to_string(),
+    })
+}
+
+/// Follows the pointer's remaining tokens down one JSON value, skipping
+/// everything off the path, and gives the value at its end.
+struct Walk<'p>(&'p [Cow<'p, str>]);
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = Option<serde_json::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        match self.0 {
+            [] => serde_json::Value::deserialize(deserializer).map(Some),
+            _ => deserializer.deserialize_any(self),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = Option<serde_json::Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (token, rest) = (&self.0[0], &self.0[1..]);
+        let mut found = None;
+        while let Some(matches) = map.next_key_seed(KeyIs(token))? {
+            if matches {
+                // A repeated key counts as its last occurrence, as in a
+                // `serde_json::Value`.
+                found = map.next_value_seed(Walk(rest))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let (token, rest) = (&self.0[0], &self.0[1..]);
+        // As `Value::pointer` reads an index: no sign, no leading zero.
+        let index = if token.starts_with('+') || (token.starts_with('0') && token.len() > 1) {
+            None
+        } else {
+            token.parse::<usize>().ok()
+        };
+        let mut found = None;
+        let mut at = 0;
+        loop {
+            if Some(at) == index {
+                match seq.next_element_seed(Walk(rest))? {
+                    Some(field) => found = field,
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                break;
+            }
+            at += 1;
+        }
+        Ok(found)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// Whether an object key is the pointer's token, without copying the key.
+struct KeyIs<'t>(&'t str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
     }
 }
 
@@ -285,4 +418,82 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("non-string panic payload")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_field;
+
+    /// What reading the whole body as a `Value` gives, the reference.
+    fn by_value(body: &str, pointer: &str) -> Option<String> {
+        serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|body| {
+                body.pointer(pointer).map(|value| match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            })
+    }
+
+    #[test]
+    fn a_body_field_reads_as_the_whole_parsed_body_would() {
+        let body = r#"{"id":"o-1","n":42,"f":1.5,"ok":true,"none":null,
+            "nested":{"b":[1,{"c":"deep"}],"a":{"z":1,"y":[2]}},
+            "list":["x","y"],"a/b":"slash","m~n":"tilde","escaped":"yes",
+            "dup":1,"dup":{"k":"last"},"":"empty","big":123456789012345678901234567890}"#;
+        for pointer in [
+            "",
+            "/id",
+            "/n",
+            "/f",
+            "/ok",
+            "/none",
+            "/nested",
+            "/nested/b",
+            "/nested/b/1/c",
+            "/nested/b/0",
+            "/nested/b/2",
+            "/nested/b/01",
+            "/nested/b/+1",
+            "/nested/b/-1",
+            "/nested/a",
+            "/list/1",
+            "/list/x",
+            "/a~1b",
+            "/m~0n",
+            "/escaped",
+            "/dup",
+            "/dup/k",
+            "/",
+            "/big",
+            "/missing",
+            "/id/deeper",
+            "id",
+        ] {
+            assert_eq!(
+                body_field(body.as_bytes(), pointer),
+                by_value(body, pointer),
+                "{pointer:?}"
+            );
+        }
+        assert_eq!(body_field(body.as_bytes(), "/id").as_deref(), Some("o-1"));
+        assert_eq!(body_field(body.as_bytes(), "/n").as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_has_no_field() {
+        for body in [
+            "plain text",
+            r#"{"id":"o-1""#,
+            r#"{"id":"o-1"} trailing"#,
+            r#"{"id":"o-1","rest":[1,2}"#,
+            "",
+        ] {
+            assert_eq!(body_field(body.as_bytes(), "/id"), None, "{body}");
+            assert_eq!(by_value(body, "/id"), None, "{body}");
+        }
+        assert_eq!(body_field(br#"["a","b"]"#, "/1").as_deref(), Some("b"));
+        assert_eq!(body_field(br#""text""#, "").as_deref(), Some("text"));
+    }
 }

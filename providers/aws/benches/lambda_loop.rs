@@ -78,7 +78,8 @@ fn main() {
         .unwrap();
     let request =
         HttpRequest::new(http::Method::GET, "/hello?name=ada").with_header("host", "bench");
-    let event = v2_event(&request, "GET /hello", "bench").to_string();
+    let event =
+        bytes::Bytes::from(serde_json::to_vec(&v2_event(&request, "GET /hello", "bench")).unwrap());
 
     rt.block_on(async {
         let mut cold: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];

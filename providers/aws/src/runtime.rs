@@ -201,10 +201,7 @@ pub async fn run_loop(api: &RuntimeApi, dispatcher: &Dispatcher) -> Result<(), E
         let request_id = next.invocation.request_id.clone();
         let outcome = dispatcher.handle(&next.payload, &next.invocation).await;
         let reported = match outcome {
-            Ok(value) => match api
-                .respond(&request_id, Bytes::from(value.to_string()))
-                .await
-            {
+            Ok(answer) => match api.respond(&request_id, answer).await {
                 Err(e) if e.kind() == cloudfn_core::ErrorKind::TooLarge => {
                     api.fail(&request_id, &e).await
                 }

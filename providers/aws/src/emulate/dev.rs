@@ -13,6 +13,7 @@ use std::{
     time::Duration,
 };
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
@@ -329,22 +330,29 @@ impl DevStack {
 /// the cron expression names.
 async fn fire_schedule(function: Arc<Function>, mut ticker: Ticker) {
     while let Some(tick) = ticker.tick().await {
-        let event = json!({
-            "version": "0",
-            "id": uuid::Uuid::new_v4().to_string(),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": "000000000000",
-            "time": tick.scheduled_time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "region": "us-east-1",
-            "resources": [format!("arn:aws:events:us-east-1:000000000000:rule/{}", function.spec.name)],
-            "detail": {}
-        });
-        if let Err(e) = function
-            .server
-            .invoke(event.to_string(), function.spec.policy.timeout)
-            .await
-        {
+        let mut event = EventBridgeEvent::<serde_json::Value>::default();
+        event.version = Some("0".to_owned());
+        event.id = Some(uuid::Uuid::new_v4().to_string());
+        event.detail_type = "Scheduled Event".to_owned();
+        event.source = "aws.events".to_owned();
+        event.account = Some("000000000000".to_owned());
+        event.time = Some(tick.scheduled_time);
+        event.region = Some("us-east-1".to_owned());
+        event.resources = Some(vec![format!(
+            "arn:aws:events:us-east-1:000000000000:rule/{}",
+            function.spec.name
+        )]);
+        event.detail = serde_json::Value::Object(Default::default());
+        let invoked = match serde_json::to_vec(&event) {
+            Ok(payload) => {
+                function
+                    .server
+                    .invoke(payload, function.spec.policy.timeout)
+                    .await
+            }
+            Err(e) => Err(Error::internal(format!("scheduled event: {e}"))),
+        };
+        if let Err(e) = invoked {
             tracing::warn!(function = %function.spec.name, error = %e, "scheduled invocation failed");
         }
     }
@@ -376,10 +384,16 @@ async fn api_gateway(routes: &Routes<Arc<Function>>, request: http::Request<Body
         _ => "$default".to_owned(),
     };
     let event = http_events::v2_event(&request, &route_key, &uuid::Uuid::new_v4().to_string());
-    let answer = function
-        .server
-        .invoke(event.to_string(), function.spec.policy.timeout)
-        .await
+    let answer = match serde_json::to_vec(&event) {
+        Ok(payload) => {
+            function
+                .server
+                .invoke(payload, function.spec.policy.timeout)
+                .await
+        }
+        Err(e) => Err(Error::internal(format!("HTTP API event: {e}"))),
+    };
+    let answer = answer
         .and_then(|outcome| outcome.json())
         .and_then(http_events::decode_v2_response);
     match answer {
@@ -528,18 +542,18 @@ impl EventSourceMapping {
                 region: &self.region,
             })
             .collect();
-        let event = queue_events::event(&records);
         let all: Vec<String> = owned.iter().map(|m| m.id.clone()).collect();
-        let failed = match self
-            .function
-            .server
-            .invoke(event.to_string(), self.function.spec.policy.timeout)
-            .await
-        {
-            Ok(Outcome::Response(body)) => {
-                let answer = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                queue_events::failed_ids(&answer, &all)
+        let outcome = match serde_json::to_vec(&queue_events::event(&records)) {
+            Ok(payload) => {
+                self.function
+                    .server
+                    .invoke(payload, self.function.spec.policy.timeout)
+                    .await
             }
+            Err(e) => Err(Error::internal(format!("SQS event: {e}"))),
+        };
+        let failed = match outcome {
+            Ok(Outcome::Response(body)) => queue_events::failed_ids(&body, &all),
             Ok(outcome) => {
                 tracing::warn!(function = %self.function.spec.name, ?outcome, "batch failed; every message returns to the queue");
                 all.clone()

@@ -2,16 +2,27 @@
 //! shape), and ALB target groups — into `HttpRequest`, and the matching
 //! response shape back.
 
+use std::collections::HashMap;
+
 use aws_lambda_events::{
-    alb::AlbTargetGroupRequest,
-    apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest},
+    alb::{AlbTargetGroupRequest, AlbTargetGroupResponse},
+    apigw::{
+        ApiGatewayProxyRequest, ApiGatewayProxyResponse, ApiGatewayV2httpRequest,
+        ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+        ApiGatewayV2httpResponse,
+    },
+    encodings::Body,
+    query_map::QueryMap,
 };
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use bytes::Bytes;
 use cloudfn_core::{Error, HttpRequest, HttpResponse};
-use http::{HeaderMap, HeaderName, HeaderValue, header::SET_COOKIE};
-use serde::de::IgnoredAny;
-use serde_json::{Map, Value, json};
+use http::{
+    HeaderMap, HeaderName, HeaderValue,
+    header::{COOKIE, SET_COOKIE},
+};
+use serde::{Serialize, de::IgnoredAny};
+use serde_json::Value;
 
 /// Which HTTP integration sent the event; the response must be in its shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,93 +208,129 @@ fn query_string(
     }
 }
 
+/// An HTTP response in the shape of the integration that sent the request,
+/// ready to serialise as the invocation's answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum IntegrationResponse {
+    /// For API Gateway REST APIs (payload 1.0).
+    RestV1(ApiGatewayProxyResponse),
+    /// For API Gateway HTTP APIs and Function URLs (payload 2.0).
+    HttpV2(ApiGatewayV2httpResponse),
+    /// For ALB target groups.
+    Alb(AlbTargetGroupResponse),
+}
+
 /// The response in the shape `source` expects.
-pub fn encode(response: HttpResponse, source: HttpSource) -> Value {
-    let (body, is_base64) = match std::str::from_utf8(&response.body) {
-        Ok(text) => (text.to_owned(), false),
-        Err(_) => (BASE64.encode(&response.body), true),
+pub fn encode(response: HttpResponse, source: HttpSource) -> IntegrationResponse {
+    let HttpResponse {
+        status,
+        headers,
+        body,
+    } = response;
+    let (body, is_base64_encoded) = match std::str::from_utf8(&body) {
+        Ok(text) => (Body::Text(text.to_owned()), false),
+        Err(_) => (Body::Binary(body.to_vec()), true),
     };
-    let status = response.status.as_u16();
-    let mut out = Map::new();
-    out.insert("statusCode".into(), json!(status));
+    let status_code = i64::from(status.as_u16());
     match source {
         HttpSource::HttpV2 => {
-            let cookies: Vec<&str> = response
-                .headers
+            let mut out = ApiGatewayV2httpResponse::default();
+            out.status_code = status_code;
+            out.cookies = headers
                 .get_all(SET_COOKIE)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
                 .collect();
-            out.insert("headers".into(), joined_headers(&response.headers, true));
-            if !cookies.is_empty() {
-                out.insert("cookies".into(), json!(cookies));
-            }
+            out.headers = joined_headers(&headers, true);
+            out.body = Some(body);
+            out.is_base64_encoded = is_base64_encoded;
+            IntegrationResponse::HttpV2(out)
         }
         HttpSource::RestV1 => {
-            // API Gateway merges `headers` into `multiValueHeaders`; giving
+            // API Gateway merges `headers` into `multiValueHeaders`; filling
             // both would add a joined `set-cookie` beside the real ones.
-            out.insert("multiValueHeaders".into(), multi_headers(&response.headers));
+            let mut out = ApiGatewayProxyResponse::default();
+            out.status_code = status_code;
+            out.multi_value_headers = text_headers(headers);
+            out.body = Some(body);
+            out.is_base64_encoded = is_base64_encoded;
+            IntegrationResponse::RestV1(out)
         }
         HttpSource::Alb { multi_value } => {
-            let reason = response.status.canonical_reason().unwrap_or("");
-            out.insert(
-                "statusDescription".into(),
-                json!(format!("{status} {reason}").trim_end()),
-            );
+            let reason = status.canonical_reason().unwrap_or("");
+            let mut out = AlbTargetGroupResponse::default();
+            out.status_code = status_code;
+            out.status_description = Some(format!("{status_code} {reason}").trim_end().to_owned());
+            // The target group reads only the field of its header mode.
             if multi_value {
-                out.insert("multiValueHeaders".into(), multi_headers(&response.headers));
+                out.multi_value_headers = text_headers(headers);
             } else {
-                out.insert("headers".into(), joined_headers(&response.headers, false));
+                out.headers = joined_headers(&headers, false);
             }
+            out.body = Some(body);
+            out.is_base64_encoded = is_base64_encoded;
+            IntegrationResponse::Alb(out)
         }
     }
-    out.insert("body".into(), json!(body));
-    out.insert("isBase64Encoded".into(), json!(is_base64));
-    Value::Object(out)
 }
 
-/// Headers as one string each; repeated headers joined with `, ` (except
-/// `set-cookie` on HTTP APIs, which travels in `cookies`).
-fn joined_headers(headers: &HeaderMap, skip_cookies: bool) -> Value {
-    let mut out = Map::new();
+/// Headers as one value each; repeated headers joined with `, ` (except
+/// `set-cookie` on HTTP APIs, which travels in `cookies`). Values that are
+/// not text are left out, as everywhere in the answer.
+fn joined_headers(headers: &HeaderMap, skip_cookies: bool) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.keys_len());
     for name in headers.keys() {
         if skip_cookies && name == SET_COOKIE {
             continue;
         }
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        // Cookies cannot be joined with commas; where only one value fits
-        // (ALB without multi-value headers), the first one goes.
-        let value = if name == SET_COOKIE {
-            values.first().copied().unwrap_or_default().to_owned()
-        } else {
-            values.join(", ")
+        let mut values = headers.get_all(name).iter().filter(|v| v.to_str().is_ok());
+        let value = match values.next() {
+            None => HeaderValue::from_static(""),
+            // Cookies cannot be joined with commas; where only one value fits
+            // (ALB without multi-value headers), the first one goes.
+            Some(first) if name == SET_COOKIE => first.clone(),
+            Some(first) => {
+                let mut joined = first.as_bytes().to_vec();
+                for value in values {
+                    joined.extend_from_slice(b", ");
+                    joined.extend_from_slice(value.as_bytes());
+                }
+                match HeaderValue::from_bytes(&joined) {
+                    Ok(value) => value,
+                    Err(_) => continue,
+                }
+            }
         };
-        out.insert(name.as_str().to_owned(), json!(value));
+        out.insert(name.clone(), value);
     }
-    Value::Object(out)
+    out
 }
 
-fn multi_headers(headers: &HeaderMap) -> Value {
-    let mut out = Map::new();
-    for name in headers.keys() {
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        out.insert(name.as_str().to_owned(), json!(values));
+/// Every header value that is text: the typed responses cannot serialise
+/// the others.
+fn text_headers(headers: HeaderMap) -> HeaderMap {
+    if headers.values().all(|v| v.to_str().is_ok()) {
+        return headers;
     }
-    Value::Object(out)
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in &headers {
+        if value.to_str().is_ok() {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// The HTTP API (payload 2.0) event API Gateway would send for `request`:
 /// what the local emulation feeds a bootstrap.
-pub fn v2_event(request: &HttpRequest, route_key: &str, request_id: &str) -> Value {
-    let mut headers = Map::new();
+pub fn v2_event(
+    request: &HttpRequest,
+    route_key: &str,
+    request_id: &str,
+) -> ApiGatewayV2httpRequest {
+    let mut headers = HeaderMap::with_capacity(request.headers.keys_len());
     let mut cookies = Vec::new();
     for name in request.headers.keys() {
         let values: Vec<&str> = request
@@ -292,52 +339,64 @@ pub fn v2_event(request: &HttpRequest, route_key: &str, request_id: &str) -> Val
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
-        if name == http::header::COOKIE {
+        if name == COOKIE {
             cookies.extend(values.iter().flat_map(|v| v.split("; ")).map(str::to_owned));
             continue;
         }
-        headers.insert(name.as_str().to_owned(), json!(values.join(",")));
+        if let Ok(value) = HeaderValue::from_str(&values.join(",")) {
+            headers.insert(name.clone(), value);
+        }
+    }
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in request.query_pairs() {
+        query.entry(name).or_default().push(value);
     }
     let (body, is_base64) = match std::str::from_utf8(&request.body) {
         Ok(text) => (text.to_owned(), false),
         Err(_) => (BASE64.encode(&request.body), true),
     };
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": request.path,
-        "rawQueryString": request.query.clone().unwrap_or_default(),
-        "headers": headers,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "cloudfn-local",
-            "domainName": request.header("host").unwrap_or("localhost"),
-            "domainPrefix": "cloudfn-local",
-            "http": {
-                "method": request.method.as_str(),
-                "path": request.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": request.header("user-agent").unwrap_or(""),
-            },
-            "requestId": request_id,
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": chrono::Utc::now().format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-            "timeEpoch": chrono::Utc::now().timestamp_millis(),
-        },
-        "isBase64Encoded": is_base64,
-    });
-    if !body.is_empty() {
-        event["body"] = json!(body);
-    }
-    if !cookies.is_empty() {
-        event["cookies"] = json!(cookies);
-    }
-    if !request.path_params.is_empty() {
-        event["pathParameters"] = json!(request.path_params);
-    }
+    let now = chrono::Utc::now();
+
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = request.method.clone();
+    http.path = Some(request.path.clone());
+    http.protocol = Some("HTTP/1.1".to_owned());
+    http.source_ip = Some("127.0.0.1".to_owned());
+    http.user_agent = Some(request.header("user-agent").unwrap_or("").to_owned());
+
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.account_id = Some("000000000000".to_owned());
+    context.apiid = Some("cloudfn-local".to_owned());
+    context.domain_name = Some(request.header("host").unwrap_or("localhost").to_owned());
+    context.domain_prefix = Some("cloudfn-local".to_owned());
+    context.http = http;
+    context.request_id = Some(request_id.to_owned());
+    context.route_key = Some(route_key.to_owned());
+    context.stage = Some("$default".to_owned());
+    context.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
+    context.time_epoch = now.timestamp_millis();
+
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.version = Some("2.0".to_owned());
+    event.route_key = Some(route_key.to_owned());
+    event.raw_path = Some(request.path.clone());
+    event.raw_query_string = Some(request.query.clone().unwrap_or_default());
+    event.headers = headers;
+    event.query_string_parameters = QueryMap::from(query);
+    event.path_parameters = request.path_params.clone().into_iter().collect();
+    event.request_context = context;
+    event.body = (!body.is_empty()).then_some(body);
+    event.is_base64_encoded = is_base64;
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    keep_v1_method_truthful(&mut event, &request.method);
     event
+}
+
+/// The type still carries payload 1.0's `httpMethod` and always serialises
+/// it; left alone it would say GET whatever the request.
+#[allow(deprecated)]
+fn keep_v1_method_truthful(event: &mut ApiGatewayV2httpRequest, method: &http::Method) {
+    event.http_method = method.clone();
 }
 
 /// Reads an HTTP API (payload 2.0) response, as API Gateway does: a JSON

@@ -4,18 +4,23 @@
 pub mod http;
 pub mod queue;
 pub mod schedule;
+mod shape;
 pub mod storage;
 pub mod topic;
 
 use std::{sync::Arc, time::Instant};
 
+use bytes::Bytes;
 use cloudfn_core::{
     Context, Error, Function, Message, OutgoingMessage, Trigger,
     conventions::{self, Settlement},
     messaging::dead_letter,
     provider::{ContextBuilder, Event, Invoke, Services},
 };
+use serde::Serialize;
 use serde_json::Value;
+
+use self::shape::Shape;
 
 /// Makes a failed delivery visible again after a delay: the retry
 /// policy's backoff, instead of the queue's whole visibility timeout.
@@ -31,6 +36,9 @@ pub trait Redelivery: Send + Sync {
         delay: std::time::Duration,
     ) -> Result<(), Error>;
 }
+
+/// What an invocation that produces nothing answers.
+const NULL: Bytes = Bytes::from_static(b"null");
 
 /// What the Runtime API says about one invocation.
 #[derive(Debug, Clone, Default)]
@@ -93,79 +101,92 @@ impl Dispatcher {
     }
 
     /// Runs the function on one Lambda event and returns what to answer the
-    /// Runtime API with. HTTP functions always answer an HTTP response; queue
-    /// functions answer `batchItemFailures`; an event of a shape the trigger
-    /// cannot come from is a bad-input error naming the shapes expected.
-    pub async fn handle(&self, payload: &[u8], invocation: &Invocation) -> Result<Value, Error> {
-        let (function, services) = (&*self.function, &self.services);
-        // HTTP events, the hot path, are read straight into their type; the
-        // others go through a JSON value first to tell their shape.
-        if matches!(function.trigger(), Trigger::Http { .. })
-            && let Some(source) = http::source_of(payload)
-        {
-            let request = http::decode(payload, source)?;
-            let ctx = invocation.context(function, services, 1);
-            return Ok(http::encode(
-                function.invoke_http(request, ctx).await,
-                source,
-            ));
-        }
-        let event: Value = serde_json::from_slice(payload)
-            .map_err(|e| Error::bad_input(format!("the event is not JSON: {e}")))?;
+    /// Runtime API with, as JSON. HTTP functions always answer an HTTP
+    /// response; queue functions answer `batchItemFailures`; other events
+    /// answer `null`. An event of a shape the trigger cannot come from is a
+    /// bad-input error naming the shapes expected.
+    pub async fn handle(&self, payload: &[u8], invocation: &Invocation) -> Result<Bytes, Error> {
+        let function = &*self.function;
+        // The trigger says which shapes can come; a probe of the few keys
+        // that tell them apart picks one, and the event is then read once,
+        // straight into that shape's type.
         match function.trigger() {
-            Trigger::Http { .. } => Err(unexpected(function, http::EXPECTED, &event)),
-            Trigger::Queue { .. } | Trigger::Topic { .. } if queue::is_sqs(&event) => {
-                self.sqs_batch(event, invocation).await
-            }
-            Trigger::Queue { .. } => Err(unexpected(function, queue::EXPECTED, &event)),
-            Trigger::Topic { .. } => {
-                let messages = if topic::is_sns(&event) {
-                    topic::decode_sns(event)?
-                } else if topic::is_eventbridge(&event) {
-                    vec![topic::decode_eventbridge(event)?]
-                } else {
-                    return Err(unexpected(function, topic::EXPECTED, &event));
+            Trigger::Http { .. } => {
+                let Some(source) = http::source_of(payload) else {
+                    return Err(unexpected(function, http::EXPECTED, payload));
                 };
-                for mut message in messages {
-                    neutral_source(function, &mut message);
-                    let ctx = invocation.context(function, services, 1);
-                    let Err(error) = function.invoke(Event::Message(message.clone()), ctx).await
-                    else {
-                        continue;
-                    };
-                    // Lambda retries a failed SNS event itself; a permanent
-                    // failure would only fail again, so it is dead-lettered now.
-                    match function.policy().dead_letter.as_deref() {
-                        Some(dlq) if !error.is_retryable() => {
-                            dead_letter_to(function, services, dlq, &message, error).await?
-                        }
-                        _ => return Err(error),
-                    }
+                let request = http::decode(payload, source)?;
+                let ctx = invocation.context(function, &self.services, 1);
+                to_json(&http::encode(
+                    function.invoke_http(request, ctx).await,
+                    source,
+                ))
+            }
+            Trigger::Queue { .. } => {
+                if !shape_of(payload)?.is_sqs() {
+                    return Err(unexpected(function, queue::EXPECTED, payload));
                 }
-                Ok(Value::Null)
+                self.sqs_batch(queue::decode(payload)?, invocation).await
+            }
+            Trigger::Topic { .. } => {
+                let shape = shape_of(payload)?;
+                if shape.is_sqs() {
+                    return self.sqs_batch(queue::decode(payload)?, invocation).await;
+                }
+                let messages = if shape.is_sns() {
+                    topic::decode_sns(payload)?
+                } else if shape.is_eventbridge() {
+                    vec![topic::decode_eventbridge(payload)?]
+                } else {
+                    return Err(unexpected(function, topic::EXPECTED, payload));
+                };
+                self.deliveries(messages, invocation).await
             }
             Trigger::Schedule { cron } => {
-                if !schedule::is_scheduled(&event) {
-                    return Err(unexpected(function, schedule::EXPECTED, &event));
+                if !shape_of(payload)?.is_scheduled() {
+                    return Err(unexpected(function, schedule::EXPECTED, payload));
                 }
-                let tick = schedule::decode(event, cron)?;
-                let ctx = invocation.context(function, services, 1);
-                function
-                    .invoke(Event::Tick(tick), ctx)
-                    .await
-                    .map(|_| Value::Null)
+                let tick = schedule::decode(payload, cron)?;
+                let ctx = invocation.context(function, &self.services, 1);
+                function.invoke(Event::Tick(tick), ctx).await.map(|_| NULL)
             }
             Trigger::Storage { .. } => {
-                if !storage::is_s3(&event) {
-                    return Err(unexpected(function, storage::EXPECTED, &event));
+                if !shape_of(payload)?.is_s3() {
+                    return Err(unexpected(function, storage::EXPECTED, payload));
                 }
-                for change in storage::decode(event)? {
-                    let ctx = invocation.context(function, services, 1);
+                for change in storage::decode(payload)? {
+                    let ctx = invocation.context(function, &self.services, 1);
                     function.invoke(Event::Storage(change), ctx).await?;
                 }
-                Ok(Value::Null)
+                Ok(NULL)
             }
         }
+    }
+
+    /// Messages delivered to a topic function directly (SNS or EventBridge
+    /// → Lambda), one after the other.
+    async fn deliveries(
+        &self,
+        messages: Vec<Message>,
+        invocation: &Invocation,
+    ) -> Result<Bytes, Error> {
+        let (function, services) = (&*self.function, &self.services);
+        for mut message in messages {
+            neutral_source(function, &mut message);
+            let ctx = invocation.context(function, services, 1);
+            let Err(error) = function.invoke(Event::Message(message.clone()), ctx).await else {
+                continue;
+            };
+            // Lambda retries a failed SNS event itself; a permanent
+            // failure would only fail again, so it is dead-lettered now.
+            match function.policy().dead_letter.as_deref() {
+                Some(dlq) if !error.is_retryable() => {
+                    dead_letter_to(function, services, dlq, &message, error).await?
+                }
+                _ => return Err(error),
+            }
+        }
+        Ok(NULL)
     }
 }
 
@@ -173,18 +194,20 @@ impl Dispatcher {
 /// `batchItemFailures` (unless a permanent failure went to the dead-letter
 /// queue), the rest are deleted by Lambda.
 impl Dispatcher {
-    async fn sqs_batch(&self, event: Value, invocation: &Invocation) -> Result<Value, Error> {
+    /// Runs a decoded batch. For a topic function the queue is its
+    /// subscription queue, subscribed with raw message delivery (by the
+    /// deployment and the dev emulation alike), so each body is the
+    /// published message as it is: there is no envelope to look for.
+    async fn sqs_batch(
+        &self,
+        records: Vec<queue::SqsRecord>,
+        invocation: &Invocation,
+    ) -> Result<Bytes, Error> {
         let (function, services) = (&*self.function, &self.services);
-        let unwrap = matches!(function.trigger(), Trigger::Topic { .. });
-        let records = queue::decode(event)?;
         let mut kept = Vec::with_capacity(records.len());
         let mut batch = Vec::with_capacity(records.len());
         for record in records {
-            let mut message = if unwrap {
-                topic::unwrap_queued(record.message)
-            } else {
-                record.message
-            };
+            let mut message = record.message;
             neutral_source(function, &mut message);
             let ctx = invocation.context(function, services, message.attempt);
             kept.push((
@@ -218,7 +241,7 @@ impl Dispatcher {
                 }
             }
         }
-        Ok(queue::batch_response(failed))
+        to_json(&queue::batch_response(failed))
     }
 
     /// Applies the retry policy's backoff: the failed message becomes visible
@@ -285,8 +308,25 @@ fn neutral_source(function: &Function, message: &mut Message) {
     }
 }
 
-fn unexpected(function: &Function, expected: &str, event: &Value) -> Error {
-    let got = match event {
+fn shape_of(payload: &[u8]) -> Result<Shape<'_>, Error> {
+    Shape::of(payload).map_err(|e| Error::bad_input(format!("the event is not JSON: {e}")))
+}
+
+/// The answer to the Runtime API, serialised once from its typed form.
+fn to_json(answer: &impl Serialize) -> Result<Bytes, Error> {
+    serde_json::to_vec(answer)
+        .map(Bytes::from)
+        .map_err(|e| Error::internal(format!("cannot serialise the answer: {e}")))
+}
+
+/// The error for an event the function cannot take. Only then is the whole
+/// event read as a JSON value, to say what came instead.
+fn unexpected(function: &Function, expected: &str, event: &[u8]) -> Error {
+    let event: Value = match serde_json::from_slice(event) {
+        Ok(event) => event,
+        Err(e) => return Error::bad_input(format!("the event is not JSON: {e}")),
+    };
+    let got = match &event {
         Value::Object(map) => format!("an object with keys {:?}", map.keys().collect::<Vec<_>>()),
         other => format!("JSON {}", kind_of(other)),
     };

@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_lambda_events::sqs::SqsEvent;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use chrono::{DateTime, Utc};
 use cloudfn_core::{Error, Message};
-use serde_json::{Value, json};
+use serde::de::IgnoredAny;
 
 /// The shape a queue function accepts, for error messages.
 pub const EXPECTED: &str = "an SQS event ({\"Records\":[{\"eventSource\":\"aws:sqs\",…}]})";
@@ -24,19 +24,9 @@ pub struct SqsRecord {
     pub message: Message,
 }
 
-/// Whether `event` is an SQS event.
-pub fn is_sqs(event: &Value) -> bool {
-    records_from(event, "eventSource", "aws:sqs")
-}
-
-pub(crate) fn records_from(event: &Value, key: &str, source: &str) -> bool {
-    event
-        .get("Records")
-        .and_then(Value::as_array)
-        .and_then(|records| records.first())
-        .and_then(|record| record.get(key))
-        .and_then(Value::as_str)
-        == Some(source)
+/// Whether `event` (JSON) is an SQS event.
+pub fn is_sqs(event: &[u8]) -> bool {
+    super::Shape::of(event).is_ok_and(|shape| shape.is_sqs())
 }
 
 /// The queue's name from its ARN (`arn:aws:sqs:region:account:name`).
@@ -44,11 +34,11 @@ pub fn queue_name(arn: &str) -> &str {
     arn.rsplit(':').next().unwrap_or(arn)
 }
 
-/// Reads an SQS event into records. `ApproximateReceiveCount` becomes the
-/// attempt, `MessageGroupId` the ordering key, `SentTimestamp` the publish
-/// time, and String/Number message attributes the attributes.
-pub fn decode(event: Value) -> Result<Vec<SqsRecord>, Error> {
-    let event: SqsEvent = serde_json::from_value(event)
+/// Reads an SQS event (JSON) into records. `ApproximateReceiveCount` becomes
+/// the attempt, `MessageGroupId` the ordering key, `SentTimestamp` the
+/// publish time, and String/Number message attributes the attributes.
+pub fn decode(event: &[u8]) -> Result<Vec<SqsRecord>, Error> {
+    let event: SqsEvent = serde_json::from_slice(event)
         .map_err(|e| Error::bad_input(format!("malformed SQS event: {e}")))?;
     event
         .records
@@ -96,30 +86,34 @@ pub fn decode(event: Value) -> Result<Vec<SqsRecord>, Error> {
 }
 
 /// The response that tells Lambda which records failed (`ReportBatchItemFailures`).
-pub fn batch_response(failed: impl IntoIterator<Item = String>) -> Value {
-    let failures: Vec<Value> = failed
-        .into_iter()
-        .map(|id| json!({ "itemIdentifier": id }))
-        .collect();
-    json!({ "batchItemFailures": failures })
+pub fn batch_response(failed: impl IntoIterator<Item = String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.set_failures(failed);
+    response
 }
 
-/// The ids a batch response reports as failed; anything unreadable fails the
-/// whole batch, as Lambda treats it.
-pub fn failed_ids(response: &Value, all: &[String]) -> Vec<String> {
-    match response.get("batchItemFailures").and_then(Value::as_array) {
-        Some(failures) => failures
-            .iter()
-            .filter_map(|f| {
-                f.get("itemIdentifier")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
+/// The ids a batch response (JSON) reports as failed. As Lambda reads it,
+/// an empty answer, `null` or `{}` fails nothing, and anything unreadable
+/// fails the whole batch.
+pub fn failed_ids(response: &[u8], all: &[String]) -> Vec<String> {
+    if response.trim_ascii().is_empty() {
+        return Vec::new();
+    }
+    match serde_json::from_slice::<Option<SqsBatchResponse>>(response) {
+        Ok(Some(answer)) => answer
+            .batch_item_failures
+            .into_iter()
+            .map(|failure| failure.item_identifier)
             .collect(),
-        None if response.is_null() || response.as_object().is_some_and(|o| o.is_empty()) => {
+        Ok(None) => Vec::new(),
+        // `{}`, which `SqsBatchResponse` refuses for want of `batchItemFailures`.
+        Err(_)
+            if serde_json::from_slice::<HashMap<String, IgnoredAny>>(response)
+                .is_ok_and(|answer| answer.is_empty()) =>
+        {
             Vec::new()
         }
-        None => all.to_vec(),
+        Err(_) => all.to_vec(),
     }
 }
 
@@ -142,33 +136,32 @@ pub struct RecordParts<'a> {
     pub region: &'a str,
 }
 
-/// An SQS event holding `records`.
-pub fn event(records: &[RecordParts<'_>]) -> Value {
-    let records: Vec<Value> = records
+/// The SQS event holding `records`, as the event source mapping sends it.
+pub fn event(records: &[RecordParts<'_>]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = records.iter().map(record).collect();
+    event
+}
+
+fn record(parts: &RecordParts<'_>) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(parts.message_id.to_owned());
+    record.receipt_handle = Some(parts.receipt_handle.to_owned());
+    record.body = Some(parts.body.to_owned());
+    record.md5_of_body = Some(String::new());
+    record.attributes = parts.attributes.clone();
+    record.message_attributes = parts
+        .message_attributes
         .iter()
-        .map(|r| {
-            let message_attributes: serde_json::Map<String, Value> = r
-                .message_attributes
-                .iter()
-                .map(|(name, (data_type, value))| {
-                    (
-                        name.clone(),
-                        json!({"stringValue": value, "stringListValues": [], "binaryListValues": [], "dataType": data_type}),
-                    )
-                })
-                .collect();
-            json!({
-                "messageId": r.message_id,
-                "receiptHandle": r.receipt_handle,
-                "body": r.body,
-                "attributes": r.attributes,
-                "messageAttributes": message_attributes,
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": r.queue_arn,
-                "awsRegion": r.region,
-            })
+        .map(|(name, (data_type, value))| {
+            let mut attribute = SqsMessageAttribute::default();
+            attribute.string_value = Some(value.clone());
+            attribute.data_type = Some(data_type.clone());
+            (name.clone(), attribute)
         })
         .collect();
-    json!({ "Records": records })
+    record.event_source = Some("aws:sqs".to_owned());
+    record.event_source_arn = Some(parts.queue_arn.to_owned());
+    record.aws_region = Some(parts.region.to_owned());
+    record
 }

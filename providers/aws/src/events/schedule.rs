@@ -2,20 +2,19 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use cloudfn_core::{Error, ScheduledTick};
-use serde_json::Value;
 
 /// The shape a schedule function accepts, for error messages.
 pub const EXPECTED: &str = "an EventBridge scheduled event ({\"detail-type\":\"Scheduled Event\",\"source\":\"aws.events\",…})";
 
-/// Whether `event` is an EventBridge scheduled event.
-pub fn is_scheduled(event: &Value) -> bool {
-    event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+/// Whether `event` (JSON) is an EventBridge scheduled event.
+pub fn is_scheduled(event: &[u8]) -> bool {
+    super::Shape::of(event).is_ok_and(|shape| shape.is_scheduled())
 }
 
-/// Reads a scheduled event; `cron` is the function's own expression, since
-/// the event names only the rule.
-pub fn decode(event: Value, cron: &str) -> Result<ScheduledTick, Error> {
-    let event: EventBridgeEvent = serde_json::from_value(event)
+/// Reads a scheduled event (JSON); `cron` is the function's own expression,
+/// since the event names only the rule.
+pub fn decode(event: &[u8], cron: &str) -> Result<ScheduledTick, Error> {
+    let event: EventBridgeEvent = serde_json::from_slice(event)
         .map_err(|e| Error::bad_input(format!("malformed scheduled event: {e}")))?;
     Ok(ScheduledTick {
         scheduled_time: event.time.unwrap_or_else(chrono::Utc::now),

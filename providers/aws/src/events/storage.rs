@@ -2,20 +2,19 @@
 
 use aws_lambda_events::s3::S3Event;
 use cloudfn_core::{Error, StorageEvent, StorageEventKind};
-use serde_json::Value;
 
 /// The shape a storage function accepts, for error messages.
 pub const EXPECTED: &str = "an S3 event ({\"Records\":[{\"eventSource\":\"aws:s3\",…}]})";
 
-/// Whether `event` is an S3 notification.
-pub fn is_s3(event: &Value) -> bool {
-    super::queue::records_from(event, "eventSource", "aws:s3")
+/// Whether `event` (JSON) is an S3 notification.
+pub fn is_s3(event: &[u8]) -> bool {
+    super::Shape::of(event).is_ok_and(|shape| shape.is_s3())
 }
 
-/// Reads an S3 notification; records of other kinds than object created /
-/// removed (replication, restore…) are skipped.
-pub fn decode(event: Value) -> Result<Vec<StorageEvent>, Error> {
-    let event: S3Event = serde_json::from_value(event)
+/// Reads an S3 notification (JSON); records of other kinds than object
+/// created / removed (replication, restore…) are skipped.
+pub fn decode(event: &[u8]) -> Result<Vec<StorageEvent>, Error> {
+    let event: S3Event = serde_json::from_slice(event)
         .map_err(|e| Error::bad_input(format!("malformed S3 event: {e}")))?;
     Ok(event
         .records

@@ -10,6 +10,16 @@ use serde_json::{Value, json};
 
 use crate::support::fixture;
 
+/// An event as the bytes Lambda hands over.
+fn bytes(event: &Value) -> Vec<u8> {
+    serde_json::to_vec(event).unwrap()
+}
+
+/// The answer `encode` gives, as the JSON Lambda reads.
+fn encoded(response: HttpResponse, source: HttpSource) -> Value {
+    serde_json::to_value(http::encode(response, source)).unwrap()
+}
+
 #[test]
 fn http_api_v2_event_becomes_a_request() {
     let event = fixture("example-apigw-v2-request-multi-value-parameters.json");
@@ -95,20 +105,25 @@ fn alb_events_become_requests_and_keep_their_header_mode() {
     let req = http::decode(multi.to_string().as_bytes(), source).unwrap();
     assert_eq!(req.query_param("key").as_deref(), Some("hello"));
     assert_eq!(&req.body[..], b"Some text");
-    let res = http::encode(HttpResponse::text(200, "ok"), source);
+    let res = encoded(HttpResponse::text(200, "ok"), source);
     assert_eq!(res["statusDescription"], "200 OK");
     assert_eq!(
         res["multiValueHeaders"]["content-type"],
         json!(["text/plain; charset=utf-8"])
     );
-    assert!(res.get("headers").is_none());
+    assert_eq!(
+        res["headers"],
+        json!({}),
+        "only the header mode's own field carries headers"
+    );
 
     let single = fixture("example-alb-lambda-target-request-headers-only.json");
     let source = http::source_of(single.to_string().as_bytes()).unwrap();
     assert_eq!(source, HttpSource::Alb { multi_value: false });
-    let res = http::encode(HttpResponse::text(404, "no"), source);
+    let res = encoded(HttpResponse::text(404, "no"), source);
     assert_eq!(res["statusDescription"], "404 Not Found");
     assert_eq!(res["headers"]["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(res["multiValueHeaders"], json!({}));
 }
 
 #[test]
@@ -118,20 +133,21 @@ fn responses_take_each_integration_shape() {
         .with_header("set-cookie", "b=2")
         .with_header("x-tag", "one")
         .with_header("x-tag", "two");
-    let v2 = http::encode(response.clone(), HttpSource::HttpV2);
+    let v2 = encoded(response.clone(), HttpSource::HttpV2);
     assert_eq!(v2["statusCode"], 201);
     assert_eq!(v2["cookies"], json!(["a=1", "b=2"]));
     assert!(v2["headers"].get("set-cookie").is_none());
     assert_eq!(v2["headers"]["x-tag"], "one, two");
     assert_eq!(v2["body"], r#"{"id":1}"#);
     assert_eq!(v2["isBase64Encoded"], false);
-    let v1 = http::encode(response, HttpSource::RestV1);
+    let v1 = encoded(response, HttpSource::RestV1);
     assert_eq!(v1["multiValueHeaders"]["set-cookie"], json!(["a=1", "b=2"]));
-    assert!(
-        v1.get("headers").is_none(),
+    assert_eq!(
+        v1["headers"],
+        json!({}),
         "API Gateway would merge a joined copy in"
     );
-    let binary = http::encode(
+    let binary = encoded(
         HttpResponse::new(200).with_body(vec![0xff, 0x00, 0xfe]),
         HttpSource::HttpV2,
     );
@@ -165,19 +181,16 @@ fn the_emulated_v2_event_round_trips() {
         .with_header("content-type", "application/json")
         .with_header("cookie", "s=1; t=2")
         .with_body(Bytes::from_static(br#"{"a":1}"#));
-    let event = http::v2_event(&request, "POST /orders", "req-1");
-    assert_eq!(
-        http::source_of(event.to_string().as_bytes()),
-        Some(HttpSource::HttpV2)
-    );
-    let back = http::decode(event.to_string().as_bytes(), HttpSource::HttpV2).unwrap();
+    let event = serde_json::to_vec(&http::v2_event(&request, "POST /orders", "req-1")).unwrap();
+    assert_eq!(http::source_of(&event), Some(HttpSource::HttpV2));
+    let back = http::decode(&event, HttpSource::HttpV2).unwrap();
     assert_eq!(
         (&back.method, back.path.as_str(), back.query.as_deref()),
         (&request.method, "/orders", Some("x=1"))
     );
     assert_eq!(back.header("cookie"), Some("s=1; t=2"));
     assert_eq!(back.body, request.body);
-    let response = http::decode_v2_response(http::encode(
+    let response = http::decode_v2_response(encoded(
         HttpResponse::text(202, "ok").with_header("set-cookie", "a=1"),
         HttpSource::HttpV2,
     ))
@@ -189,9 +202,9 @@ fn the_emulated_v2_event_round_trips() {
 
 #[test]
 fn sqs_records_become_messages() {
-    let event = fixture("example-sqs-event-obj.json");
+    let event = bytes(&fixture("example-sqs-event-obj.json"));
     assert!(queue::is_sqs(&event));
-    let records = queue::decode(event).unwrap();
+    let records = queue::decode(&event).unwrap();
     let record = &records[0];
     assert_eq!(record.sqs_message_id, "MessageID_1");
     assert_eq!(record.receipt_handle, "MessageReceiptHandle");
@@ -215,33 +228,43 @@ fn fifo_records_keep_their_group() {
     let mut event = fixture("example-sqs-event.json");
     event["Records"][0]["attributes"]["MessageGroupId"] = json!("acct-7");
     event["Records"][0]["attributes"]["MessageDeduplicationId"] = json!("d-1");
-    let records = queue::decode(event).unwrap();
+    let records = queue::decode(&bytes(&event)).unwrap();
     assert_eq!(records[0].message.ordering_key.as_deref(), Some("acct-7"));
 }
 
 #[test]
 fn batch_failures_name_only_the_failed_records() {
-    let response = queue::batch_response(["m-2".to_owned()]);
+    let response = serde_json::to_vec(&queue::batch_response(["m-2".to_owned()])).unwrap();
     assert_eq!(
-        response,
+        serde_json::from_slice::<Value>(&response).unwrap(),
         json!({"batchItemFailures": [{"itemIdentifier": "m-2"}]})
     );
     let all = ["m-1".to_owned(), "m-2".to_owned()];
     assert_eq!(queue::failed_ids(&response, &all), ["m-2"]);
-    assert!(queue::failed_ids(&json!({"batchItemFailures": []}), &all).is_empty());
-    assert!(queue::failed_ids(&Value::Null, &all).is_empty());
-    assert_eq!(
-        queue::failed_ids(&json!("garbage"), &all),
-        all,
-        "an unreadable answer fails the batch"
-    );
+    assert!(queue::failed_ids(br#"{"batchItemFailures": []}"#, &all).is_empty());
+    assert!(queue::failed_ids(b"null", &all).is_empty());
+    assert!(queue::failed_ids(b"{}", &all).is_empty());
+    assert!(queue::failed_ids(b"", &all).is_empty());
+    for unreadable in [
+        &br#""garbage""#[..],
+        b"not json",
+        b"[]",
+        br#"{"batchItemFailures": [{"id": "m-2"}]}"#,
+    ] {
+        assert_eq!(
+            queue::failed_ids(unreadable, &all),
+            all,
+            "an unreadable answer fails the batch: {}",
+            String::from_utf8_lossy(unreadable)
+        );
+    }
 }
 
 #[test]
 fn sns_notifications_become_messages() {
-    let event = fixture("example-sns-event.json");
+    let event = bytes(&fixture("example-sns-event.json"));
     assert!(topic::is_sns(&event));
-    let messages = topic::decode_sns(event).unwrap();
+    let messages = topic::decode_sns(&event).unwrap();
     let m = &messages[0];
     assert_eq!(m.id, "82833b5c-8d5d-56d0-b0e1-7511f8253eb8");
     assert_eq!(m.source, "snsNetTest");
@@ -250,63 +273,14 @@ fn sns_notifications_become_messages() {
 }
 
 #[test]
-fn envelopes_inside_sqs_bodies_are_unwrapped() {
-    // What SNS puts in an SQS body without raw delivery (note the URL field spellings).
-    let sns_body = json!({
-        "Type": "Notification",
-        "MessageId": "sns-1",
-        "TopicArn": "arn:aws:sns:us-east-1:000000000000:order-paid",
-        "Message": "{\"order_id\":\"o-1\"}",
-        "Timestamp": "2026-11-26T10:00:00.000Z",
-        "SignatureVersion": "1",
-        "Signature": "x",
-        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/cert.pem",
-        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
-        "MessageAttributes": {"tenant": {"Type": "String", "Value": "t-1"}}
-    });
-    let mut event = fixture("example-sqs-event.json");
-    event["Records"][0]["body"] = json!(sns_body.to_string());
-    let record = queue::decode(event).unwrap().remove(0);
-    let m = topic::unwrap_queued(record.message);
-    assert_eq!(m.id, "sns-1");
-    assert_eq!(m.source, "order-paid");
-    assert_eq!(&m.body[..], br#"{"order_id":"o-1"}"#);
-    assert_eq!(m.attribute("tenant"), Some("t-1"));
-    assert_eq!(m.attempt, 2, "the attempt stays the queue's");
-
-    let mut event = fixture("example-sqs-event.json");
-    event["Records"][0]["body"] = json!(fixture("example-eventbridge-event-obj.json").to_string());
-    let m = topic::unwrap_queued(queue::decode(event).unwrap().remove(0).message);
-    assert_eq!(m.id, "7bf73129-1428-4cd3-a780-95db273d1602");
-    assert_eq!(
-        m.attribute("detail-type"),
-        Some("EC2 Instance State-change Notification")
-    );
-    assert_eq!(
-        serde_json::from_slice::<Value>(&m.body).unwrap()["state"],
-        "pending"
-    );
-
-    let plain = queue::decode(fixture("example-sqs-event-obj.json"))
-        .unwrap()
-        .remove(0)
-        .message;
-    assert_eq!(
-        topic::unwrap_queued(plain.clone()),
-        plain,
-        "a raw body stays as it is"
-    );
-}
-
-#[test]
 fn eventbridge_events_become_messages_and_ticks() {
-    let event = fixture("example-eventbridge-event-obj.json");
+    let event = bytes(&fixture("example-eventbridge-event-obj.json"));
     assert!(topic::is_eventbridge(&event));
-    let m = topic::decode_eventbridge(event).unwrap();
+    let m = topic::decode_eventbridge(&event).unwrap();
     assert_eq!(m.source, "aws.ec2");
-    let tick_event = fixture("example-eventbridge-schedule.json");
+    let tick_event = bytes(&fixture("example-eventbridge-schedule.json"));
     assert!(schedule::is_scheduled(&tick_event));
-    let tick = schedule::decode(tick_event, "0 * * * *").unwrap();
+    let tick = schedule::decode(&tick_event, "0 * * * *").unwrap();
     assert_eq!(
         tick.scheduled_time.to_rfc3339(),
         "2015-10-08T16:53:06+00:00"
@@ -316,9 +290,9 @@ fn eventbridge_events_become_messages_and_ticks() {
 
 #[test]
 fn s3_notifications_become_storage_events() {
-    let event = fixture("example-s3-event.json");
+    let event = bytes(&fixture("example-s3-event.json"));
     assert!(storage::is_s3(&event));
-    let changes = storage::decode(event).unwrap();
+    let changes = storage::decode(&event).unwrap();
     assert_eq!(changes.len(), 1);
     let c = &changes[0];
     assert_eq!(
@@ -330,7 +304,7 @@ fn s3_notifications_become_storage_events() {
     let mut removed = fixture("example-s3-event.json");
     removed["Records"][0]["eventName"] = json!("ObjectRemoved:Delete");
     removed["Records"][0]["s3"]["object"]["key"] = json!("a+b%2Bc.txt");
-    let c = storage::decode(removed).unwrap().remove(0);
+    let c = storage::decode(&bytes(&removed)).unwrap().remove(0);
     assert_eq!(
         (c.kind, c.key.as_str()),
         (StorageEventKind::Deleted, "a b+c.txt")

@@ -22,7 +22,6 @@ use crate::support::{localstack, sdk_config, unique};
 struct Aws {
     sqs: aws_sdk_sqs::Client,
     sns: aws_sdk_sns::Client,
-    events: aws_sdk_eventbridge::Client,
 }
 
 async fn aws() -> Option<Aws> {
@@ -31,7 +30,6 @@ async fn aws() -> Option<Aws> {
     Some(Aws {
         sqs: aws_sdk_sqs::Client::new(&config),
         sns: aws_sdk_sns::Client::new(&config),
-        events: aws_sdk_eventbridge::Client::new(&config),
     })
 }
 
@@ -98,7 +96,7 @@ impl Aws {
 }
 
 /// The SQS event Lambda's event source mapping would build from `messages`.
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Value {
+fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Vec<u8> {
     let owned: Vec<_> = messages
         .iter()
         .map(|m| {
@@ -133,7 +131,12 @@ fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Value
             },
         )
         .collect();
-    queue_events::event(&records)
+    serde_json::to_vec(&queue_events::event(&records)).unwrap()
+}
+
+/// A dispatcher's answer, as JSON.
+fn json_of(answer: &[u8]) -> Value {
+    serde_json::from_slice(answer).unwrap()
 }
 
 type Seen = Arc<Mutex<Vec<Message<Value>>>>;
@@ -278,7 +281,7 @@ async fn a_queue_redrives_to_its_dead_letter_queue_after_max_receives() {
 }
 
 #[tokio::test]
-async fn sns_through_sqs_reaches_a_topic_function_unwrapped() {
+async fn sns_through_a_raw_subscription_queue_reaches_a_topic_function() {
     let Some(aws) = aws().await else { return };
     let topic = unique("order-paid");
     let topic_arn = aws
@@ -291,17 +294,19 @@ async fn sns_through_sqs_reaches_a_topic_function_unwrapped() {
         .topic_arn
         .unwrap();
     let (url, queue_arn) = aws.queue(&unique("sub"), &[]).await;
-    // Without raw delivery: SNS wraps the message in its notification envelope.
+    // As the deployment and the dev emulation subscribe: with raw delivery,
+    // the body is the published message and its attributes SQS's own.
     aws.sns
         .subscribe()
         .topic_arn(&topic_arn)
         .protocol("sqs")
         .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
         .send()
         .await
         .unwrap();
     let publisher = SnsTopicClient::new(aws.sns.clone());
-    let sent = publisher
+    publisher
         .publish(
             &topic,
             OutgoingMessage::json(&json!({"order_id": "o-1"}))
@@ -315,76 +320,19 @@ async fn sns_through_sqs_reaches_a_topic_function_unwrapped() {
     let seen = Seen::default();
     let dispatcher = dispatcher(&aws, recording("notify", &topic, true, &seen)).await;
     let out = dispatcher
-        .handle(
-            sqs_event(&delivered, &queue_arn).to_string().as_bytes(),
-            &Invocation::default(),
-        )
+        .handle(&sqs_event(&delivered, &queue_arn), &Invocation::default())
         .await
         .unwrap();
-    assert_eq!(out, json!({"batchItemFailures": []}));
+    assert_eq!(json_of(&out), json!({"batchItemFailures": []}));
     let seen = seen.lock().unwrap();
     assert_eq!(seen[0].body, json!({"order_id": "o-1"}));
-    assert_eq!(seen[0].id, sent, "the id is the published message's");
+    assert_eq!(
+        Some(seen[0].id.as_str()),
+        delivered[0].message_id.as_deref(),
+        "the id is the queue's"
+    );
     assert_eq!(seen[0].source, topic);
     assert_eq!(seen[0].attribute("tenant"), Some("t-9"));
-}
-
-#[tokio::test]
-async fn eventbridge_through_sqs_reaches_a_topic_function() {
-    let Some(aws) = aws().await else { return };
-    let (url, queue_arn) = aws.queue(&unique("bus"), &[]).await;
-    let rule = unique("rule");
-    let source = unique("shop.test");
-    aws.events
-        .put_rule()
-        .name(&rule)
-        .event_pattern(json!({"source": [source]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    aws.events
-        .put_targets()
-        .rule(&rule)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(&queue_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    aws.events
-        .put_events()
-        .entries(
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .source(&source)
-                .detail_type("OrderPaid")
-                .detail(json!({"order_id": "o-2"}).to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let delivered = aws.receive(&url, 1).await;
-    let seen = Seen::default();
-    let dispatcher = dispatcher(&aws, recording("audit", "order-events", true, &seen)).await;
-    dispatcher
-        .handle(
-            sqs_event(&delivered, &queue_arn).to_string().as_bytes(),
-            &Invocation::default(),
-        )
-        .await
-        .unwrap();
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen[0].body, json!({"order_id": "o-2"}));
-    assert_eq!(seen[0].attribute("detail-type"), Some("OrderPaid"));
-    assert_eq!(seen[0].attribute("source"), Some(source.as_str()));
-    assert_eq!(
-        seen[0].source, "order-events",
-        "the topic, by its neutral name"
-    );
 }
 
 #[tokio::test]
@@ -428,10 +376,7 @@ async fn permanent_failures_go_straight_to_the_dead_letter_queue_and_transient_o
         .retry(RetryPolicy::new(5).initial_delay(Duration::ZERO));
     let dispatcher = dispatcher(&aws, function).await;
     let out = dispatcher
-        .handle(
-            sqs_event(&delivered, &queue_arn).to_string().as_bytes(),
-            &Invocation::default(),
-        )
+        .handle(&sqs_event(&delivered, &queue_arn), &Invocation::default())
         .await
         .unwrap();
     let retry_id = delivered
@@ -440,7 +385,7 @@ async fn permanent_failures_go_straight_to_the_dead_letter_queue_and_transient_o
         .and_then(|m| m.message_id.clone())
         .unwrap();
     assert_eq!(
-        out,
+        json_of(&out),
         json!({"batchItemFailures": [{"itemIdentifier": retry_id}]}),
         "only the transient failure returns"
     );

@@ -1,0 +1,283 @@
+//! One Lambda event into a function by its trigger, without AWS: each
+//! trigger's shapes are read straight into their types, the answer comes
+//! back as JSON bytes, and any other shape fails naming the ones expected.
+
+use std::sync::{Arc, Mutex};
+
+use cloudfn_aws::events::{Dispatcher, Invocation, http, queue, schedule, storage, topic};
+use cloudfn_core::{
+    App, Context, Error, ErrorKind, Function, HttpRequest, HttpResponse, Message, Method,
+    ScheduledTick, StorageEvent, StorageEventKind, provider::Services,
+};
+use serde_json::{Value, json};
+
+use crate::support::fixture;
+
+type Seen = Arc<Mutex<Vec<Message<Value>>>>;
+
+fn dispatcher(function: Function) -> Dispatcher {
+    let name = function.name().to_owned();
+    let app = App::new("t").function(function);
+    Dispatcher::new(
+        app.get(&name).unwrap().clone(),
+        Services::detached("aws"),
+        None,
+    )
+}
+
+fn recording_topic(name: &str, topic: &str, seen: &Seen) -> Function {
+    let seen = seen.clone();
+    Function::topic(name, topic, move |m: Message<Value>, _: Context| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(m);
+            Ok::<_, Error>(())
+        }
+    })
+}
+
+async fn answer(dispatcher: &Dispatcher, event: &Value) -> Result<Value, Error> {
+    let bytes = serde_json::to_vec(event).unwrap();
+    let out = dispatcher.handle(&bytes, &Invocation::default()).await?;
+    Ok(serde_json::from_slice(&out).expect("the answer is JSON"))
+}
+
+fn functions() -> Vec<(Function, &'static str)> {
+    async fn message(_: Message<Value>, _: Context) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn tick(_: ScheduledTick, _: Context) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn stored(_: StorageEvent, _: Context) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn page(_: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
+        Ok(HttpResponse::text(200, "ok"))
+    }
+    vec![
+        (
+            Function::http("page", Method::Get, "/", page),
+            http::EXPECTED,
+        ),
+        (Function::queue("work", "jobs", message), queue::EXPECTED),
+        (
+            Function::topic("notify", "order-paid", message),
+            topic::EXPECTED,
+        ),
+        (
+            Function::schedule("nightly", "0 3 * * *", tick),
+            schedule::EXPECTED,
+        ),
+        (
+            Function::storage("thumbs", "uploads", [StorageEventKind::Created], stored),
+            storage::EXPECTED,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn each_trigger_takes_its_shapes_and_names_them_for_any_other() {
+    let events = [
+        (
+            "http",
+            fixture("example-apigw-v2-request-no-authorizer.json"),
+        ),
+        ("queue", fixture("example-sqs-event.json")),
+        ("topic", fixture("example-eventbridge-event-obj.json")),
+        ("schedule", fixture("example-eventbridge-schedule.json")),
+        ("storage", fixture("example-s3-event.json")),
+    ];
+    for (function, expected) in functions() {
+        let kind = function.trigger().kind();
+        let name = function.name().to_owned();
+        let dispatcher = dispatcher(function);
+        for (event_kind, event) in &events {
+            let taken = match (kind, *event_kind) {
+                (a, b) if a == b => true,
+                // A topic's subscription queue delivers SQS batches.
+                ("topic", "queue") => true,
+                // A scheduled event is an EventBridge event too.
+                ("topic", "schedule") => true,
+                _ => false,
+            };
+            let result = answer(&dispatcher, event).await;
+            if taken {
+                assert!(result.is_ok(), "{name} on {event_kind}: {result:?}");
+                continue;
+            }
+            let err = result.expect_err(&format!("{name} took a {event_kind} event"));
+            assert_eq!(err.kind(), ErrorKind::BadInput, "{err}");
+            let message = err.message();
+            assert!(
+                message.contains(&format!("function `{name}` ({kind} trigger)"))
+                    && message.contains(expected)
+                    && message.contains("got an object with keys"),
+                "{name} on {event_kind}: {message}"
+            );
+        }
+        for (event, got) in [
+            (json!("Records"), "got JSON string"),
+            (json!([{"eventSource": "aws:sqs"}]), "got JSON array"),
+            (
+                json!({"Records": []}),
+                r#"got an object with keys ["Records"]"#,
+            ),
+            (
+                json!({"Records": [{"eventSource": 7, "EventSource": ["aws:sns"]}]}),
+                r#"got an object with keys ["Records"]"#,
+            ),
+            (
+                json!({"detail-type": "Scheduled Event!", "source": "x", "detail": {}}),
+                r#"got an object with keys ["detail", "detail-type", "source"]"#,
+            ),
+        ] {
+            let err = answer(&dispatcher, &event).await.unwrap_err();
+            assert!(
+                err.message().contains(expected) && err.message().contains(got),
+                "{name} on {event}: {err}"
+            );
+        }
+        let err = dispatcher
+            .handle(b"{\"Records\": [", &Invocation::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadInput);
+        assert!(
+            err.message().starts_with("the event is not JSON"),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_event_of_the_right_shape_says_what_is_wrong() {
+    async fn message(_: Message<Value>, _: Context) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn tick(_: ScheduledTick, _: Context) -> Result<(), Error> {
+        Ok(())
+    }
+    let queue = dispatcher(Function::queue("work", "jobs", message));
+    let err = answer(
+        &queue,
+        &json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m-1", "attributes": 7}]}),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.message().starts_with("malformed SQS event"), "{err}");
+
+    let topic = dispatcher(Function::topic("notify", "order-paid", message));
+    let err = answer(&topic, &json!({"Records": [{"EventSource": "aws:sns"}]}))
+        .await
+        .unwrap_err();
+    assert!(err.message().starts_with("malformed SNS event"), "{err}");
+
+    let nightly = dispatcher(Function::schedule("nightly", "0 3 * * *", tick));
+    let err = answer(&nightly, &json!({"detail-type": "Scheduled Event"}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().starts_with("malformed scheduled event"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn topic_functions_take_sns_and_eventbridge_events_straight_from_lambda() {
+    let seen = Seen::default();
+    let dispatcher = dispatcher(recording_topic("notify", "order-paid", &seen));
+
+    let mut sns = fixture("example-sns-event.json");
+    sns["Records"][0]["Sns"]["Message"] = json!(r#"{"order_id":"o-1"}"#);
+    sns["Records"][0]["Sns"]["MessageAttributes"] =
+        json!({"tenant": {"Type": "String", "Value": "t-1"}});
+    assert_eq!(answer(&dispatcher, &sns).await.unwrap(), Value::Null);
+
+    let eventbridge = fixture("example-eventbridge-event-obj.json");
+    assert_eq!(
+        answer(&dispatcher, &eventbridge).await.unwrap(),
+        Value::Null
+    );
+
+    let seen = seen.lock().unwrap();
+    let (sns, eventbridge) = (&seen[0], &seen[1]);
+    assert_eq!(sns.id, "82833b5c-8d5d-56d0-b0e1-7511f8253eb8");
+    assert_eq!(sns.body, json!({"order_id": "o-1"}));
+    assert_eq!(sns.attribute("tenant"), Some("t-1"));
+    assert_eq!(sns.source, "order-paid", "the topic's neutral name");
+    assert!(sns.published_at.is_some());
+    assert_eq!(eventbridge.id, "7bf73129-1428-4cd3-a780-95db273d1602");
+    assert_eq!(eventbridge.body["state"], "pending");
+    assert_eq!(
+        eventbridge.attribute("detail-type"),
+        Some("EC2 Instance State-change Notification")
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_queue_body_is_the_published_message_as_it_is() {
+    // Subscription queues are subscribed with raw message delivery, so a
+    // body shaped like an SNS notification is what the publisher sent.
+    let published = json!({
+        "Type": "Notification",
+        "MessageId": "sns-1",
+        "TopicArn": "arn:aws:sns:us-east-1:000000000000:order-paid",
+        "Message": "{\"order_id\":\"o-1\"}",
+        "Timestamp": "2026-11-26T10:00:00.000Z",
+        "SignatureVersion": "1",
+    });
+    let mut event = fixture("example-sqs-event.json");
+    event["Records"][0]["body"] = json!(published.to_string());
+    event["Records"][0]["messageAttributes"] = json!({
+        "tenant": {"stringValue": "t-1", "dataType": "String"}
+    });
+    let seen = Seen::default();
+    let dispatcher = dispatcher(recording_topic("notify", "order-paid", &seen));
+    assert_eq!(
+        answer(&dispatcher, &event).await.unwrap(),
+        json!({"batchItemFailures": []})
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].body, published);
+    assert_eq!(seen[0].id, "MessageID_1", "the id is the queue's");
+    assert_eq!(seen[0].attempt, 2, "the attempt is the queue's");
+    assert_eq!(seen[0].source, "order-paid");
+    assert_eq!(seen[0].attribute("tenant"), Some("t-1"));
+}
+
+#[tokio::test]
+async fn answers_are_json_bytes() {
+    async fn failing(m: Message<Value>, _: Context) -> Result<(), Error> {
+        match m.body["fail"].as_bool() {
+            Some(true) => Err(Error::unavailable("later")),
+            _ => Ok(()),
+        }
+    }
+    let work = dispatcher(Function::queue("work", "jobs", failing));
+    let mut event = fixture("example-sqs-event.json");
+    event["Records"][0]["body"] = json!(r#"{"fail":true}"#);
+    let out = work
+        .handle(&serde_json::to_vec(&event).unwrap(), &Invocation::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        &out[..],
+        br#"{"batchItemFailures":[{"itemIdentifier":"MessageID_1"}]}"#
+    );
+
+    async fn tick(_: ScheduledTick, _: Context) -> Result<(), Error> {
+        Ok(())
+    }
+    let nightly = dispatcher(Function::schedule("nightly", "0 3 * * *", tick));
+    let event = serde_json::to_vec(&fixture("example-eventbridge-schedule.json")).unwrap();
+    let out = nightly
+        .handle(&event, &Invocation::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        &out[..],
+        b"null",
+        "an event that produces nothing answers null"
+    );
+}
