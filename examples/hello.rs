@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --example hello                      # local: curl 'http://127.0.0.1:3000/hello?name=ada'
-//! cargo build --release --features aws --example hello   # a Lambda bootstrap
+//! cargo cloudfn package --cloud aws --example hello   # a Lambda package (target/cloudfn/aws)
 //! ```
 
 use cloudfn::{App, Context, Error, Function, HttpRequest, HttpResponse, Method};
