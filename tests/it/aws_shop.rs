@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use cloudfn::{
     aws::{
         emulate::{DevOptions, DevStack},
-        sdk::{
-            config as aws_config, lambda as aws_sdk_lambda, sns as aws_sdk_sns, sqs as aws_sdk_sqs,
-        },
+        sdk::{config as aws_config, sns as aws_sdk_sns, sqs as aws_sdk_sqs},
     },
     messaging::dead_letter,
 };
@@ -203,13 +201,11 @@ async fn functions_answer_the_lambda_invoke_api() {
         return;
     }
     let (stack, _) = start("0").await;
-    let config = cloudfn::aws::client::sdk_loader()
+    let invoker = cloudfn::aws::client::ClientBuilder::from_env()
         .endpoint_url(stack.http_url())
-        .region(aws_config::Region::new("us-east-1"))
+        .region("us-east-1")
         .test_credentials()
-        .load()
-        .await;
-    let invoker = cloudfn::aws::client::LambdaInvoker::new(aws_sdk_lambda::Client::new(&config));
+        .lambda();
 
     let request = cloudfn::HttpRequest::new(http::Method::POST, "/orders")
         .with_header("content-type", "application/json")

@@ -36,7 +36,7 @@ pub struct StorageEvent {
     pub time: DateTime<Utc>,
 }
 
-/// Any event, as a provider hands it to [`crate::Function::invoke`].
+/// Any event, as a provider hands it to [`crate::provider::Invoke::invoke`].
 #[derive(Debug, Clone)]
 pub enum Event {
     /// For http triggers.

@@ -31,6 +31,7 @@ pub mod sdk {
 pub mod client;
 #[cfg(feature = "deploy")]
 pub mod deploy;
+pub mod dispatch;
 #[cfg(feature = "emulate")]
 pub mod emulate;
 pub mod events;
@@ -71,19 +72,19 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 /// The services of a Lambda process: the SQS and SNS clients this build
 /// has (configured from the environment on first use) and `app`'s state;
 /// and what makes failed SQS deliveries visible again after their backoff.
-pub fn services(app: &App) -> (Services, Option<Arc<dyn events::Redelivery>>) {
-    #[cfg(feature = "sdk")]
-    let config = Arc::new(client::LazyConfig::default());
+pub fn services(app: &App) -> (Services, Option<Arc<dyn dispatch::Redelivery>>) {
+    #[cfg(any(feature = "sqs", feature = "sns"))]
+    let clients = client::ClientBuilder::from_env();
     #[cfg(feature = "sqs")]
-    let (queues, redelivery): (Arc<dyn QueueClient>, Option<Arc<dyn events::Redelivery>>) = {
-        let sqs = Arc::new(client::SqsQueueClient::lazy(config.clone()));
+    let (queues, redelivery): (Arc<dyn QueueClient>, Option<Arc<dyn dispatch::Redelivery>>) = {
+        let sqs = Arc::new(clients.sqs());
         (sqs.clone(), Some(sqs))
     };
     #[cfg(not(feature = "sqs"))]
-    let (queues, redelivery): (Arc<dyn QueueClient>, Option<Arc<dyn events::Redelivery>>) =
+    let (queues, redelivery): (Arc<dyn QueueClient>, Option<Arc<dyn dispatch::Redelivery>>) =
         (Arc::new(Unbuilt("sqs")), None);
     #[cfg(feature = "sns")]
-    let topics: Arc<dyn TopicClient> = Arc::new(client::SnsTopicClient::lazy(config));
+    let topics: Arc<dyn TopicClient> = Arc::new(clients.sns());
     #[cfg(not(feature = "sns"))]
     let topics: Arc<dyn TopicClient> = Arc::new(Unbuilt("sns"));
     (app.services(PROVIDER, queues, topics), redelivery)
@@ -188,6 +189,6 @@ pub async fn serve_on(
     };
     let (services, redelivery) = services(&app);
     tracing::info!(function = %function.name(), "serving on the Lambda Runtime API");
-    let dispatcher = events::Dispatcher::new(function, services, redelivery);
+    let dispatcher = dispatch::Dispatcher::new(function, services, redelivery);
     runtime::run_loop(api, &dispatcher).await
 }

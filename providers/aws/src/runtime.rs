@@ -13,7 +13,7 @@ use hyper_util::{
 };
 use serde_json::json;
 
-use crate::events::{Dispatcher, Invocation};
+use crate::dispatch::{Dispatcher, Invocation};
 
 const API_VERSION: &str = "2018-06-01";
 

@@ -5,20 +5,21 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::sdk_error;
 
 /// Invokes Lambda functions, synchronously or as events.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LambdaInvoker {
-    client: aws_sdk_lambda::Client,
+    client: super::LazyClient<aws_sdk_lambda::Client>,
 }
 
 impl LambdaInvoker {
-    /// An invoker over an SDK client.
-    pub fn new(client: aws_sdk_lambda::Client) -> Self {
-        Self { client }
+    pub(super) fn with_config(config: std::sync::Arc<super::LazyConfig>) -> Self {
+        Self {
+            client: super::LazyClient::new(config),
+        }
     }
 
-    /// An invoker configured from the environment.
-    pub async fn from_env() -> Self {
-        Self::new(aws_sdk_lambda::Client::new(&super::sdk_config().await))
+    /// The SDK client underneath.
+    pub async fn sdk(&self) -> &aws_sdk_lambda::Client {
+        self.client.get(aws_sdk_lambda::Client::new).await
     }
 
     /// Invokes `function` with `payload` and waits for its answer. A function
@@ -29,7 +30,8 @@ impl LambdaInvoker {
         payload: &T,
     ) -> Result<R, Error> {
         let out = self
-            .client
+            .sdk()
+            .await
             .invoke()
             .function_name(function)
             .invocation_type(InvocationType::RequestResponse)
@@ -55,7 +57,8 @@ impl LambdaInvoker {
         function: &str,
         payload: &T,
     ) -> Result<(), Error> {
-        self.client
+        self.sdk()
+            .await
             .invoke()
             .function_name(function)
             .invocation_type(InvocationType::Event)

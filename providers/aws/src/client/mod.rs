@@ -47,24 +47,116 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https.clone())
 }
 
-/// The shared SDK configuration from the environment.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    sdk_loader().load().await
+/// Builds cloudfn's AWS clients. Every client one builder makes shares one
+/// SDK configuration, loaded from the environment (`AWS_REGION`, the
+/// credential chain, `AWS_ENDPOINT_URL`) the first time a client is used, so
+/// a function that never sends pays nothing for it at cold start. Settings
+/// given here win over the environment.
+///
+/// ```no_run
+/// # #[cfg(feature = "sqs")]
+/// # async fn demo() -> Result<(), cloudfn_core::Error> {
+/// use cloudfn_core::{OutgoingMessage, provider::QueueClient};
+///
+/// let sqs = cloudfn_aws::client::ClientBuilder::from_env()
+///     .endpoint_url("http://127.0.0.1:4566")
+///     .region("us-east-1")
+///     .sqs();
+/// sqs.send("orders", OutgoingMessage::new("{}")).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ClientBuilder {
+    config: std::sync::Arc<LazyConfig>,
 }
 
-/// The SDK configuration, loaded from the environment on first use, so a
-/// function that never sends a message pays nothing for it at cold start.
+/// What a [`ClientBuilder`] overrides, and the configuration once loaded.
 #[derive(Debug, Default)]
-pub struct LazyConfig(tokio::sync::OnceCell<aws_config::SdkConfig>);
+struct LazyConfig {
+    settings: Settings,
+    loaded: tokio::sync::OnceCell<aws_config::SdkConfig>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    endpoint_url: Option<String>,
+    region: Option<String>,
+    test_credentials: bool,
+}
 
 impl LazyConfig {
-    /// The configuration, loading it the first time.
-    pub async fn get(&self) -> &aws_config::SdkConfig {
-        self.0.get_or_init(sdk_config).await
+    async fn get(&self) -> &aws_config::SdkConfig {
+        self.loaded
+            .get_or_init(|| async {
+                let settings = &self.settings;
+                let mut loader = sdk_loader();
+                if let Some(url) = &settings.endpoint_url {
+                    loader = loader.endpoint_url(url);
+                }
+                if let Some(region) = &settings.region {
+                    loader = loader.region(aws_config::Region::new(region.clone()));
+                }
+                if settings.test_credentials {
+                    loader = loader.test_credentials();
+                }
+                loader.load().await
+            })
+            .await
     }
 }
 
-/// An SDK client: given, or built from the shared [`LazyConfig`] on first use.
+impl ClientBuilder {
+    /// Everything from the environment, as Lambda sets it.
+    pub fn from_env() -> Self {
+        Self::default()
+    }
+
+    fn with(self, change: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = self.config.settings.clone();
+        change(&mut settings);
+        Self {
+            config: std::sync::Arc::new(LazyConfig {
+                settings,
+                loaded: tokio::sync::OnceCell::new(),
+            }),
+        }
+    }
+
+    /// Sends every request to `url` (LocalStack, an emulator).
+    pub fn endpoint_url(self, url: impl Into<String>) -> Self {
+        self.with(|s| s.endpoint_url = Some(url.into()))
+    }
+
+    /// The region.
+    pub fn region(self, region: impl Into<String>) -> Self {
+        self.with(|s| s.region = Some(region.into()))
+    }
+
+    /// Fixed dummy credentials, for emulators that check none.
+    pub fn test_credentials(self) -> Self {
+        self.with(|s| s.test_credentials = true)
+    }
+
+    /// The SQS client ([`cloudfn_core::provider::QueueClient`]).
+    #[cfg(feature = "sqs")]
+    pub fn sqs(&self) -> SqsQueueClient {
+        SqsQueueClient::with_config(self.config.clone())
+    }
+
+    /// The SNS client ([`cloudfn_core::provider::TopicClient`]).
+    #[cfg(feature = "sns")]
+    pub fn sns(&self) -> SnsTopicClient {
+        SnsTopicClient::with_config(self.config.clone())
+    }
+
+    /// The Lambda invoker.
+    #[cfg(feature = "lambda")]
+    pub fn lambda(&self) -> LambdaInvoker {
+        LambdaInvoker::with_config(self.config.clone())
+    }
+}
+
+/// An SDK client, built from the shared configuration on first use.
 #[derive(Debug)]
 pub(crate) struct LazyClient<C> {
     client: tokio::sync::OnceCell<C>,
@@ -72,14 +164,7 @@ pub(crate) struct LazyClient<C> {
 }
 
 impl<C> LazyClient<C> {
-    pub(crate) fn ready(client: C) -> Self {
-        Self {
-            client: tokio::sync::OnceCell::new_with(Some(client)),
-            config: std::sync::Arc::default(),
-        }
-    }
-
-    pub(crate) fn deferred(config: std::sync::Arc<LazyConfig>) -> Self {
+    fn new(config: std::sync::Arc<LazyConfig>) -> Self {
         Self {
             client: tokio::sync::OnceCell::new(),
             config,
@@ -95,9 +180,11 @@ impl<C> LazyClient<C> {
 
 /// Neutral names resolved to URLs or ARNs: from the variable the deployment
 /// sets (`<prefix><NAME>`), else looked up once, and cached.
+#[cfg(any(feature = "sqs", feature = "sns"))]
 #[derive(Debug, Default)]
 pub(crate) struct Resolved(std::sync::Mutex<std::collections::HashMap<String, String>>);
 
+#[cfg(any(feature = "sqs", feature = "sns"))]
 impl Resolved {
     pub(crate) async fn resolve<F>(
         &self,

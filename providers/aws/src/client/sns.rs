@@ -17,23 +17,9 @@ pub struct SnsTopicClient {
 }
 
 impl SnsTopicClient {
-    /// A client over an SDK client.
-    pub fn new(client: aws_sdk_sns::Client) -> Self {
+    pub(super) fn with_config(config: std::sync::Arc<super::LazyConfig>) -> Self {
         Self {
-            client: super::LazyClient::ready(client),
-            arns: super::Resolved::default(),
-        }
-    }
-
-    /// A client configured from the environment.
-    pub async fn from_env() -> Self {
-        Self::new(aws_sdk_sns::Client::new(&super::sdk_config().await))
-    }
-
-    /// A client whose SDK client is built from `config` on first use.
-    pub fn lazy(config: std::sync::Arc<super::LazyConfig>) -> Self {
-        Self {
-            client: super::LazyClient::deferred(config),
+            client: super::LazyClient::new(config),
             arns: super::Resolved::default(),
         }
     }

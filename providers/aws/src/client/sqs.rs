@@ -23,23 +23,9 @@ pub struct SqsQueueClient {
 }
 
 impl SqsQueueClient {
-    /// A client over an SDK client.
-    pub fn new(client: aws_sdk_sqs::Client) -> Self {
+    pub(super) fn with_config(config: std::sync::Arc<super::LazyConfig>) -> Self {
         Self {
-            client: super::LazyClient::ready(client),
-            urls: super::Resolved::default(),
-        }
-    }
-
-    /// A client configured from the environment.
-    pub async fn from_env() -> Self {
-        Self::new(aws_sdk_sqs::Client::new(&super::sdk_config().await))
-    }
-
-    /// A client whose SDK client is built from `config` on first use.
-    pub fn lazy(config: std::sync::Arc<super::LazyConfig>) -> Self {
-        Self {
-            client: super::LazyClient::deferred(config),
+            client: super::LazyClient::new(config),
             urls: super::Resolved::default(),
         }
     }
@@ -213,7 +199,7 @@ impl QueueClient for SqsQueueClient {
 }
 
 #[async_trait]
-impl crate::events::Redelivery for SqsQueueClient {
+impl crate::dispatch::Redelivery for SqsQueueClient {
     async fn redeliver_after(
         &self,
         queue: &str,

@@ -84,6 +84,13 @@ struct Function {
     server: RuntimeApiServer,
 }
 
+/// The app's queues at the endpoint, by neutral name.
+#[derive(Default)]
+struct Queues {
+    urls: BTreeMap<String, String>,
+    arns: BTreeMap<String, String>,
+}
+
 impl DevStack {
     /// Creates the app's queues (with redrive policies) and topics (with a
     /// queue per subscriber) at the endpoint, starts one bootstrap per
@@ -97,127 +104,69 @@ impl DevStack {
             .await;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let sns = aws_sdk_sns::Client::new(&config);
-        let spec = &options.spec;
-
-        let mut queue_urls = BTreeMap::new();
-        let mut queue_arns = BTreeMap::new();
-        // Dead-letter queues first: the others name them in their redrive policy.
-        let ordered = spec
-            .queues
-            .iter()
-            .filter(|q| q.is_dead_letter)
-            .chain(spec.queues.iter().filter(|q| !q.is_dead_letter));
-        for queue in ordered {
-            let physical =
-                conventions::physical_name(&options.prefix, &sqs_name(&queue.name, queue.fifo));
-            let mut create = sqs.create_queue().queue_name(&physical);
-            if let Some(visibility) = queue.visibility_timeout {
-                create = create.attributes(
-                    QueueAttributeName::VisibilityTimeout,
-                    visibility.as_secs().to_string(),
-                );
-            }
-            if queue.fifo {
-                create = create.attributes(QueueAttributeName::FifoQueue, "true");
-            }
-            if let (Some(dlq), Some(count)) = (&queue.dead_letter, queue.max_receive_count)
-                && let Some(arn) = queue_arns.get(dlq)
-            {
-                let policy = json!({ "deadLetterTargetArn": arn, "maxReceiveCount": count });
-                create = create.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
-            }
-            let url = create
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("creating queue `{physical}`"), e))?
-                .queue_url
-                .unwrap_or_default();
-            let arn = sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(QueueAttributeName::QueueArn)
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("reading queue `{physical}`"), e))?
-                .attributes
-                .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-                .unwrap_or_default();
-            queue_urls.insert(queue.name.clone(), url);
-            queue_arns.insert(queue.name.clone(), arn);
-        }
-
-        let mut topic_arns = BTreeMap::new();
-        for topic in &spec.topics {
-            let arn = sns
-                .create_topic()
-                .name(conventions::physical_name(&options.prefix, &topic.name))
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("creating topic `{}`", topic.name), e))?
-                .topic_arn
-                .unwrap_or_default();
-            topic_arns.insert(topic.name.clone(), arn);
-        }
-        for queue in &spec.queues {
-            let Some(topic) = &queue.subscribes_to else {
-                continue;
-            };
-            sns.subscribe()
-                .topic_arn(&topic_arns[topic])
-                .protocol("sqs")
-                .endpoint(&queue_arns[&queue.name])
-                .attributes("RawMessageDelivery", "true")
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("subscribing `{}` to `{topic}`", queue.name), e))?;
-        }
-
+        let queues = create_queues(&sqs, &options).await?;
+        let topic_arns = create_topics(&sns, &options, &queues).await?;
         let mut stack = Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            queue_urls,
+            queue_urls: queues.urls.clone(),
             topic_arns,
             children: Vec::new(),
             tasks: Vec::new(),
             sqs,
             functions: Vec::new(),
         };
-        let mut functions = HashMap::new();
-        for function in &spec.functions {
-            let server = RuntimeApiServer::start(&function.name).await?;
-            stack.children.push(stack.spawn_bootstrap(
-                &options,
-                &function.name,
-                &server.address(),
-            )?);
-            functions.insert(
-                function.name.clone(),
-                Arc::new(Function {
-                    spec: function.clone(),
-                    server,
-                }),
-            );
-        }
-        for function in functions.values() {
-            if let Trigger::Schedule { cron } = &function.spec.trigger {
-                let ticker = Ticker::new(cron.parse()?);
-                stack
-                    .tasks
-                    .push(tokio::spawn(fire_schedule(function.clone(), ticker)));
-            }
-            if let Some(queue) = function.spec.consumes.clone() {
-                let mapping = EventSourceMapping {
-                    sqs: stack.sqs.clone(),
-                    url: stack.queue_urls[&queue].clone(),
-                    arn: queue_arns[&queue].clone(),
-                    region: options.region.clone(),
-                    function: function.clone(),
-                };
-                stack.tasks.push(tokio::spawn(mapping.run()));
-            }
-        }
+        let functions = stack.start_functions(&options).await?;
+        stack.start_triggers(&functions, &queues, &options.region)?;
         stack.functions = functions.values().cloned().collect();
         stack.serve_http(options.http_port, functions).await?;
         Ok(stack)
+    }
+
+    /// One bootstrap process per function, each behind its own Runtime API.
+    async fn start_functions(
+        &mut self,
+        options: &DevOptions,
+    ) -> Result<HashMap<String, Arc<Function>>, Error> {
+        let mut functions = HashMap::new();
+        for function in &options.spec.functions {
+            let server = RuntimeApiServer::start(&function.name).await?;
+            let child = self.spawn_bootstrap(options, &function.name, &server.address())?;
+            self.children.push(child);
+            let function = Function {
+                spec: function.clone(),
+                server,
+            };
+            functions.insert(function.spec.name.clone(), Arc::new(function));
+        }
+        Ok(functions)
+    }
+
+    /// What fires the functions besides HTTP: an EventBridge schedule per
+    /// schedule function, an SQS event source mapping per consumer.
+    fn start_triggers(
+        &mut self,
+        functions: &HashMap<String, Arc<Function>>,
+        queues: &Queues,
+        region: &str,
+    ) -> Result<(), Error> {
+        for function in functions.values() {
+            if let Trigger::Schedule { cron } = &function.spec.trigger {
+                let ticker = Ticker::new(cron.parse()?);
+                self.tasks
+                    .push(tokio::spawn(fire_schedule(function.clone(), ticker)));
+            }
+            if let Some(queue) = &function.spec.consumes {
+                let mapping = EventSourceMapping {
+                    sqs: self.sqs.clone(),
+                    url: queues.urls[queue].clone(),
+                    arn: queues.arns[queue].clone(),
+                    region: region.to_owned(),
+                    function: function.clone(),
+                };
+                self.tasks.push(tokio::spawn(mapping.run()));
+            }
+        }
+        Ok(())
     }
 
     fn spawn_bootstrap(
@@ -324,6 +273,92 @@ impl DevStack {
             task.abort();
         }
     }
+}
+
+/// Creates every queue of the spec, dead-letter queues first (the others
+/// name them in their redrive policies).
+async fn create_queues(sqs: &aws_sdk_sqs::Client, options: &DevOptions) -> Result<Queues, Error> {
+    let spec = &options.spec;
+    let mut queues = Queues::default();
+    let ordered = spec
+        .queues
+        .iter()
+        .filter(|q| q.is_dead_letter)
+        .chain(spec.queues.iter().filter(|q| !q.is_dead_letter));
+    for queue in ordered {
+        let physical =
+            conventions::physical_name(&options.prefix, &sqs_name(&queue.name, queue.fifo));
+        let mut create = sqs.create_queue().queue_name(&physical);
+        if let Some(visibility) = queue.visibility_timeout {
+            create = create.attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility.as_secs().to_string(),
+            );
+        }
+        if queue.fifo {
+            create = create.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        if let (Some(dlq), Some(count)) = (&queue.dead_letter, queue.max_receive_count)
+            && let Some(arn) = queues.arns.get(dlq)
+        {
+            let policy = json!({ "deadLetterTargetArn": arn, "maxReceiveCount": count });
+            create = create.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        let url = create
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("creating queue `{physical}`"), e))?
+            .queue_url
+            .unwrap_or_default();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("reading queue `{physical}`"), e))?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .unwrap_or_default();
+        queues.urls.insert(queue.name.clone(), url);
+        queues.arns.insert(queue.name.clone(), arn);
+    }
+    Ok(queues)
+}
+
+/// Creates every topic and subscribes each subscriber's queue to it, with
+/// raw delivery as the SAM template does; returns the topics' ARNs.
+async fn create_topics(
+    sns: &aws_sdk_sns::Client,
+    options: &DevOptions,
+    queues: &Queues,
+) -> Result<BTreeMap<String, String>, Error> {
+    let mut arns = BTreeMap::new();
+    for topic in &options.spec.topics {
+        let arn = sns
+            .create_topic()
+            .name(conventions::physical_name(&options.prefix, &topic.name))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("creating topic `{}`", topic.name), e))?
+            .topic_arn
+            .unwrap_or_default();
+        arns.insert(topic.name.clone(), arn);
+    }
+    for queue in &options.spec.queues {
+        let Some(topic) = &queue.subscribes_to else {
+            continue;
+        };
+        sns.subscribe()
+            .topic_arn(&arns[topic])
+            .protocol("sqs")
+            .endpoint(&queues.arns[&queue.name])
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("subscribing `{}` to `{topic}`", queue.name), e))?;
+    }
+    Ok(arns)
 }
 
 /// What an EventBridge schedule rule does: a `Scheduled Event` at each time

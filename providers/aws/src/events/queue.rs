@@ -26,7 +26,7 @@ pub struct SqsRecord {
 
 /// Whether `event` (JSON) is an SQS event.
 pub fn is_sqs(event: &[u8]) -> bool {
-    super::Shape::of(event).is_ok_and(|shape| shape.is_sqs())
+    super::shape::Shape::of(event).is_ok_and(|shape| shape.is_sqs())
 }
 
 /// The queue's name from its ARN (`arn:aws:sqs:region:account:name`).

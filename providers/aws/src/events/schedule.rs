@@ -8,7 +8,7 @@ pub const EXPECTED: &str = "an EventBridge scheduled event ({\"detail-type\":\"S
 
 /// Whether `event` (JSON) is an EventBridge scheduled event.
 pub fn is_scheduled(event: &[u8]) -> bool {
-    super::Shape::of(event).is_ok_and(|shape| shape.is_scheduled())
+    super::shape::Shape::of(event).is_ok_and(|shape| shape.is_scheduled())
 }
 
 /// Reads a scheduled event (JSON); `cron` is the function's own expression,

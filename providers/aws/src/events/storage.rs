@@ -8,7 +8,7 @@ pub const EXPECTED: &str = "an S3 event ({\"Records\":[{\"eventSource\":\"aws:s3
 
 /// Whether `event` (JSON) is an S3 notification.
 pub fn is_s3(event: &[u8]) -> bool {
-    super::Shape::of(event).is_ok_and(|shape| shape.is_s3())
+    super::shape::Shape::of(event).is_ok_and(|shape| shape.is_s3())
 }
 
 /// Reads an S3 notification (JSON); records of other kinds than object

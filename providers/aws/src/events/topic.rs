@@ -18,7 +18,7 @@ fn topic_name(arn: &str) -> &str {
 
 /// Whether `event` (JSON) is a direct SNS → Lambda event.
 pub fn is_sns(event: &[u8]) -> bool {
-    super::Shape::of(event).is_ok_and(|shape| shape.is_sns())
+    super::shape::Shape::of(event).is_ok_and(|shape| shape.is_sns())
 }
 
 /// Reads a direct SNS event (JSON; one record in practice) into messages.
@@ -51,7 +51,7 @@ pub fn decode_sns(event: &[u8]) -> Result<Vec<Message>, Error> {
 /// envelope is there, so that a payload that merely carries `detail` is not
 /// taken for one.
 pub fn is_eventbridge(event: &[u8]) -> bool {
-    super::Shape::of(event).is_ok_and(|shape| shape.is_eventbridge())
+    super::shape::Shape::of(event).is_ok_and(|shape| shape.is_eventbridge())
 }
 
 /// Reads an EventBridge event (JSON) into a message: the body is `detail`,

@@ -4,7 +4,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use cloudfn_aws::events::{Dispatcher, Invocation, http, queue, schedule, storage, topic};
+use cloudfn_aws::{
+    dispatch::{Dispatcher, Invocation},
+    events::{http, queue, schedule, storage, topic},
+};
 use cloudfn_core::{
     App, Context, Error, ErrorKind, Function, HttpRequest, HttpResponse, Message, Method,
     ScheduledTick, StorageEvent, StorageEventKind, provider::Services,

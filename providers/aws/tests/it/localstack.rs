@@ -7,8 +7,9 @@ use std::{
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use cloudfn_aws::{
-    client::{SnsTopicClient, SqsQueueClient},
-    events::{Dispatcher, Invocation, queue as queue_events},
+    client::ClientBuilder,
+    dispatch::{Dispatcher, Invocation},
+    events::queue as queue_events,
 };
 use cloudfn_core::{
     App, Context, Error, Function, Message, OutgoingMessage, RetryPolicy,
@@ -22,6 +23,7 @@ use crate::support::{localstack, sdk_config, unique};
 struct Aws {
     sqs: aws_sdk_sqs::Client,
     sns: aws_sdk_sns::Client,
+    clients: ClientBuilder,
 }
 
 async fn aws() -> Option<Aws> {
@@ -30,6 +32,10 @@ async fn aws() -> Option<Aws> {
     Some(Aws {
         sqs: aws_sdk_sqs::Client::new(&config),
         sns: aws_sdk_sns::Client::new(&config),
+        clients: ClientBuilder::from_env()
+            .endpoint_url(url)
+            .region("us-east-1")
+            .test_credentials(),
     })
 }
 
@@ -165,19 +171,15 @@ fn recording(name: &str, source: &str, topic: bool, seen: &Seen) -> Function {
 async fn dispatcher(aws: &Aws, function: Function) -> Dispatcher {
     let name = function.name().to_owned();
     let app = App::new("it").function(function);
-    let sqs = Arc::new(SqsQueueClient::new(aws.sqs.clone()));
-    let services = app.services(
-        "aws",
-        sqs.clone(),
-        Arc::new(SnsTopicClient::new(aws.sns.clone())),
-    );
+    let sqs = Arc::new(aws.clients.sqs());
+    let services = app.services("aws", sqs.clone(), Arc::new(aws.clients.sns()));
     Dispatcher::new(app.get(&name).unwrap().clone(), services, Some(sqs))
 }
 
 #[tokio::test]
 async fn the_sqs_client_sends_batches_fifo_groups_and_attributes() {
     let Some(aws) = aws().await else { return };
-    let client = SqsQueueClient::new(aws.sqs.clone());
+    let client = aws.clients.sqs();
 
     let name = unique("std");
     let (url, _) = aws.queue(&name, &[]).await;
@@ -305,7 +307,7 @@ async fn sns_through_a_raw_subscription_queue_reaches_a_topic_function() {
         .send()
         .await
         .unwrap();
-    let publisher = SnsTopicClient::new(aws.sns.clone());
+    let publisher = aws.clients.sns();
     publisher
         .publish(
             &topic,

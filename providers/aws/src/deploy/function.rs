@@ -1,0 +1,216 @@
+//! One function: its events, its environment, and a role that reaches only
+//! what it declares.
+
+use std::collections::BTreeMap;
+
+use cloudfn_core::{Error, FunctionSpec, Method, StorageEventKind, Trigger};
+use serde_json::{Map, json};
+
+use super::{
+    Renderer,
+    buckets::bucket_name_pattern,
+    cfn::{get_att, logical_id, queue_id, reference},
+    cron::eventbridge_cron,
+};
+use crate::names::resource_variable;
+
+impl Renderer<'_> {
+    pub(super) fn function(&mut self, function: &FunctionSpec) -> Result<(), Error> {
+        let id = logical_id(&function.name, "Function");
+        let role_id = logical_id(&function.name, "Role");
+        let mut variables = BTreeMap::new();
+        variables.insert("RUST_LOG".to_owned(), json!("info"));
+        let mut statements = Vec::new();
+        let mut events = Map::new();
+
+        let consumed_queue = &function.consumes;
+        if let Some(queue) = consumed_queue {
+            let qid = queue_id(queue);
+            statements.push(json!({
+                "Effect": "Allow",
+                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+                "Resource": get_att(&qid, "Arn"),
+            }));
+            // The runtime applies backoff to this queue's messages.
+            variables.insert(
+                resource_variable("CLOUDFN_QUEUE_URL_", queue),
+                reference(&qid),
+            );
+            let batch = function.policy.batch_size;
+            let mut properties = json!({
+                "Queue": get_att(&qid, "Arn"),
+                "BatchSize": batch,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            });
+            if batch > 10 {
+                // Lambda requires a batching window for batches above 10.
+                properties["MaximumBatchingWindowInSeconds"] = json!(1);
+            }
+            if let Some(limit) = function.policy.max_concurrency {
+                properties["ScalingConfig"] = json!({ "MaximumConcurrency": limit });
+            }
+            events.insert(
+                "Queue".into(),
+                json!({ "Type": "SQS", "Properties": properties }),
+            );
+        }
+        let mut send_to: Vec<&String> = function.sends_to.iter().collect();
+        // The runtime dead-letters what fails for good itself.
+        let dead_letter = match consumed_queue {
+            Some(queue) => self.spec.queue(queue).and_then(|q| q.dead_letter.as_ref()),
+            None => function.policy.dead_letter.as_ref(),
+        };
+        send_to.extend(dead_letter);
+        for queue in send_to {
+            let qid = queue_id(queue);
+            statements.push(json!({
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                "Resource": get_att(&qid, "Arn"),
+            }));
+            variables.insert(
+                resource_variable("CLOUDFN_QUEUE_URL_", queue),
+                reference(&qid),
+            );
+        }
+        for topic in &function.publishes_to {
+            let tid = logical_id(topic, "Topic");
+            statements.push(
+                json!({ "Effect": "Allow", "Action": "sns:Publish", "Resource": reference(&tid) }),
+            );
+            variables.insert(
+                resource_variable("CLOUDFN_TOPIC_ARN_", topic),
+                reference(&tid),
+            );
+        }
+        match &function.trigger {
+            Trigger::Http { method, route } => {
+                let method = match method {
+                    Method::Any => "ANY".to_owned(),
+                    other => other.as_str().to_lowercase(),
+                };
+                events.insert(
+                    "Http".into(),
+                    json!({ "Type": "HttpApi", "Properties": { "Path": api_path(route), "Method": method } }),
+                );
+            }
+            Trigger::Schedule { cron } => {
+                events.insert(
+                    "Schedule".into(),
+                    json!({ "Type": "Schedule", "Properties": { "Schedule": eventbridge_cron(cron)? } }),
+                );
+            }
+            Trigger::Storage {
+                bucket,
+                events: kinds,
+            } => {
+                let bid = logical_id(bucket, "Bucket");
+                let names: Vec<&str> = kinds
+                    .iter()
+                    .map(|k| match k {
+                        StorageEventKind::Created => "s3:ObjectCreated:*",
+                        StorageEventKind::Deleted => "s3:ObjectRemoved:*",
+                    })
+                    .collect();
+                events.insert(
+                    "Storage".into(),
+                    json!({ "Type": "S3", "Properties": { "Bucket": reference(&bid), "Events": names } }),
+                );
+                statements.push(json!({
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": { "Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{}/*", bucket_name_pattern(bucket)) },
+                }));
+            }
+            Trigger::Queue { .. } | Trigger::Topic { .. } => {}
+        }
+
+        let mut role = json!({
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": { "Service": "lambda.amazonaws.com" },
+                        "Action": "sts:AssumeRole"
+                    }]
+                },
+                "ManagedPolicyArns": [{ "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole" }],
+            }
+        });
+        if !statements.is_empty() {
+            role["Properties"]["Policies"] = json!([{
+                "PolicyName": format!("{}-least-privilege", function.name),
+                "PolicyDocument": { "Version": "2012-10-17", "Statement": statements }
+            }]);
+        }
+        self.resources.insert(role_id.clone(), role);
+
+        let mut properties = json!({
+            "Handler": function.name,
+            "Runtime": "provided.al2023",
+            "Architectures": [self.options.architecture],
+            "CodeUri": self.options.code_uri,
+            "MemorySize": self.options.memory_mb,
+            // Two seconds past the handler's own timeout, so the runtime can
+            // still report a timed-out invocation before Lambda stops it.
+            "Timeout": (timeout_secs(function) + 2).min(900),
+            "Role": get_att(&role_id, "Arn"),
+            "Environment": { "Variables": variables },
+            "Events": events,
+        });
+        if let Some(limit) = function
+            .policy
+            .max_concurrency
+            .filter(|_| consumed_queue.is_none())
+        {
+            properties["ReservedConcurrentExecutions"] = json!(limit);
+        }
+        if matches!(
+            function.trigger,
+            Trigger::Schedule { .. } | Trigger::Storage { .. }
+        ) {
+            // These arrive as asynchronous invocations: Lambda retries them
+            // itself (at most twice: CAPABILITIES refuses more) and hands the
+            // last failure to the dead-letter queue.
+            let retries = function.policy.retry.max_attempts.saturating_sub(1);
+            let mut config = json!({ "MaximumRetryAttempts": retries });
+            if let Some(dlq) = &function.policy.dead_letter {
+                config["DestinationConfig"] = json!({
+                    "OnFailure": { "Type": "SQS", "Destination": get_att(&queue_id(dlq), "Arn") }
+                });
+            }
+            properties["EventInvokeConfig"] = config;
+        }
+        self.resources.insert(
+            id,
+            json!({ "Type": "AWS::Serverless::Function", "Properties": properties }),
+        );
+        Ok(())
+    }
+}
+
+/// API Gateway path syntax: `{*rest}` becomes the greedy `{rest+}`.
+pub(super) fn api_path(route: &str) -> String {
+    route
+        .split('/')
+        .map(
+            |segment| match segment.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!("{{{name}+}}"),
+                None => segment.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Lambda timeouts are whole seconds, 1 to 900.
+fn timeout_secs(function: &FunctionSpec) -> u64 {
+    function
+        .policy
+        .timeout
+        .as_secs_f64()
+        .ceil()
+        .clamp(1.0, 900.0) as u64
+}
