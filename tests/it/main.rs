@@ -9,7 +9,7 @@ mod shop_app;
 mod contract_app;
 
 #[cfg(feature = "aws")]
-mod aws_shop;
+mod aws_invoke;
 mod contract;
 mod reliability;
 mod runtime;

@@ -67,6 +67,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     max_timeout: Duration::from_secs(898),
     // An SQS event source's MaximumConcurrency.
     queue_concurrency: 2..=1000,
+    // Each function runs in execution environments of its own.
+    shared_memory: false,
 };
 
 /// The services of a Lambda process: the SQS and SNS clients this build

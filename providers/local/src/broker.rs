@@ -20,8 +20,9 @@ pub struct LocalBroker(Arc<Inner>);
 
 struct Inner {
     queues: RwLock<HashMap<String, Arc<LocalQueue>>>,
-    /// Topic → the queue of each subscribed function.
-    subscriptions: HashMap<String, Vec<String>>,
+    /// Topic → the queue of each subscribed function (and of each watcher
+    /// subscribed from outside the app).
+    subscriptions: RwLock<HashMap<String, Vec<String>>>,
 }
 
 impl LocalBroker {
@@ -43,7 +44,7 @@ impl LocalBroker {
         }
         Self(Arc::new(Inner {
             queues: RwLock::new(queues),
-            subscriptions,
+            subscriptions: RwLock::new(subscriptions),
         }))
     }
 
@@ -86,6 +87,20 @@ impl LocalBroker {
         self.existing(name)
             .map(|q| q.take_ready())
             .unwrap_or_default()
+    }
+
+    /// Subscribes queue `queue` (created if need be) to `topic`, as a
+    /// service outside the app would subscribe its own queue: from then on
+    /// it gets a copy of everything published there.
+    pub fn subscribe(&self, topic: &str, queue: &str) {
+        self.queue(queue);
+        self.0
+            .subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(topic.to_owned())
+            .or_default()
+            .push(queue.to_owned());
     }
 
     /// How many messages queue `name` holds.
@@ -135,9 +150,12 @@ impl QueueClient for LocalBroker {
 impl TopicClient for LocalBroker {
     async fn publish(&self, topic: &str, message: OutgoingMessage) -> Result<String, Error> {
         let id = new_id();
-        let subscribers = self
+        let subscriptions = self
             .0
             .subscriptions
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let subscribers = subscriptions
             .get(topic)
             .map(Vec::as_slice)
             .unwrap_or_default();

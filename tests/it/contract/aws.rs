@@ -1,8 +1,11 @@
-//! The contract app on the AWS adapter: one real bootstrap process per
+//! An app of the contract suite on the AWS adapter: one real bootstrap process per
 //! function behind its own Runtime API, the emulated HTTP API, and SQS event
 //! source mappings over LocalStack's queues and topics.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
 
 use async_trait::async_trait;
 use cloudfn::{
@@ -12,36 +15,51 @@ use cloudfn::{
         emulate::{DevOptions, DevStack},
         sdk::sqs::types::{
             DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
+            QueueAttributeName,
         },
     },
 };
 
-use super::Deployment;
+use super::{AppUnderTest, Deployment};
 use crate::support::{example_binary, localstack};
 
-pub struct AwsDeployment(DevStack);
+pub struct AwsDeployment {
+    stack: DevStack,
+    prefix: String,
+    /// Queues the test made to watch topics: name → URL.
+    watchers: Mutex<HashMap<String, String>>,
+}
 
 impl AwsDeployment {
     /// `None` when LocalStack is not running (and the tests may skip).
-    pub async fn start() -> Option<Self> {
+    pub async fn start(app: &AppUnderTest) -> Option<Self> {
         let url = localstack()?;
-        let mut options = DevOptions::new(
-            crate::contract_app::app().spec(),
-            example_binary("contract"),
-            &url,
-        );
-        options.prefix = format!(
-            "contract-{}",
+        let prefix = format!(
+            "{}-{}",
+            app.name,
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        options.env = vec![("RUST_LOG".into(), "warn".into())];
-        Some(Self(
-            DevStack::start(options).await.expect("the stack starts"),
-        ))
+        let mut options = DevOptions::new((app.app)().spec(), example_binary(app.example), &url);
+        options.prefix = prefix.clone();
+        options.env = app
+            .env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .chain([("RUST_LOG".to_owned(), "warn".to_owned())])
+            .collect();
+        let stack = DevStack::start(options).await.expect("the stack starts");
+        Some(Self {
+            stack,
+            prefix,
+            watchers: Mutex::default(),
+        })
     }
 
     fn url(&self, queue: &str) -> String {
-        self.0
+        if let Some(url) = self.watchers.lock().unwrap().get(queue) {
+            return url.clone();
+        }
+        self.stack
             .queue_url(queue)
             .unwrap_or_else(|| panic!("the stack has no queue `{queue}`"))
             .to_owned()
@@ -55,7 +73,7 @@ impl Deployment for AwsDeployment {
     }
 
     fn http_url(&self) -> String {
-        self.0.http_url()
+        self.stack.http_url()
     }
 
     async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) {
@@ -74,7 +92,7 @@ impl Deployment for AwsDeployment {
                     (k.clone(), value)
                 })
                 .collect();
-            self.0
+            self.stack
                 .sqs()
                 .send_message()
                 .queue_url(&url)
@@ -96,7 +114,7 @@ impl Deployment for AwsDeployment {
     async fn receive(&self, queue: &str) -> Vec<Message> {
         let url = self.url(queue);
         let out = self
-            .0
+            .stack
             .sqs()
             .receive_message()
             .queue_url(&url)
@@ -121,7 +139,7 @@ impl Deployment for AwsDeployment {
                     .unwrap()
             })
             .collect();
-        self.0
+        self.stack
             .sqs()
             .delete_message_batch()
             .queue_url(&url)
@@ -149,7 +167,46 @@ impl Deployment for AwsDeployment {
             .collect()
     }
 
+    async fn watch(&self, topic: &str) -> String {
+        let name = format!(
+            "{topic}-watch-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let sqs = self.stack.sqs();
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{}-{name}", self.prefix))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()
+            .remove(&QueueAttributeName::QueueArn)
+            .unwrap();
+        self.stack
+            .sns()
+            .subscribe()
+            .topic_arn(self.stack.topic_arn(topic).expect("a topic of the app"))
+            .protocol("sqs")
+            .endpoint(arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .unwrap();
+        self.watchers.lock().unwrap().insert(name.clone(), url);
+        name
+    }
+
     async fn stop(self: Box<Self>) {
-        self.0.stop().await;
+        self.stack.stop().await;
     }
 }

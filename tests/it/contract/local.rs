@@ -6,13 +6,13 @@ use cloudfn::{
     local::{CAPABILITIES, Running},
 };
 
-use super::Deployment;
+use super::{AppUnderTest, Deployment};
 
 pub struct LocalDeployment(Running);
 
 impl LocalDeployment {
-    pub async fn start() -> Self {
-        Self(crate::support::start(crate::contract_app::app()).await)
+    pub async fn start(app: &AppUnderTest) -> Self {
+        Self(crate::support::start((app.app)()).await)
     }
 }
 
@@ -32,6 +32,12 @@ impl Deployment for LocalDeployment {
 
     async fn receive(&self, queue: &str) -> Vec<Message> {
         self.0.broker().receive(queue)
+    }
+
+    async fn watch(&self, topic: &str) -> String {
+        let queue = format!("{topic}-watch-{}", uuid::Uuid::new_v4().simple());
+        self.0.broker().subscribe(topic, &queue);
+        queue
     }
 
     async fn stop(self: Box<Self>) {

@@ -1,10 +1,12 @@
 //! The contract every provider keeps, written once.
 //!
-//! Scenarios (in [`scenarios`]) drive a [`Deployment`] — the contract app
-//! (`examples/contract`) running on one provider — from outside, as a user
-//! would: HTTP requests, messages sent to its queues, and what its functions
-//! report to the `observed` queue or leave in a dead-letter queue. Each
-//! provider adds one small adapter that starts the app its real way
+//! Scenarios drive a [`Deployment`] — one app running on one provider — from
+//! outside, as a user would: HTTP requests, messages sent to its queues,
+//! what its functions report to the `observed` queue, what they publish, and
+//! what they leave in a dead-letter queue. The apps ([`APPS`]) are the
+//! contract app (`examples/contract`, one function per promise, scenarios in
+//! [`scenarios`]) and the shop (`examples/shop`, scenarios in [`shop`]).
+//! Each provider adds one small adapter that starts an app its real way
 //! ([`local`]; [`aws`]: real bootstrap processes behind the Runtime API,
 //! fed from LocalStack). A scenario the provider's [`Capabilities`] rule out
 //! is skipped, and says so in the table.
@@ -16,6 +18,7 @@
 mod aws;
 mod local;
 mod scenarios;
+mod shop;
 
 use std::{
     collections::HashMap,
@@ -26,7 +29,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use cloudfn::{Capabilities, Message, OutgoingMessage};
+use cloudfn::{App, Capabilities, Message, OutgoingMessage};
 use futures::{FutureExt, future::BoxFuture};
 
 use crate::contract_app::Observation;
@@ -42,6 +45,9 @@ pub trait Deployment: Send + Sync {
     async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>);
     /// Takes what queue `queue` holds now (received and deleted).
     async fn receive(&self, queue: &str) -> Vec<Message>;
+    /// Subscribes a new queue of the test's to topic `topic`, as another
+    /// service would, and returns its name for [`Deployment::receive`].
+    async fn watch(&self, topic: &str) -> String;
     /// Stops the app.
     async fn stop(self: Box<Self>);
 }
@@ -120,6 +126,11 @@ impl Harness {
         }
     }
 
+    /// A queue of the test's that gets everything published to `topic`.
+    pub async fn watch(&self, topic: &str) -> String {
+        self.deployment.watch(topic).await
+    }
+
     /// What the functions reported about `key` so far, in arrival order.
     pub async fn observations(&self, key: &str) -> Vec<Observation> {
         self.wait_for(
@@ -160,6 +171,49 @@ fn observations_of(messages: &[Message], key: &str) -> Vec<Observation> {
         .collect()
 }
 
+/// An app the suite runs, and how each provider starts it.
+pub struct AppUnderTest {
+    /// Its name, in resource names.
+    pub name: &'static str,
+    /// The app, for providers that serve it in this process.
+    pub app: fn() -> App,
+    /// The example that serves it, for providers that run real processes.
+    pub example: &'static str,
+    /// Environment for those processes (what `app` sets in code).
+    pub env: &'static [(&'static str, &'static str)],
+    /// The promises checked on it.
+    pub scenarios: &'static [Scenario],
+}
+
+/// Every app the suite runs, in the table's order.
+pub const APPS: &[AppUnderTest] = &[
+    AppUnderTest {
+        name: "contract",
+        app: crate::contract_app::app,
+        example: "contract",
+        env: &[],
+        scenarios: scenarios::ALL,
+    },
+    AppUnderTest {
+        name: "shop",
+        app: || crate::shop_app::app(crate::shop_app::Shop::new(0.0)),
+        example: "shop",
+        env: &[("SHOP_CHARGE_FAILURE_RATE", "0")],
+        scenarios: shop::ALL,
+    },
+    AppUnderTest {
+        name: "declining",
+        app: || crate::shop_app::app(crate::shop_app::Shop::new(1.0)),
+        example: "shop",
+        env: &[("SHOP_CHARGE_FAILURE_RATE", "1")],
+        scenarios: shop::DECLINING,
+    },
+];
+
+fn all_scenarios() -> impl Iterator<Item = &'static Scenario> {
+    APPS.iter().flat_map(|app| app.scenarios.iter())
+}
+
 /// One promise every provider keeps.
 pub struct Scenario {
     /// What the table calls it.
@@ -192,10 +246,10 @@ impl Outcome {
     }
 }
 
-/// Every scenario on `harness`, side by side; one scenario's failure does
-/// not stop the others.
-async fn run_all(harness: Arc<Harness>) -> Vec<Outcome> {
-    let runs = scenarios::ALL.iter().map(|scenario| {
+/// Every scenario of `scenarios` on `harness`, side by side; one
+/// scenario's failure does not stop the others.
+async fn run_all(harness: Arc<Harness>, scenarios: &'static [Scenario]) -> Vec<Outcome> {
+    let runs = scenarios.iter().map(|scenario| {
         let harness = harness.clone();
         async move {
             if let Err(why) = (scenario.needs)(harness.deployment.capabilities()) {
@@ -226,7 +280,7 @@ fn table(columns: &[(&str, Vec<Outcome>)]) -> String {
     }
     out.push_str("\n|---|");
     out.push_str(&"---|".repeat(columns.len()));
-    for (row, scenario) in scenarios::ALL.iter().enumerate() {
+    for (row, scenario) in all_scenarios().enumerate() {
         let _ = write!(out, "\n| {} |", scenario.name);
         for (_, outcomes) in columns {
             let _ = write!(out, " {} |", outcomes[row].cell());
@@ -236,34 +290,54 @@ fn table(columns: &[(&str, Vec<Outcome>)]) -> String {
     out
 }
 
-/// Starts every provider this build has, runs every scenario on each side
-/// by side, prints the table and fails if any scenario failed.
+/// A provider's adapter: starts one app, or says why it cannot run here.
+type Start = fn(&'static AppUnderTest) -> BoxFuture<'static, Option<Box<dyn Deployment>>>;
+
+/// Every provider this build has.
+fn providers() -> Vec<(&'static str, Start)> {
+    let mut providers: Vec<(&'static str, Start)> = vec![("local", |app| {
+        async move { Some(Box::new(local::LocalDeployment::start(app).await) as Box<dyn Deployment>) }
+            .boxed()
+    })];
+    #[cfg(feature = "aws")]
+    providers.push(("aws", |app| {
+        async move {
+            aws::AwsDeployment::start(app)
+                .await
+                .map(|d| Box::new(d) as Box<dyn Deployment>)
+        }
+        .boxed()
+    }));
+    providers
+}
+
+/// The scenarios of `app` on one provider.
+async fn run_app(start: Start, app: &'static AppUnderTest) -> Vec<Outcome> {
+    let Some(deployment) = start(app).await else {
+        let why = Outcome::Skipped("its emulator is not running".into());
+        return vec![why; app.scenarios.len()];
+    };
+    let harness = Arc::new(Harness::new(deployment));
+    let outcomes = run_all(harness.clone(), app.scenarios).await;
+    if let Ok(harness) = Arc::try_unwrap(harness) {
+        harness.deployment.stop().await;
+    }
+    outcomes
+}
+
+/// Starts every app on every provider this build has, runs every scenario
+/// side by side, prints the table and fails if any scenario failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_provider_keeps_the_contract() {
-    let mut deployments: Vec<(&str, Option<Box<dyn Deployment>>)> = vec![(
-        "local",
-        Some(Box::new(local::LocalDeployment::start().await)),
-    )];
-    #[cfg(feature = "aws")]
-    deployments.push((
-        "aws",
-        aws::AwsDeployment::start().await.map(|d| Box::new(d) as _),
-    ));
-
-    let runs = deployments
-        .into_iter()
-        .map(|(provider, deployment)| async move {
-            let Some(deployment) = deployment else {
-                let why = Outcome::Skipped("its emulator is not running".into());
-                return (provider, vec![why; scenarios::ALL.len()]);
-            };
-            let harness = Arc::new(Harness::new(deployment));
-            let outcomes = run_all(harness.clone()).await;
-            if let Ok(harness) = Arc::try_unwrap(harness) {
-                harness.deployment.stop().await;
-            }
-            (provider, outcomes)
-        });
+    let runs = providers().into_iter().map(|(provider, start)| async move {
+        let apps = APPS.iter().map(|app| run_app(start, app));
+        let outcomes: Vec<Outcome> = futures::future::join_all(apps)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        (provider, outcomes)
+    });
     let columns = futures::future::join_all(runs).await;
 
     let table = table(&columns);
@@ -272,7 +346,7 @@ async fn every_provider_keeps_the_contract() {
     println!("{table}");
     let mut failures = String::new();
     for (provider, outcomes) in &columns {
-        for (scenario, outcome) in scenarios::ALL.iter().zip(outcomes) {
+        for (scenario, outcome) in all_scenarios().zip(outcomes) {
             if let Outcome::Failed(why) = outcome {
                 let _ = writeln!(failures, "- {provider} / {}: {why}", scenario.name);
             }

@@ -75,6 +75,7 @@ pub struct DevStack {
     children: Vec<tokio::process::Child>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
     /// Every function's Runtime API, alive as long as the stack.
     functions: Vec<Arc<Function>>,
 }
@@ -113,6 +114,7 @@ impl DevStack {
             children: Vec::new(),
             tasks: Vec::new(),
             sqs,
+            sns,
             functions: Vec::new(),
         };
         let functions = stack.start_functions(&options).await?;
@@ -262,6 +264,11 @@ impl DevStack {
     /// The SQS client the emulation uses.
     pub fn sqs(&self) -> &aws_sdk_sqs::Client {
         &self.sqs
+    }
+
+    /// The SNS client the emulation uses.
+    pub fn sns(&self) -> &aws_sdk_sns::Client {
+        &self.sns
     }
 
     /// Stops the bootstraps, the HTTP API and the event source mappings.
