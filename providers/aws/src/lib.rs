@@ -18,6 +18,7 @@
 /// the neutral clients (the same versions, so no second copy is compiled).
 #[cfg(feature = "sdk")]
 pub mod sdk {
+    #[cfg(feature = "credential-chain")]
     pub use aws_config as config;
     #[cfg(feature = "lambda")]
     pub use aws_sdk_lambda as lambda;
@@ -25,6 +26,7 @@ pub mod sdk {
     pub use aws_sdk_sns as sns;
     #[cfg(feature = "sqs")]
     pub use aws_sdk_sqs as sqs;
+    pub use aws_types as types;
 }
 
 #[cfg(feature = "sdk")]

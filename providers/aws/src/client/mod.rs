@@ -20,9 +20,25 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use cloudfn_core::Error;
 
-/// The loader of SDK configuration cloudfn uses: the environment's settings,
-/// and one HTTPS client on rustls with ring (smaller and quicker to build
-/// than the SDK's default aws-lc).
+/// The HTTPS client every SDK client shares: rustls with ring (smaller and
+/// quicker to build than the SDK's default aws-lc).
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    static HTTPS: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
+        std::sync::OnceLock::new();
+    HTTPS
+        .get_or_init(|| {
+            use aws_smithy_http_client::tls;
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https()
+        })
+        .clone()
+}
+
+/// The loader of SDK configuration with the SDK's whole credential chain
+/// (feature `credential-chain`), on cloudfn's HTTPS client.
 ///
 /// ```no_run
 /// # async fn demo() {
@@ -33,18 +49,62 @@ use cloudfn_core::Error;
 /// let sqs = cloudfn_aws::sdk::sqs::Client::new(&config);
 /// # }
 /// ```
+#[cfg(feature = "credential-chain")]
 pub fn sdk_loader() -> aws_config::ConfigLoader {
-    static HTTPS: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
-        std::sync::OnceLock::new();
-    let https = HTTPS.get_or_init(|| {
-        use aws_smithy_http_client::tls;
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https()
-    });
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https.clone())
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client())
+}
+
+/// The configuration Lambda's environment gives: region, credentials
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, which
+/// Lambda always sets) and `AWS_ENDPOINT_URL`. Without the credential chain
+/// (profiles, STS, instance metadata) a bootstrap is megabytes smaller.
+#[cfg_attr(feature = "credential-chain", allow(dead_code))]
+fn from_environment(settings: &Settings) -> aws_types::SdkConfig {
+    use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let credentials = if settings.test_credentials {
+        Some(Credentials::new("test", "test", None, None, "cloudfn-test"))
+    } else if let (Some(id), Some(secret)) =
+        (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+    {
+        Some(Credentials::new(
+            id,
+            secret,
+            var("AWS_SESSION_TOKEN"),
+            None,
+            "environment",
+        ))
+    } else {
+        tracing::warn!(
+            "no AWS credentials in the environment; build with cloudfn's `aws-credential-chain` feature to read profiles or instance metadata"
+        );
+        None
+    };
+    let region = settings
+        .region
+        .clone()
+        .or_else(|| var("AWS_REGION"))
+        .or_else(|| var("AWS_DEFAULT_REGION"));
+    let mut config = aws_types::SdkConfig::builder()
+        .behavior_version(
+            aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest(),
+        )
+        .http_client(https_client())
+        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .retry_config(aws_smithy_types::retry::RetryConfig::standard())
+        .region(region.map(aws_types::region::Region::new));
+    if let Some(credentials) = credentials {
+        config = config.credentials_provider(SharedCredentialsProvider::new(credentials));
+    }
+    if let Some(url) = settings
+        .endpoint_url
+        .clone()
+        .or_else(|| var("AWS_ENDPOINT_URL"))
+    {
+        config = config.endpoint_url(url);
+    }
+    config.build()
 }
 
 /// Builds cloudfn's AWS clients. Every client one builder makes shares one
@@ -74,7 +134,7 @@ pub struct ClientBuilder {
 #[derive(Debug, Default)]
 struct LazyConfig {
     settings: Settings,
-    loaded: tokio::sync::OnceCell<aws_config::SdkConfig>,
+    loaded: tokio::sync::OnceCell<aws_types::SdkConfig>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -85,24 +145,29 @@ struct Settings {
 }
 
 impl LazyConfig {
-    async fn get(&self) -> &aws_config::SdkConfig {
-        self.loaded
-            .get_or_init(|| async {
-                let settings = &self.settings;
-                let mut loader = sdk_loader();
-                if let Some(url) = &settings.endpoint_url {
-                    loader = loader.endpoint_url(url);
-                }
-                if let Some(region) = &settings.region {
-                    loader = loader.region(aws_config::Region::new(region.clone()));
-                }
-                if settings.test_credentials {
-                    loader = loader.test_credentials();
-                }
-                loader.load().await
-            })
-            .await
+    async fn get(&self) -> &aws_types::SdkConfig {
+        self.loaded.get_or_init(|| load(&self.settings)).await
     }
+}
+
+#[cfg(not(feature = "credential-chain"))]
+async fn load(settings: &Settings) -> aws_types::SdkConfig {
+    from_environment(settings)
+}
+
+#[cfg(feature = "credential-chain")]
+async fn load(settings: &Settings) -> aws_types::SdkConfig {
+    let mut loader = sdk_loader();
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(region) = &settings.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if settings.test_credentials {
+        loader = loader.test_credentials();
+    }
+    loader.load().await
 }
 
 impl ClientBuilder {
@@ -171,7 +236,7 @@ impl<C> LazyClient<C> {
         }
     }
 
-    pub(crate) async fn get(&self, make: fn(&aws_config::SdkConfig) -> C) -> &C {
+    pub(crate) async fn get(&self, make: fn(&aws_types::SdkConfig) -> C) -> &C {
         self.client
             .get_or_init(|| async { make(self.config.get().await) })
             .await
@@ -266,4 +331,50 @@ where
         |_| std::io::Error::other("unknown SDK error"),
         std::io::Error::other,
     ))
+}
+
+#[cfg(all(test, feature = "sqs"))]
+mod tests {
+    use super::*;
+
+    /// What a lean bootstrap (no credential chain) runs on: a client
+    /// configured from the environment alone reaches SQS.
+    #[tokio::test]
+    async fn the_environment_alone_configures_a_working_client() {
+        let Some(url) = std::env::var("CLOUDFN_TEST_LOCALSTACK_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert_ne!(
+                std::env::var("TEST_INTEGRATION").as_deref(),
+                Ok("1"),
+                "TEST_INTEGRATION=1 but CLOUDFN_TEST_LOCALSTACK_URL is unset"
+            );
+            eprintln!("SKIPPED: LocalStack is not running (scripts/test starts it)");
+            return;
+        };
+        let config = from_environment(&Settings {
+            endpoint_url: Some(url),
+            region: Some("us-east-1".into()),
+            test_credentials: true,
+        });
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let name = format!("env-{}", uuid::Uuid::new_v4().simple());
+        let queue = sqs.create_queue().queue_name(&name).send().await.unwrap();
+        let queue = queue.queue_url.unwrap();
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body("hello")
+            .send()
+            .await
+            .unwrap();
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.messages.unwrap()[0].body.as_deref(), Some("hello"));
+    }
 }
