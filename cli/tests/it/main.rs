@@ -15,8 +15,7 @@ fn workspace() -> PathBuf {
         .to_owned()
 }
 
-fn package_shop() -> (Value, PathBuf) {
-    let out = std::env::temp_dir().join(format!("cloudfn-package-{}", std::process::id()));
+fn shop_binary() -> PathBuf {
     let shop = PathBuf::from(env!("CARGO_BIN_EXE_cargo-cloudfn"))
         .parent()
         .unwrap()
@@ -26,6 +25,40 @@ fn package_shop() -> (Value, PathBuf) {
         "{} is missing: run cargo test --workspace --all-features",
         shop.display()
     );
+    shop
+}
+
+/// `CLOUDFN_PRINT_SPEC=-` writes the spec to standard output, and any app
+/// binary answers it without serving.
+#[test]
+fn an_app_prints_its_spec_to_stdout_for_a_dash() {
+    let out = Command::new(shop_binary())
+        .env("CLOUDFN_PRINT_SPEC", "-")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .expect("the shop runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spec: Value = serde_json::from_slice(&out.stdout).expect("the spec, as JSON");
+    assert_eq!(spec["name"], "shop");
+    let queues: Vec<&str> = spec["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        queues.contains(&"order-paid-notify") && queues.contains(&"order-paid-notify-dead-letter"),
+        "subscription and default dead-letter queues are in the spec: {queues:?}"
+    );
+}
+
+fn package_shop() -> (Value, PathBuf) {
+    let out = std::env::temp_dir().join(format!("cloudfn-package-{}", std::process::id()));
+    let shop = shop_binary();
     let status = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
         .current_dir(workspace())
         .args(["cloudfn", "package", "--cloud", "aws", "--binary"])
