@@ -44,6 +44,8 @@ pub fn zip_bootstrap(binary: &std::path::Path, zip_path: &std::path::Path) -> Re
     let mut zip = zip::ZipWriter::new(file);
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
+        // Lambda fetches the package at every cold start: every byte saved counts.
+        .compression_level(Some(9))
         .unix_permissions(0o755);
     zip.start_file("bootstrap", options)
         .map_err(|e| io(format!("writing {}", zip_path.display()), &e))?;
