@@ -1,4 +1,4 @@
-//! Dispatch overhead: a neutral event through `Function::invoke` (context,
+//! Dispatch overhead: a neutral event through `Invoke::invoke` (context,
 //! span, deadline, panic guard, payload decoding) against calling the same
 //! handler directly.
 //!

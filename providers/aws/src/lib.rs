@@ -196,3 +196,34 @@ pub async fn serve_on(
     let dispatcher = dispatch::Dispatcher::new(function, services, redelivery);
     runtime::run_loop(api, &dispatcher).await
 }
+
+#[cfg(all(test, not(feature = "sqs"), not(feature = "sns")))]
+mod lean_build_tests {
+    use cloudfn_core::{Context, Function, HttpRequest, HttpResponse, Message, Method};
+
+    use super::*;
+
+    async fn consume(_: Message<serde_json::Value>, _: Context) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn hello(_: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
+        Ok(HttpResponse::new(200))
+    }
+
+    /// A bootstrap built without the SQS client refuses, at start, a
+    /// function that would need it, naming the feature; one that needs no
+    /// client starts.
+    #[test]
+    fn a_missing_client_is_named_at_start() {
+        let app = App::new("lean")
+            .function(Function::queue("work", "jobs", consume))
+            .function(Function::http("hi", Method::Get, "/", hello).publishes_to("news"));
+        let err = check_build(&app, "work").unwrap_err();
+        assert!(err.message().contains("`aws-sqs`"), "{err}");
+        let err = check_build(&app, "hi").unwrap_err();
+        assert!(err.message().contains("`aws-sns`"), "{err}");
+        let plain = App::new("lean").function(Function::http("hi", Method::Get, "/", hello));
+        check_build(&plain, "hi").unwrap();
+    }
+}
