@@ -15,7 +15,6 @@ use cloudfn::{
         emulate::{DevOptions, DevStack},
         sdk::sqs::types::{
             DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
-            QueueAttributeName,
         },
     },
 };
@@ -25,7 +24,6 @@ use crate::support::{example_binary, localstack};
 
 pub struct AwsDeployment {
     stack: DevStack,
-    prefix: String,
     /// Queues the test made to watch topics: name → URL.
     watchers: Mutex<HashMap<String, String>>,
 }
@@ -40,7 +38,7 @@ impl AwsDeployment {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         let mut options = DevOptions::new((app.app)().spec(), example_binary(app.example), &url);
-        options.prefix = prefix.clone();
+        options.prefix = prefix;
         options.env = app
             .env
             .iter()
@@ -50,7 +48,6 @@ impl AwsDeployment {
         let stack = DevStack::start(options).await.expect("the stack starts");
         Some(Self {
             stack,
-            prefix,
             watchers: Mutex::default(),
         })
     }
@@ -172,36 +169,7 @@ impl Deployment for AwsDeployment {
             "{topic}-watch-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let sqs = self.stack.sqs();
-        let url = sqs
-            .create_queue()
-            .queue_name(format!("{}-{name}", self.prefix))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()
-            .remove(&QueueAttributeName::QueueArn)
-            .unwrap();
-        self.stack
-            .sns()
-            .subscribe()
-            .topic_arn(self.stack.topic_arn(topic).expect("a topic of the app"))
-            .protocol("sqs")
-            .endpoint(arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .unwrap();
+        let url = self.stack.watch(topic, &name).await.unwrap();
         self.watchers.lock().unwrap().insert(name.clone(), url);
         name
     }

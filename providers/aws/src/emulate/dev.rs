@@ -76,6 +76,7 @@ pub struct DevStack {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     sqs: aws_sdk_sqs::Client,
     sns: aws_sdk_sns::Client,
+    prefix: String,
     /// Every function's Runtime API, alive as long as the stack.
     functions: Vec<Arc<Function>>,
 }
@@ -115,6 +116,7 @@ impl DevStack {
             tasks: Vec::new(),
             sqs,
             sns,
+            prefix: options.prefix.clone(),
             functions: Vec::new(),
         };
         let functions = stack.start_functions(&options).await?;
@@ -266,9 +268,33 @@ impl DevStack {
         &self.sqs
     }
 
-    /// The SNS client the emulation uses.
-    pub fn sns(&self) -> &aws_sdk_sns::Client {
-        &self.sns
+    /// Subscribes a new queue `<prefix>-<name>` to the app's topic `topic`
+    /// with raw delivery, as another service would watch it; returns the
+    /// queue's URL.
+    pub async fn watch(&self, topic: &str, name: &str) -> Result<String, Error> {
+        let topic_arn = self
+            .topic_arn(topic)
+            .ok_or_else(|| Error::not_found(format!("the app has no topic `{topic}`")))?;
+        let physical = conventions::physical_name(&self.prefix, name);
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(&physical)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("creating queue `{physical}`"), e))?
+            .queue_url
+            .unwrap_or_default();
+        self.sns
+            .subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn(&self.sqs, &url).await?)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("subscribing `{physical}` to `{topic}`"), e))?;
+        Ok(url)
     }
 
     /// Stops the bootstraps, the HTTP API and the event source mappings.
@@ -280,6 +306,19 @@ impl DevStack {
             task.abort();
         }
     }
+}
+
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, Error> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("reading queue {url}"), e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| Error::not_found(format!("queue {url} has no ARN")))
 }
 
 /// Creates every queue of the spec, dead-letter queues first (the others
@@ -317,16 +356,7 @@ async fn create_queues(sqs: &aws_sdk_sqs::Client, options: &DevOptions) -> Resul
             .map_err(|e| sdk_error(&format!("creating queue `{physical}`"), e))?
             .queue_url
             .unwrap_or_default();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("reading queue `{physical}`"), e))?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .unwrap_or_default();
+        let arn = queue_arn(sqs, &url).await?;
         queues.urls.insert(queue.name.clone(), url);
         queues.arns.insert(queue.name.clone(), arn);
     }

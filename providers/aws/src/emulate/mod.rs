@@ -5,5 +5,5 @@
 mod dev;
 mod runtime_api;
 
-pub use dev::{DevOptions, DevStack};
+pub use dev::{DevOptions, DevStack, queue_arn};
 pub use runtime_api::{Outcome, RuntimeApiServer};

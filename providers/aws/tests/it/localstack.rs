@@ -50,17 +50,8 @@ impl Aws {
             create = create.attributes(k.clone(), v);
         }
         let url = create.send().await.unwrap().queue_url.unwrap();
-        let arn = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
+        let arn = cloudfn_aws::emulate::queue_arn(&self.sqs, &url)
             .await
-            .unwrap()
-            .attributes
-            .unwrap()
-            .remove(&QueueAttributeName::QueueArn)
             .unwrap();
         (url, arn)
     }
