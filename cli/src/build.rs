@@ -29,6 +29,11 @@ pub struct Target {
     /// so a panicking handler fails only its own invocation).
     #[arg(long)]
     pub profile: Option<String>,
+    /// The optimisation level of a cloud package built with the default
+    /// profile: `3` (speed, the default) or `s` (a quarter smaller, a few
+    /// percent slower; see BENCHMARKS.md).
+    #[arg(long, default_value = "3", value_parser = ["3", "s", "z"])]
+    pub opt_level: String,
     /// Use this already-built binary instead of building one.
     #[arg(long, conflicts_with_all = ["example", "bin", "package", "features"])]
     pub binary: Option<PathBuf>,
@@ -87,6 +92,11 @@ pub fn build(build: &Build<'_>) -> Result<PathBuf, Error> {
             for setting in CLOUD_PROFILE {
                 command.args(["--config", setting]);
             }
+            let level = match target.opt_level.as_str() {
+                "3" => "3".to_owned(),
+                text => format!("\"{text}\""),
+            };
+            command.args(["--config", &format!("profile.release.opt-level={level}")]);
         }
         (None, false) => {}
     }

@@ -45,7 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudfn_core::{
-    App, Capabilities, Error, FunctionSpec,
+    App, AppSpec, Capabilities, Error, FunctionSpec,
     provider::{QueueClient, Services, TopicClient},
 };
 
@@ -142,11 +142,10 @@ pub fn needed_features(function: &FunctionSpec) -> Vec<&'static str> {
 
 /// Refuses, at start, a function this build cannot serve: one that needs an
 /// SDK client left out of the build, named with the feature to turn on.
-fn check_build(app: &App, function: &str) -> Result<(), Error> {
+fn check_build(spec: &AppSpec, function: &str) -> Result<(), Error> {
     let built = |feature: &str| {
         (feature != "sqs" || cfg!(feature = "sqs")) && (feature != "sns" || cfg!(feature = "sns"))
     };
-    let spec = app.spec();
     let Some(function) = spec.function(function) else {
         return Ok(());
     };
@@ -177,12 +176,16 @@ pub async fn serve_on(
     api: &runtime::RuntimeApi,
     function: Option<&str>,
 ) -> Result<(), Error> {
-    let function = match app
-        .validate_for(&CAPABILITIES)
-        .and_then(|()| app.select(function, "_HANDLER"))
-        .and_then(|function| check_build(&app, function.name()).map(|()| function))
-    {
-        Ok(function) => function.clone(),
+    let ready = || {
+        app.validate()?;
+        let spec = app.spec();
+        spec.validate_for(&CAPABILITIES)?;
+        let function = app.select(function, "_HANDLER")?;
+        check_build(&spec, function.name())?;
+        Ok::<_, Error>(function.clone())
+    };
+    let function = match ready() {
+        Ok(function) => function,
         Err(error) => {
             tracing::error!(error = %error, "function cannot start");
             if let Err(e) = api.init_error(&error).await {
@@ -219,11 +222,11 @@ mod lean_build_tests {
         let app = App::new("lean")
             .function(Function::queue("work", "jobs", consume))
             .function(Function::http("hi", Method::Get, "/", hello).publishes_to("news"));
-        let err = check_build(&app, "work").unwrap_err();
+        let err = check_build(&app.spec(), "work").unwrap_err();
         assert!(err.message().contains("`aws-sqs`"), "{err}");
-        let err = check_build(&app, "hi").unwrap_err();
+        let err = check_build(&app.spec(), "hi").unwrap_err();
         assert!(err.message().contains("`aws-sns`"), "{err}");
         let plain = App::new("lean").function(Function::http("hi", Method::Get, "/", hello));
-        check_build(&plain, "hi").unwrap();
+        check_build(&plain.spec(), "hi").unwrap();
     }
 }
