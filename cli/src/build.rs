@@ -30,9 +30,9 @@ pub struct Target {
     #[arg(long)]
     pub profile: Option<String>,
     /// The optimisation level of a cloud package built with the default
-    /// profile: `3` (speed, the default) or `s` (a quarter smaller, a few
-    /// percent slower; see BENCHMARKS.md).
-    #[arg(long, default_value = "3", value_parser = ["3", "s", "z"])]
+    /// profile: `s` (the default: a quarter smaller than `3`, and as fast on
+    /// Lambda's loop, with a quicker cold start; see BENCHMARKS.md), `3` or `z`.
+    #[arg(long, default_value = "s", value_parser = ["s", "3", "z"])]
     pub opt_level: String,
     /// Use this already-built binary instead of building one.
     #[arg(long, conflicts_with_all = ["example", "bin", "package", "features"])]
@@ -67,8 +67,9 @@ pub struct Build<'a> {
 }
 
 /// The release profile a cloud package deserves: Lambda pulls and unpacks
-/// the package on every cold start, so size is start-up time. Panics keep
-/// unwinding: a panicking handler fails only its own invocation.
+/// the package on every cold start, so size is start-up time (the
+/// optimisation level is `--opt-level`'s). Panics keep unwinding: a
+/// panicking handler fails only its own invocation.
 const CLOUD_PROFILE: [&str; 3] = [
     "profile.release.lto=true",
     "profile.release.codegen-units=1",
