@@ -21,7 +21,7 @@
 
 use std::time::Duration;
 
-use crate::{Error, Function, Policy, RetryPolicy, Trigger};
+use crate::{Error, Policy, RetryPolicy, Trigger};
 
 /// The queue that carries topic `topic` to subscriber `function`: every
 /// provider gives each subscriber its own queue (SNS → SQS, a Pub/Sub
@@ -57,12 +57,6 @@ pub fn dead_letter_queue(policy: &Policy, source: &str) -> String {
         .dead_letter
         .clone()
         .unwrap_or_else(|| default_dead_letter_queue(source))
-}
-
-/// [`dead_letter_queue`] for a function, if a queue feeds it.
-pub fn dead_letter_queue_of(function: &Function) -> Option<String> {
-    consumed_queue(function.name(), function.trigger())
-        .map(|source| dead_letter_queue(function.policy(), &source))
 }
 
 /// A resource's name in the cloud: the app's `prefix` (a stack, a
