@@ -5,14 +5,14 @@ use std::{collections::HashSet, sync::Arc};
 use crate::{
     Capabilities, Error, Function, Schedule, Trigger,
     context::{Services, State},
-    idempotency::{IdempotencyStore, MemoryIdempotencyStore},
     messaging::{QueueClient, TopicClient},
     router::HttpRouter,
     spec::AppSpec,
+    store::StoreClient,
 };
 
-/// A named set of functions, the state they share, and where idempotency
-/// keys are kept. One binary serves a whole app on every provider.
+/// A named set of functions and the configuration they share. One binary
+/// serves a whole app on every provider.
 ///
 /// ```
 /// use cloudfn_core::{App, Context, Error, Function, HttpRequest, HttpResponse, Method};
@@ -30,7 +30,6 @@ pub struct App {
     name: String,
     functions: Vec<Arc<Function>>,
     state: State,
-    idempotency: Arc<dyn IdempotencyStore>,
 }
 
 impl App {
@@ -40,7 +39,6 @@ impl App {
             name: name.into(),
             functions: Vec::new(),
             state: State::default(),
-            idempotency: Arc::new(MemoryIdempotencyStore::new()),
         }
     }
 
@@ -51,15 +49,11 @@ impl App {
     }
 
     /// Shares `value` with every handler, found with [`crate::Context::state`]
-    /// by its type.
+    /// by its type. It lives in each process's memory: configuration and
+    /// clients, not data another invocation must see (that goes in a store,
+    /// [`crate::Context::store`]).
     pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.insert(value);
-        self
-    }
-
-    /// Keeps idempotency keys in `store` instead of this process's memory.
-    pub fn with_idempotency_store(mut self, store: impl IdempotencyStore) -> Self {
-        self.idempotency = Arc::new(store);
         self
     }
 
@@ -107,20 +101,21 @@ impl App {
         })
     }
 
-    /// What a provider hands every invocation: its name, its messaging
-    /// clients, and this app's state and idempotency store.
+    /// What a provider hands every invocation: its name, its messaging and
+    /// store clients, and this app's state.
     pub fn services(
         &self,
         provider: &'static str,
         queues: Arc<dyn QueueClient>,
         topics: Arc<dyn TopicClient>,
+        stores: Arc<dyn StoreClient>,
     ) -> Services {
         Services {
             provider,
             queues,
             topics,
+            stores,
             state: Arc::new(self.state.clone()),
-            idempotency: self.idempotency.clone(),
         }
     }
 
@@ -157,6 +152,14 @@ impl App {
             }
             if policy.timeout.is_zero() {
                 return Err(named("timeout must be more than zero".into()));
+            }
+            for store in function.stores().keys() {
+                if store == crate::conventions::IDEMPOTENCY_STORE {
+                    return Err(named(format!(
+                        "store `{store}` is cloudfn's own (idempotency claims); pick another name"
+                    )));
+                }
+                crate::store::check_name(store).map_err(named)?;
             }
             if let Trigger::Queue { queue, .. } = function.trigger()
                 && let Some(other) = consumed.insert(queue.as_str(), name)

@@ -9,8 +9,8 @@ use std::{
 
 use crate::{
     Error, Function,
-    idempotency::{IdempotencyStore, MemoryIdempotencyStore},
     messaging::{NoMessaging, Permissions, Queue, QueueClient, Topic, TopicClient},
+    store::{MemoryStore, Store, StoreClient},
 };
 
 /// Values the app shares with every handler, found by type.
@@ -27,28 +27,28 @@ impl State {
     }
 }
 
-/// What a provider gives every invocation: its name, its messaging clients
-/// and the app's shared state. Built once per process with
+/// What a provider gives every invocation: its name, its messaging and
+/// store clients and the app's shared state. Built once per process with
 /// [`crate::App::services`].
 #[derive(Clone)]
 pub struct Services {
     pub(crate) provider: &'static str,
     pub(crate) queues: Arc<dyn QueueClient>,
     pub(crate) topics: Arc<dyn TopicClient>,
+    pub(crate) stores: Arc<dyn StoreClient>,
     pub(crate) state: Arc<State>,
-    pub(crate) idempotency: Arc<dyn IdempotencyStore>,
 }
 
 impl Services {
-    /// Services with no messaging and no state: for tests and benchmarks of a
-    /// single function.
+    /// Services with no messaging, stores in this process's memory and no
+    /// state: for tests and benchmarks of a single function.
     pub fn detached(provider: &'static str) -> Self {
         Self {
             provider,
             queues: Arc::new(NoMessaging),
             topics: Arc::new(NoMessaging),
+            stores: Arc::new(MemoryStore::new()),
             state: Arc::default(),
-            idempotency: Arc::new(MemoryIdempotencyStore::new()),
         }
     }
 
@@ -73,6 +73,16 @@ impl Services {
         Topic::new(
             name,
             self.topics.clone(),
+            "<driver>",
+            &Permissions::unrestricted(),
+        )
+    }
+
+    /// A store handle with no declared-permission check, for drivers and tools.
+    pub fn store(&self, name: &str) -> Store {
+        Store::new(
+            name,
+            self.stores.clone(),
             "<driver>",
             &Permissions::unrestricted(),
         )
@@ -161,8 +171,27 @@ impl Context {
         )
     }
 
-    pub(crate) fn services(&self) -> &Services {
-        &self.0.services
+    /// A handle on store `name`; reading fails with
+    /// [`crate::ErrorKind::Forbidden`] unless the function declared
+    /// `.reads_store(name)` or `.uses_store(name)`, writing unless it declared
+    /// `.uses_store(name)`.
+    pub fn store(&self, name: &str) -> Store {
+        Store::new(
+            name,
+            self.0.services.stores.clone(),
+            &self.0.function,
+            &self.0.permissions,
+        )
+    }
+
+    /// The store of idempotency claims, which every idempotent function may use.
+    pub(crate) fn idempotency_store(&self) -> Store {
+        Store::new(
+            crate::conventions::IDEMPOTENCY_STORE,
+            self.0.services.stores.clone(),
+            &self.0.function,
+            &Permissions::unrestricted(),
+        )
     }
 
     /// The shared value of type `T` registered with [`crate::App::with_state`].

@@ -34,6 +34,11 @@ pub fn subscription_queue(topic: &str, function: &str) -> String {
     format!("{topic}-{function}")
 }
 
+/// The store where idempotent functions keep their claims, one per app:
+/// every function with an [`crate::Idempotency`] policy gets read-write
+/// access to it, and no user store may take the name.
+pub const IDEMPOTENCY_STORE: &str = "cloudfn-idempotency";
+
 /// The dead-letter queue made for a consumer of `source` that names none, so
 /// that a message that keeps failing is kept rather than dropped.
 pub fn default_dead_letter_queue(source: &str) -> String {

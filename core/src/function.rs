@@ -1,7 +1,11 @@
 //! A function: a name, a trigger, a handler and the policies around it; how
 //! it is declared (running it is [`crate::provider::Invoke`]'s).
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -12,6 +16,7 @@ use crate::{
     handler::{self, ErasedHandler, Handler},
     messaging::Permissions,
     policy::millis,
+    store::StoreAccess,
 };
 
 /// The policies of one function; every field has a default that suits a
@@ -248,6 +253,34 @@ impl Function {
         self
     }
 
+    /// Declares that the handler reads store `store` (get only); it may read
+    /// no other store.
+    pub fn reads_store(mut self, store: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.permissions)
+            .stores
+            .entry(store.into())
+            .or_insert(StoreAccess::Read);
+        self
+    }
+
+    /// Declares that the handler reads and writes store `store`.
+    ///
+    /// ```
+    /// use cloudfn_core::{Function, StoreAccess};
+    ///
+    /// let f = Function::queue("charge", "orders", |_: cloudfn_core::Message<()>, _| async { Ok(()) })
+    ///     .uses_store("orders")
+    ///     .reads_store("prices");
+    /// assert_eq!(f.stores()["orders"], StoreAccess::ReadWrite);
+    /// assert_eq!(f.stores()["prices"], StoreAccess::Read);
+    /// ```
+    pub fn uses_store(mut self, store: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.permissions)
+            .stores
+            .insert(store.into(), StoreAccess::ReadWrite);
+        self
+    }
+
     /// The name.
     pub fn name(&self) -> &str {
         &self.name
@@ -271,6 +304,11 @@ impl Function {
     /// The topics the function publishes to.
     pub fn publishes(&self) -> &BTreeSet<String> {
         &self.permissions.topics
+    }
+
+    /// The stores the function declared, and how it may use each.
+    pub fn stores(&self) -> &BTreeMap<String, StoreAccess> {
+        &self.permissions.stores
     }
 
     pub(crate) fn permissions(&self) -> Arc<Permissions> {

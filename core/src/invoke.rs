@@ -15,7 +15,8 @@ use tracing::Instrument;
 use crate::{
     Context, Error, Function, HttpRequest, HttpResponse, IdempotencyKey, Message, Trigger,
     event::{Event, Output},
-    idempotency::{Claim, ClaimToken},
+    idempotency::{self, Claim},
+    store::Version,
 };
 
 /// Runs a [`Function`] on neutral events: what a provider calls once it has
@@ -119,11 +120,11 @@ impl Function {
                 }
             }
             let result = self.run_guarded(event, ctx.clone()).await;
-            if let (Some(key), Some(token), Some(idempotency)) = (&key, claim, &self.policy.idempotency) {
-                let store = &ctx.services().idempotency;
+            if let (Some(key), Some(held), Some(policy)) = (&key, claim, &self.policy.idempotency) {
+                let store = ctx.idempotency_store();
                 let recorded = match &result {
-                    Ok(_) => store.complete(key, token, idempotency.ttl).await,
-                    Err(_) => store.release(key, token).await,
+                    Ok(_) => idempotency::complete(&store, key, policy.ttl).await,
+                    Err(_) => idempotency::release(&store, key, held).await,
                 };
                 if let Err(e) = recorded {
                     tracing::warn!(error = %e, key = %key, "idempotency store failed");
@@ -142,12 +143,12 @@ impl Function {
     /// Claims `key`; `None` if it was processed already. While another
     /// invocation holds it, waits for that one to finish (rather than failing
     /// and spending an attempt), up to this invocation's deadline.
-    async fn claim(&self, key: &str, ctx: &Context) -> Result<Option<ClaimToken>, Error> {
-        let store = &ctx.services().idempotency;
+    async fn claim(&self, key: &str, ctx: &Context) -> Result<Option<Version>, Error> {
+        let store = ctx.idempotency_store();
         let mut pause = Duration::from_millis(5);
         loop {
-            match store.claim(key, self.policy.timeout).await? {
-                Claim::Acquired(token) => return Ok(Some(token)),
+            match idempotency::claim(&store, key, self.policy.timeout).await? {
+                Claim::Acquired(held) => return Ok(Some(held)),
                 Claim::Completed => return Ok(None),
                 Claim::InProgress if ctx.remaining() > pause => {
                     tokio::time::sleep(pause).await;
@@ -183,7 +184,12 @@ impl Function {
             return None;
         };
         let key = match &idempotency.key {
-            IdempotencyKey::MessageId => message.id.clone(),
+            // A topic message's copies and redeliveries share the publisher's
+            // id, whatever the subscription queue called them.
+            IdempotencyKey::MessageId => message
+                .attribute(crate::messaging::PUBLISHED_ID)
+                .unwrap_or(&message.id)
+                .to_owned(),
             // A body without the field has no business key; fall back to the
             // message id so redeliveries are still suppressed.
             IdempotencyKey::BodyField(pointer) => {

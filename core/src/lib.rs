@@ -26,6 +26,7 @@ pub mod messaging;
 mod policy;
 mod router;
 mod spec;
+pub mod store;
 mod ticker;
 mod trigger;
 
@@ -43,6 +44,7 @@ pub mod provider {
     pub use crate::invoke::Invoke;
     pub use crate::messaging::{QueueClient, TopicClient};
     pub use crate::router::{HttpRouter, Route, Routes, unrouted};
+    pub use crate::store::StoreClient;
     pub use crate::ticker::Ticker;
 }
 
@@ -53,8 +55,8 @@ pub use error::{Error, ErrorKind};
 pub use event::{HttpRequest, HttpResponse, Message, OutgoingMessage, ScheduledTick, StorageEvent};
 pub use function::{Function, Policy};
 pub use handler::{BoxError, Handler, HttpService, PathParams};
-pub use idempotency::{Claim, ClaimToken, IdempotencyStore, MemoryIdempotencyStore};
 pub use messaging::{Queue, Topic};
 pub use policy::{Idempotency, IdempotencyKey, RetryPolicy};
-pub use spec::{AppSpec, FunctionSpec, QueueSpec, TopicSpec};
+pub use spec::{AppSpec, FunctionSpec, QueueSpec, StoreSpec, TopicSpec};
+pub use store::{Store, StoreAccess, Version, Versioned};
 pub use trigger::{Method, Schedule, StorageEventKind, Trigger};

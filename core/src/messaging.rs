@@ -4,12 +4,15 @@
 //! SDK; handlers only see the [`Queue`] and [`Topic`] handles that
 //! [`crate::Context`] gives out, so handler code never names a cloud.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::{Error, OutgoingMessage};
+use crate::{Error, OutgoingMessage, store::StoreAccess};
 
 /// What a message carries once it is dead-lettered, on every provider, so
 /// whoever reads a dead-letter queue knows what happened.
@@ -41,6 +44,11 @@ pub mod dead_letter {
         attributes.insert(ATTEMPTS.into(), attempts.to_string());
     }
 }
+
+/// The attribute carrying the id a publisher gave a topic message: the same
+/// in every subscriber's copy and in every redelivery of it, whatever ids the
+/// subscription queues assign, so duplicate suppression keys on it.
+pub const PUBLISHED_ID: &str = "cloudfn-message-id";
 
 /// Sends messages to named queues.
 #[async_trait]
@@ -93,14 +101,17 @@ impl TopicClient for NoMessaging {
     }
 }
 
-/// The queues and topics a function declared it sends to. Anything else is
-/// refused locally, as the cloud's least-privilege policy would refuse it.
+/// The queues, topics and stores a function declared it uses. Anything else
+/// is refused on every provider, as the cloud's least-privilege policy would
+/// refuse it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Permissions {
     /// Queues the function may send to.
     pub queues: BTreeSet<String>,
     /// Topics the function may publish to.
     pub topics: BTreeSet<String>,
+    /// Stores the function may read, or read and write.
+    pub stores: BTreeMap<String, StoreAccess>,
     /// No restriction: for test drivers and tools, never for functions.
     pub unrestricted: bool,
 }
@@ -215,9 +226,14 @@ impl Topic {
         self.publish_message(OutgoingMessage::json(value)?).await
     }
 
-    /// Publishes a message built with attributes or an ordering key.
-    pub async fn publish_message(&self, message: OutgoingMessage) -> Result<String, Error> {
+    /// Publishes a message built with attributes or an ordering key. It
+    /// carries a [`PUBLISHED_ID`] attribute (a fresh one unless set).
+    pub async fn publish_message(&self, mut message: OutgoingMessage) -> Result<String, Error> {
         self.allowed.clone()?;
+        message
+            .attributes
+            .entry(PUBLISHED_ID.to_owned())
+            .or_insert_with(|| uuid::Uuid::new_v4().to_string());
         self.client.publish(&self.name, message).await
     }
 }

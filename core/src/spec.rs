@@ -7,7 +7,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{App, Policy, Trigger, conventions};
+use crate::{App, Policy, StoreAccess, Trigger, conventions};
 
 /// Everything a deployment needs to know about an [`App`], with no code in it.
 /// Each cloud adapter renders its deployment files from this.
@@ -25,6 +25,10 @@ pub struct AppSpec {
     pub topics: Vec<TopicSpec>,
     /// Every bucket a storage trigger watches.
     pub buckets: Vec<String>,
+    /// Every store a function declared, and the idempotency store if any
+    /// function is idempotent.
+    #[serde(default)]
+    pub stores: Vec<StoreSpec>,
 }
 
 /// One function: trigger, policies and what it may reach.
@@ -45,6 +49,21 @@ pub struct FunctionSpec {
     pub sends_to: BTreeSet<String>,
     /// Topics it publishes to.
     pub publishes_to: BTreeSet<String>,
+    /// Stores it reads or writes: those it declared, and
+    /// [`crate::conventions::IDEMPOTENCY_STORE`] if it is idempotent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stores: BTreeMap<String, StoreAccess>,
+}
+
+/// One key-value store and who uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreSpec {
+    /// The neutral name.
+    pub name: String,
+    /// Functions that only read it.
+    pub readers: Vec<String>,
+    /// Functions that read and write it.
+    pub writers: Vec<String>,
 }
 
 /// One queue and who uses it.
@@ -111,6 +130,7 @@ impl AppSpec {
         let mut queues: BTreeMap<String, QueueSpec> = BTreeMap::new();
         let mut topics: BTreeMap<String, TopicSpec> = BTreeMap::new();
         let mut buckets = BTreeSet::new();
+        let mut stores: BTreeMap<String, StoreSpec> = BTreeMap::new();
         let mut functions = Vec::new();
         for function in app.functions() {
             let name = function.name().to_owned();
@@ -153,6 +173,24 @@ impl AppSpec {
             for t in function.publishes() {
                 topic_entry(&mut topics, t).publishers.push(name.clone());
             }
+            let mut used = function.stores().clone();
+            if policy.idempotency.is_some() {
+                used.insert(
+                    conventions::IDEMPOTENCY_STORE.to_owned(),
+                    StoreAccess::ReadWrite,
+                );
+            }
+            for (store, access) in &used {
+                let entry = stores.entry(store.clone()).or_insert_with(|| StoreSpec {
+                    name: store.clone(),
+                    readers: Vec::new(),
+                    writers: Vec::new(),
+                });
+                match access {
+                    StoreAccess::Read => entry.readers.push(name.clone()),
+                    StoreAccess::ReadWrite => entry.writers.push(name.clone()),
+                }
+            }
             functions.push(FunctionSpec {
                 name,
                 trigger: function.trigger().clone(),
@@ -160,6 +198,7 @@ impl AppSpec {
                 consumes,
                 sends_to: function.sends().clone(),
                 publishes_to: function.publishes().clone(),
+                stores: used,
             });
         }
         Self {
@@ -168,6 +207,7 @@ impl AppSpec {
             queues: queues.into_values().collect(),
             topics: topics.into_values().collect(),
             buckets: buckets.into_iter().collect(),
+            stores: stores.into_values().collect(),
         }
     }
 
@@ -179,6 +219,11 @@ impl AppSpec {
     /// The queue called `name`.
     pub fn queue(&self, name: &str) -> Option<&QueueSpec> {
         self.queues.iter().find(|q| q.name == name)
+    }
+
+    /// The store called `name`.
+    pub fn store(&self, name: &str) -> Option<&StoreSpec> {
+        self.stores.iter().find(|s| s.name == name)
     }
 }
 

@@ -20,6 +20,9 @@ pub const LEDGER: &str = "ledger";
 /// The topic a handler publishes to and another function subscribes to.
 pub const EVENTS: &str = "events";
 
+/// The store one function writes and others read or race on.
+pub const NOTES: &str = "notes";
+
 /// Attempts of a `jobs` message before it is dead-lettered.
 pub const JOB_ATTEMPTS: u32 = 3;
 
@@ -157,6 +160,36 @@ async fn book(msg: Message<Entry>, ctx: Context) -> Result<(), Error> {
     observe(&ctx, &entry.key, entry.seq.to_string()).await
 }
 
+/// `PUT /notes/{key}`: keeps the body (JSON) under the key; 204.
+async fn note_put(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error> {
+    let value: serde_json::Value = req.json()?;
+    ctx.store(NOTES).put(req.path_param("key")?, &value).await?;
+    Ok(HttpResponse::new(204))
+}
+
+/// `GET /notes/{key}`: what is kept under the key, or 404.
+async fn note_get(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error> {
+    let key = req.path_param("key")?;
+    let note = ctx
+        .store(NOTES)
+        .get::<serde_json::Value>(key)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no note `{key}`")))?;
+    Ok(HttpResponse::json(200, &note.value))
+}
+
+/// `POST /claims/{side}/{key}` (served by `claim-a` and `claim-b`): keeps
+/// the side under the key unless something is there; 201 if this request
+/// did, 409 if another got there first.
+async fn claim(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error> {
+    let key = format!("claim-{}", req.path_param("key")?);
+    let me = ctx.function_name().to_owned();
+    match ctx.store(NOTES).put_if_absent(&key, &me).await? {
+        Some(_) => Ok(HttpResponse::json(201, &me)),
+        None => Err(Error::conflict(format!("`{key}` is taken"))),
+    }
+}
+
 /// Every minute: reports that it fired.
 async fn tick(tick: cloudfn::ScheduledTick, ctx: Context) -> Result<(), Error> {
     observe(&ctx, "tick", tick.scheduled_time.to_rfc3339()).await
@@ -197,4 +230,17 @@ pub fn app() -> App {
                 .sends_to(OBSERVED),
         )
         .function(Function::schedule("tick", "* * * * *", tick).sends_to(OBSERVED))
+        .function(
+            Function::http("note-put", Method::Put, "/notes/{key}", note_put).uses_store(NOTES),
+        )
+        .function(
+            Function::http("note-get", Method::Get, "/notes/{key}", note_get).reads_store(NOTES),
+        )
+        // Two functions, so on a cloud the race is between two processes.
+        .function(
+            Function::http("claim-a", Method::Post, "/claims/a/{key}", claim).uses_store(NOTES),
+        )
+        .function(
+            Function::http("claim-b", Method::Post, "/claims/b/{key}", claim).uses_store(NOTES),
+        )
 }

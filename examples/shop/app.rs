@@ -4,17 +4,13 @@
 //! Its contract (tests and adapters rely on it): functions `checkout`
 //! (POST /orders), `order-status` (GET /orders/{id}), `charge` (queue
 //! `orders`, dead letter `orders-dlq`), `inventory` and `notify` (topic
-//! `order-paid`).
+//! `order-paid`); stores `orders`, `stock` and `notifications`.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use cloudfn::{
     App, Context, Error, Function, HttpRequest, HttpResponse, Idempotency, Message, Method,
-    RetryPolicy, ScheduledTick,
+    RetryPolicy, ScheduledTick, Store,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +20,12 @@ pub const ORDERS: &str = "orders";
 pub const ORDERS_DLQ: &str = "orders-dlq";
 /// Announced once an order is paid.
 pub const ORDER_PAID: &str = "order-paid";
+/// Orders and their status, by order id.
+pub const ORDERS_STORE: &str = "orders";
+/// Stock levels, by `sku:<SKU>`, and `shipped`, the units shipped in all.
+pub const STOCK_STORE: &str = "stock";
+/// Notifications sent, by order id.
+pub const NOTIFICATIONS_STORE: &str = "notifications";
 
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,15 +66,12 @@ pub enum Status {
     Failed,
 }
 
-/// The shop's state. In one process it is shared memory; on a cloud each
-/// function would keep it in the cloud's database instead.
+/// The shop's configuration. Its data (orders, stock, notifications) is in
+/// stores, so every function sees it in whatever instance it runs.
 #[derive(Debug, Default)]
 pub struct Shop {
     /// Chance (0 to 1) that a charge fails transiently.
     pub charge_failure_rate: f64,
-    orders: Mutex<HashMap<String, (Order, Status)>>,
-    stock: Mutex<HashMap<String, i64>>,
-    notifications: Mutex<Vec<String>>,
 }
 
 impl Shop {
@@ -80,7 +79,6 @@ impl Shop {
     pub fn new(charge_failure_rate: f64) -> Arc<Self> {
         Arc::new(Self {
             charge_failure_rate,
-            ..Self::default()
         })
     }
 
@@ -100,31 +98,52 @@ impl Shop {
         };
         Ok(Self::new(rate))
     }
-
-    /// The status of order `id`.
-    pub fn status(&self, id: &str) -> Option<Status> {
-        lock(&self.orders).get(id).map(|(_, status)| *status)
-    }
-
-    /// Units of `sku` shipped out of stock so far (negative: stock starts at 0).
-    pub fn stock(&self, sku: &str) -> i64 {
-        lock(&self.stock).get(sku).copied().unwrap_or(0)
-    }
-
-    /// The notifications sent, in order.
-    pub fn notifications(&self) -> Vec<String> {
-        lock(&self.notifications).clone()
-    }
-
-    fn set_status(&self, id: &str, status: Status) {
-        if let Some(entry) = lock(&self.orders).get_mut(id) {
-            entry.1 = status;
-        }
-    }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// An order and where it stands, as the `orders` store keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    #[serde(flatten)]
+    pub order: Order,
+    pub status: Status,
+}
+
+/// The status of order `id` in `orders` (the `orders` store).
+pub async fn status(orders: &Store, id: &str) -> Result<Option<Status>, Error> {
+    Ok(orders
+        .get::<OrderRecord>(id)
+        .await?
+        .map(|record| record.value.status))
+}
+
+/// The stock level of `sku` in `stock` (the `stock` store): it starts at 0
+/// and goes down as orders are paid.
+pub async fn stock_level(stock: &Store, sku: &str) -> Result<i64, Error> {
+    Ok(stock
+        .get::<i64>(&format!("sku:{sku}"))
+        .await?
+        .map_or(0, |level| level.value))
+}
+
+/// The notifications sent about order `id` (the `notifications` store).
+pub async fn notifications(notes: &Store, id: &str) -> Result<Vec<String>, Error> {
+    Ok(notes
+        .get::<Vec<String>>(id)
+        .await?
+        .map(|sent| sent.value)
+        .unwrap_or_default())
+}
+
+async fn set_status(ctx: &Context, id: &str, status: Status) -> Result<(), Error> {
+    ctx.store(ORDERS_STORE)
+        .update(id, |record: Option<OrderRecord>| {
+            let mut record =
+                record.ok_or_else(|| Error::not_found(format!("no order `{id}` in the store")))?;
+            record.status = status;
+            Ok(record)
+        })
+        .await?;
+    Ok(())
 }
 
 /// `POST /orders`: validates, records and enqueues an order; answers 202 with its id.
@@ -144,8 +163,11 @@ async fn checkout(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error>
         customer: new.customer,
         items: new.items,
     };
-    let shop = ctx.state::<Arc<Shop>>()?;
-    lock(&shop.orders).insert(order.id.clone(), (order.clone(), Status::Accepted));
+    let record = OrderRecord {
+        order: order.clone(),
+        status: Status::Accepted,
+    };
+    ctx.store(ORDERS_STORE).put(&order.id, &record).await?;
     ctx.queue(ORDERS).send(&order).await?;
     tracing::info!(order_id = %order.id, "order accepted");
     Ok(HttpResponse::json(
@@ -157,20 +179,12 @@ async fn checkout(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error>
 /// `GET /orders/{id}`: the order and its status, or 404.
 async fn order_status(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error> {
     let id = req.path_param("id")?;
-    let shop = ctx.state::<Arc<Shop>>()?;
-    let orders = lock(&shop.orders);
-    let (order, status) = orders
-        .get(id)
+    let record = ctx
+        .store(ORDERS_STORE)
+        .get::<OrderRecord>(id)
+        .await?
         .ok_or_else(|| Error::not_found(format!("no order `{id}`")))?;
-    Ok(HttpResponse::json(
-        200,
-        &serde_json::json!({
-            "id": order.id,
-            "customer": order.customer,
-            "items": order.items,
-            "status": status,
-        }),
-    ))
+    Ok(HttpResponse::json(200, &record.value))
 }
 
 /// Charges an order. The payment provider fails now and then (transiently:
@@ -180,14 +194,14 @@ async fn charge(msg: Message<Order>, ctx: Context) -> Result<(), Error> {
     let order = msg.body;
     if fastrand::f64() < shop.charge_failure_rate {
         if ctx.is_final_attempt() {
-            shop.set_status(&order.id, Status::Failed);
+            set_status(&ctx, &order.id, Status::Failed).await?;
         }
         return Err(Error::unavailable(format!(
             "payment provider timed out charging order {}",
             order.id
         )));
     }
-    shop.set_status(&order.id, Status::Paid);
+    set_status(&ctx, &order.id, Status::Paid).await?;
     let paid = OrderPaid {
         order_id: order.id,
         customer: order.customer,
@@ -199,31 +213,47 @@ async fn charge(msg: Message<Order>, ctx: Context) -> Result<(), Error> {
 }
 
 /// Takes a paid order's items out of stock.
+/// Idempotency makes a redelivery of the event a no-op; a failure between
+/// two items is retried whole, which the idempotency claim allows.
 async fn inventory(msg: Message<OrderPaid>, ctx: Context) -> Result<(), Error> {
-    let shop = ctx.state::<Arc<Shop>>()?;
-    let mut stock = lock(&shop.stock);
+    let stock = ctx.store(STOCK_STORE);
     for item in &msg.body.items {
-        *stock.entry(item.sku.clone()).or_default() -= i64::from(item.qty);
+        let qty = i64::from(item.qty);
+        stock
+            .update(&format!("sku:{}", item.sku), |level: Option<i64>| {
+                Ok(level.unwrap_or(0) - qty)
+            })
+            .await?;
+        stock
+            .update("shipped", |shipped: Option<i64>| {
+                Ok(shipped.unwrap_or(0) + qty)
+            })
+            .await?;
     }
     Ok(())
 }
 
 /// Tells the customer their order is paid.
 async fn notify(msg: Message<OrderPaid>, ctx: Context) -> Result<(), Error> {
-    let shop = ctx.state::<Arc<Shop>>()?;
     let note = format!(
         "to {}: order {} is paid",
         msg.body.customer, msg.body.order_id
     );
+    ctx.store(NOTIFICATIONS_STORE)
+        .update(&msg.body.order_id, |sent: Option<Vec<String>>| {
+            let mut sent = sent.unwrap_or_default();
+            sent.push(note.clone());
+            Ok(sent)
+        })
+        .await?;
     tracing::info!(order_id = %msg.body.order_id, "notification sent");
-    lock(&shop.notifications).push(note);
     Ok(())
 }
 
 /// Logs what left the stock, once a minute.
 async fn stock_report(_tick: ScheduledTick, ctx: Context) -> Result<(), Error> {
-    let shop = ctx.state::<Arc<Shop>>()?;
-    let shipped: i64 = lock(&shop.stock).values().map(|v| -v).sum();
+    let shipped = ctx.store(STOCK_STORE).get::<i64>("shipped").await?;
+    let shipped = shipped.map_or(0, |s| s.value);
     tracing::info!(units_shipped = shipped, "stock report");
     Ok(())
 }
@@ -232,13 +262,15 @@ async fn stock_report(_tick: ScheduledTick, ctx: Context) -> Result<(), Error> {
 pub fn app(shop: Arc<Shop>) -> App {
     App::new("shop")
         .with_state(shop)
-        .function(Function::http("checkout", Method::Post, "/orders", checkout).sends_to(ORDERS))
-        .function(Function::http(
-            "order-status",
-            Method::Get,
-            "/orders/{id}",
-            order_status,
-        ))
+        .function(
+            Function::http("checkout", Method::Post, "/orders", checkout)
+                .sends_to(ORDERS)
+                .uses_store(ORDERS_STORE),
+        )
+        .function(
+            Function::http("order-status", Method::Get, "/orders/{id}", order_status)
+                .reads_store(ORDERS_STORE),
+        )
         .function(
             Function::queue("charge", ORDERS, charge)
                 .retry(
@@ -250,18 +282,20 @@ pub fn app(shop: Arc<Shop>) -> App {
                 .timeout(Duration::from_secs(10))
                 // Redelivery of an order must never charge it twice.
                 .idempotent(Idempotency::by_body_field("/id"))
-                .publishes_to(ORDER_PAID),
+                .publishes_to(ORDER_PAID)
+                .uses_store(ORDERS_STORE),
         )
         .function(
             Function::topic("inventory", ORDER_PAID, inventory)
-                .idempotent(Idempotency::by_message_id()),
+                .idempotent(Idempotency::by_message_id())
+                .uses_store(STOCK_STORE),
         )
         .function(
-            Function::topic("notify", ORDER_PAID, notify).idempotent(Idempotency::by_message_id()),
+            Function::topic("notify", ORDER_PAID, notify)
+                .idempotent(Idempotency::by_message_id())
+                .uses_store(NOTIFICATIONS_STORE),
         )
-        .function(Function::schedule(
-            "stock-report",
-            "* * * * *",
-            stock_report,
-        ))
+        .function(
+            Function::schedule("stock-report", "* * * * *", stock_report).reads_store(STOCK_STORE),
+        )
 }

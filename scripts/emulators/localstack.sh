@@ -10,6 +10,8 @@ set -euo pipefail
 
 VERSION=2026.3.0
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/cloudfn-test/localstack-$VERSION"
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 
 python_313() {
     local root
@@ -36,10 +38,6 @@ install() {
     touch "$CACHE/.installed"
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 start() {
     local state="$1"
     install
@@ -56,32 +54,13 @@ start() {
     ) &
     echo $! >"$state/localstack.pid"
     local url="http://127.0.0.1:$port"
-    for _ in $(seq 1 300); do
-        if curl -fsS "$url/_localstack/health" 2>/dev/null | grep -q '"sqs"'; then
-            echo "$url"
-            return
-        fi
-        if ! kill -0 "$(cat "$state/localstack.pid")" 2>/dev/null; then
-            echo "LocalStack exited; its log:" >&2
-            tail -n 40 "$state/localstack.log" >&2
-            exit 1
-        fi
-        sleep 0.2
-    done
-    echo "LocalStack did not become ready in 60 s; its log:" >&2
-    tail -n 40 "$state/localstack.log" >&2
-    exit 1
+    healthy() { curl -fsS "$url/_localstack/health" 2>/dev/null | grep -q '"sqs"'; }
+    wait_ready LocalStack "$state/localstack.pid" "$state/localstack.log" 60 healthy
+    echo "$url"
 }
 
 stop() {
-    local state="$1"
-    [ -f "$state/localstack.pid" ] || return 0
-    local pid
-    pid=$(cat "$state/localstack.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$state/localstack.pid"
+    stop_pid "$1/localstack.pid"
 }
 
 case "${1:-}" in

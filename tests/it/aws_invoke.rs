@@ -7,15 +7,14 @@ use serde_json::{Value, json};
 
 use crate::{
     shop_app::{self, Shop},
-    support::{example_binary, localstack},
+    support::{dynamodb, example_binary, localstack},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_answer_the_lambda_invoke_api() {
-    if localstack().is_none() {
+    let (Some(url), Some(dynamodb_url)) = (localstack(), dynamodb()) else {
         return;
-    }
-    let url = localstack().expect("checked above");
+    };
     let mut options = DevOptions::new(
         shop_app::app(Shop::new(0.0)).spec(),
         example_binary("shop"),
@@ -23,6 +22,7 @@ async fn functions_answer_the_lambda_invoke_api() {
     );
     options.prefix = format!("invoke-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     options.env = vec![("RUST_LOG".into(), "warn".into())];
+    options.dynamodb_endpoint_url = Some(dynamodb_url);
     let stack = DevStack::start(options).await.expect("the stack starts");
     let invoker = cloudfn::aws::client::ClientBuilder::from_env()
         .endpoint_url(stack.http_url())

@@ -570,3 +570,69 @@ async fn a_duplicate_waits_for_the_original_instead_of_failing() {
     );
     running.shutdown().await;
 }
+
+/// A topic message delivered twice (as SNS or Pub/Sub may) reaches an
+/// idempotent subscriber once: the copies share the publisher's id, though
+/// the subscription queue gives each its own.
+#[tokio::test]
+async fn a_topic_message_delivered_twice_runs_its_subscriber_once() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = runs.clone();
+    let app = App::new("t").function(
+        Function::topic("react", "events", move |_: Message<Value>, _: Context| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        })
+        .idempotent(Idempotency::by_message_id()),
+    );
+    let running = start(app).await;
+    let message = OutgoingMessage::json(&json!({"n": 1}))
+        .unwrap()
+        .with_attribute(cloudfn::messaging::PUBLISHED_ID, "m-1");
+    let events = running.topic("events");
+    events.publish_message(message.clone()).await.unwrap();
+    events.publish_message(message).await.unwrap();
+    events.publish(&json!({"n": 2})).await.unwrap();
+    eventually("all acknowledged", || running.broker().is_idle()).await;
+    running.shutdown().await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "m-1 once, the other once");
+}
+
+/// The local runtime keeps stores in a file: what a function wrote is there
+/// after a restart.
+#[tokio::test]
+async fn stores_survive_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = || {
+        cloudfn::local::LocalRuntime::new(crate::contract_app::app())
+            .port(0)
+            .data_dir(data.path())
+            .start()
+    };
+    let running = serve().await.unwrap();
+    let put = client()
+        .put(format!("{}/notes/kept", running.url()))
+        .header("content-type", "application/json")
+        .body(r#"{"text":"still here"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    running.shutdown().await;
+
+    let running = serve().await.unwrap();
+    let read = client()
+        .get(format!("{}/notes/kept", running.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(
+        read.json::<Value>().await.unwrap(),
+        json!({"text": "still here"})
+    );
+    running.shutdown().await;
+}

@@ -7,10 +7,11 @@ use cloudfn::{
     local::{LocalRuntime, Running},
 };
 
-/// Starts `app` on a free loopback port.
+/// Starts `app` on a free loopback port, its stores in memory.
 pub async fn start(app: App) -> Running {
     LocalRuntime::new(app)
         .port(0)
+        .memory_stores()
         .shutdown_grace(Duration::from_secs(10))
         .start()
         .await
@@ -20,8 +21,13 @@ pub async fn start(app: App) -> Running {
 /// Polls `done` until it holds; fails the test, saying `what`, if it never
 /// does (a guard against hanging, not a measure of speed).
 pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    eventually_async(what, || std::future::ready(done())).await
+}
+
+/// [`eventually`], for a check that awaits (a store read).
+pub async fn eventually_async<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
     let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
+    while !done().await {
         assert!(
             tokio::time::Instant::now() < give_up,
             "never happened: {what}"
@@ -45,6 +51,22 @@ pub fn localstack() -> Option<String> {
         }
         _ => {
             eprintln!("SKIPPED: LocalStack is not running (scripts/test starts it)");
+            None
+        }
+    }
+}
+
+/// moto's URL (DynamoDB), when the test command started it; like
+/// [`localstack`], the AWS tests skip loudly without it.
+#[cfg(feature = "aws")]
+pub fn dynamodb() -> Option<String> {
+    match std::env::var("CLOUDFN_TEST_DYNAMODB_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("TEST_INTEGRATION").as_deref() == Ok("1") => {
+            panic!("TEST_INTEGRATION=1 but CLOUDFN_TEST_DYNAMODB_URL is unset: run scripts/test")
+        }
+        _ => {
+            eprintln!("SKIPPED: moto (DynamoDB) is not running (scripts/test starts it)");
             None
         }
     }

@@ -20,6 +20,8 @@
 pub mod sdk {
     #[cfg(feature = "credential-chain")]
     pub use aws_config as config;
+    #[cfg(feature = "dynamodb")]
+    pub use aws_sdk_dynamodb as dynamodb;
     #[cfg(feature = "lambda")]
     pub use aws_sdk_lambda as lambda;
     #[cfg(feature = "sns")]
@@ -46,7 +48,7 @@ use std::time::Duration;
 
 use cloudfn_core::{
     App, AppSpec, Capabilities, Error, FunctionSpec,
-    provider::{QueueClient, Services, TopicClient},
+    provider::{QueueClient, Services, StoreClient, TopicClient},
 };
 
 /// The provider name handlers see in `Context::provider`.
@@ -73,11 +75,12 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     shared_memory: false,
 };
 
-/// The services of a Lambda process: the SQS and SNS clients this build
-/// has (configured from the environment on first use) and `app`'s state;
-/// and what makes failed SQS deliveries visible again after their backoff.
+/// The services of a Lambda process: the SQS, SNS and DynamoDB clients
+/// this build has (configured from the environment on first use) and
+/// `app`'s state; and what makes failed SQS deliveries visible again after
+/// their backoff.
 pub fn services(app: &App) -> (Services, Option<Arc<dyn dispatch::Redelivery>>) {
-    #[cfg(any(feature = "sqs", feature = "sns"))]
+    #[cfg(feature = "sdk")]
     let clients = client::ClientBuilder::from_env();
     #[cfg(feature = "sqs")]
     let (queues, redelivery): (Arc<dyn QueueClient>, Option<Arc<dyn dispatch::Redelivery>>) = {
@@ -91,22 +94,61 @@ pub fn services(app: &App) -> (Services, Option<Arc<dyn dispatch::Redelivery>>) 
     let topics: Arc<dyn TopicClient> = Arc::new(clients.sns());
     #[cfg(not(feature = "sns"))]
     let topics: Arc<dyn TopicClient> = Arc::new(Unbuilt("sns"));
-    (app.services(PROVIDER, queues, topics), redelivery)
+    #[cfg(feature = "dynamodb")]
+    let stores: Arc<dyn StoreClient> = Arc::new(clients.dynamodb());
+    #[cfg(not(feature = "dynamodb"))]
+    let stores: Arc<dyn StoreClient> = Arc::new(Unbuilt("dynamodb"));
+    (app.services(PROVIDER, queues, topics, stores), redelivery)
 }
 
 /// Stands in for a client this build left out; [`check_build`] refuses an
 /// app that would need it, so it is reached only from outside any function.
-#[cfg(not(all(feature = "sqs", feature = "sns")))]
+#[cfg(not(all(feature = "sqs", feature = "sns", feature = "dynamodb")))]
 struct Unbuilt(&'static str);
+
+#[cfg(not(all(feature = "sqs", feature = "sns", feature = "dynamodb")))]
+impl Unbuilt {
+    fn refuse(&self, what: &str) -> Error {
+        Error::invalid(format!(
+            "cannot reach {what}: this bootstrap was built without cloudfn's `aws-{}` feature",
+            self.0
+        ))
+    }
+}
+
+#[cfg(not(feature = "dynamodb"))]
+#[async_trait::async_trait]
+impl StoreClient for Unbuilt {
+    async fn get(
+        &self,
+        store: &str,
+        _: &str,
+    ) -> Result<Option<cloudfn_core::store::Record>, Error> {
+        Err(self.refuse(&format!("store `{store}`")))
+    }
+    async fn put(
+        &self,
+        store: &str,
+        _: &str,
+        _: cloudfn_core::store::Write,
+    ) -> Result<bool, Error> {
+        Err(self.refuse(&format!("store `{store}`")))
+    }
+    async fn delete(
+        &self,
+        store: &str,
+        _: &str,
+        _: cloudfn_core::store::Condition,
+    ) -> Result<bool, Error> {
+        Err(self.refuse(&format!("store `{store}`")))
+    }
+}
 
 #[cfg(not(feature = "sqs"))]
 #[async_trait::async_trait]
 impl QueueClient for Unbuilt {
     async fn send(&self, queue: &str, _: cloudfn_core::OutgoingMessage) -> Result<String, Error> {
-        Err(Error::invalid(format!(
-            "cannot send to queue `{queue}`: this bootstrap was built without cloudfn's `aws-{}` feature",
-            self.0
-        )))
+        Err(self.refuse(&format!("queue `{queue}`")))
     }
 }
 
@@ -118,15 +160,13 @@ impl TopicClient for Unbuilt {
         topic: &str,
         _: cloudfn_core::OutgoingMessage,
     ) -> Result<String, Error> {
-        Err(Error::invalid(format!(
-            "cannot publish to topic `{topic}`: this bootstrap was built without cloudfn's `aws-{}` feature",
-            self.0
-        )))
+        Err(self.refuse(&format!("topic `{topic}`")))
     }
 }
 
 /// The client features `function` needs on Lambda: `sqs` to consume a
-/// queue (backoff and dead letters) or to send to one, `sns` to publish.
+/// queue (backoff and dead letters) or to send to one, `sns` to publish,
+/// `dynamodb` to use a store (idempotency included).
 /// `cargo cloudfn package` turns on what an app's functions need, and no
 /// more.
 pub fn needed_features(function: &FunctionSpec) -> Vec<&'static str> {
@@ -137,14 +177,20 @@ pub fn needed_features(function: &FunctionSpec) -> Vec<&'static str> {
     if !function.publishes_to.is_empty() {
         features.push("sns");
     }
+    if !function.stores.is_empty() {
+        features.push("dynamodb");
+    }
     features
 }
 
 /// Refuses, at start, a function this build cannot serve: one that needs an
 /// SDK client left out of the build, named with the feature to turn on.
 fn check_build(spec: &AppSpec, function: &str) -> Result<(), Error> {
-    let built = |feature: &str| {
-        (feature != "sqs" || cfg!(feature = "sqs")) && (feature != "sns" || cfg!(feature = "sns"))
+    let built = |feature: &str| match feature {
+        "sqs" => cfg!(feature = "sqs"),
+        "sns" => cfg!(feature = "sns"),
+        "dynamodb" => cfg!(feature = "dynamodb"),
+        _ => true,
     };
     let Some(function) = spec.function(function) else {
         return Ok(());
@@ -152,9 +198,14 @@ fn check_build(spec: &AppSpec, function: &str) -> Result<(), Error> {
     match needed_features(function).into_iter().find(|f| !built(f)) {
         Some(missing) => Err(Error::invalid(format!(
             "function `{}` needs the {} client, which this bootstrap was built without: \
-             turn on cloudfn's `aws-{missing}` feature (`cargo cloudfn package` does it from the app)",
+             turn on cloudfn's `aws-{missing}` feature (`cargo cloudfn package` does it from the app){}",
             function.name,
-            missing.to_uppercase()
+            missing.to_uppercase(),
+            if missing == "dynamodb" {
+                "; its stores (idempotency claims included) would otherwise be nowhere every instance sees"
+            } else {
+                ""
+            }
         ))),
         None => Ok(()),
     }
@@ -200,7 +251,12 @@ pub async fn serve_on(
     runtime::run_loop(api, &dispatcher).await
 }
 
-#[cfg(all(test, not(feature = "sqs"), not(feature = "sns")))]
+#[cfg(all(
+    test,
+    not(feature = "sqs"),
+    not(feature = "sns"),
+    not(feature = "dynamodb")
+))]
 mod lean_build_tests {
     use cloudfn_core::{Context, Function, HttpRequest, HttpResponse, Message, Method};
 
@@ -226,6 +282,10 @@ mod lean_build_tests {
         assert!(err.message().contains("`aws-sqs`"), "{err}");
         let err = check_build(&app.spec(), "hi").unwrap_err();
         assert!(err.message().contains("`aws-sns`"), "{err}");
+        let stateful = App::new("lean")
+            .function(Function::http("hi", Method::Get, "/", hello).reads_store("orders"));
+        let err = check_build(&stateful.spec(), "hi").unwrap_err();
+        assert!(err.message().contains("`aws-dynamodb`"), "{err}");
         let plain = App::new("lean").function(Function::http("hi", Method::Get, "/", hello));
         check_build(&plain.spec(), "hi").unwrap();
     }

@@ -73,7 +73,12 @@ fn throughput(c: &mut Criterion) {
     for (name, rate) in [("no_failures", 0.0), ("20pct_transient_failures", 0.2)] {
         let done = Arc::new(AtomicUsize::new(0));
         let running = rt
-            .block_on(LocalRuntime::new(app(done.clone(), rate)).port(0).start())
+            .block_on(
+                LocalRuntime::new(app(done.clone(), rate))
+                    .port(0)
+                    .memory_stores()
+                    .start(),
+            )
             .unwrap();
         let queue = running.queue("jobs");
         group.bench_function(name, |b| {

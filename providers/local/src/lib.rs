@@ -13,10 +13,14 @@ mod http;
 mod queue;
 mod runtime;
 mod scheduler;
+mod store;
 
 pub use broker::LocalBroker;
 pub use queue::QueueDepth;
-pub use runtime::{CAPABILITIES, LocalRuntime, PROVIDER, Running, ShutdownReport};
+pub use runtime::{
+    CAPABILITIES, DATA_DIR_VARIABLE, LocalRuntime, PROVIDER, Running, ShutdownReport,
+};
+pub use store::FileStore;
 
 use cloudfn_core::{App, Error, Trigger};
 

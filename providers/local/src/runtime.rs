@@ -3,13 +3,15 @@
 use std::{
     collections::BTreeMap,
     net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
     sync::Arc,
     time::Duration,
 };
 
 use cloudfn_core::{
-    App, Capabilities, Error, Queue, Topic, Trigger, conventions,
-    provider::{Services, Ticker},
+    App, Capabilities, Error, Queue, Store, Topic, Trigger, conventions,
+    provider::{Services, StoreClient, Ticker},
+    store::MemoryStore,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -19,6 +21,7 @@ use crate::{
     http::{self, HttpState},
     queue::QueueDepth,
     scheduler,
+    store::FileStore,
 };
 
 /// The provider name handlers see in [`cloudfn_core::Context::provider`].
@@ -46,21 +49,50 @@ pub struct LocalRuntime {
     app: App,
     addr: SocketAddr,
     grace: Duration,
+    stores: Stores,
 }
+
+/// Where the runtime keeps the app's stores.
+enum Stores {
+    /// In a file under this folder, surviving restarts.
+    File(PathBuf),
+    /// In memory, gone when the runtime stops.
+    Memory,
+}
+
+/// The variable naming the folder the local runtime keeps its stores in.
+pub const DATA_DIR_VARIABLE: &str = "CLOUDFN_DATA_DIR";
 
 impl LocalRuntime {
     /// The runtime for `app`, on 127.0.0.1:`PORT` (3000 when `PORT` is unset),
-    /// waiting up to 30 s for in-flight work at shutdown.
+    /// waiting up to 30 s for in-flight work at shutdown, keeping its stores
+    /// in `$CLOUDFN_DATA_DIR` (else `.cloudfn/<app>` under the working folder).
     pub fn new(app: App) -> Self {
         let port = std::env::var("PORT")
             .ok()
             .and_then(|p| p.parse().ok())
             .unwrap_or(3000);
+        let data_dir = std::env::var_os(DATA_DIR_VARIABLE)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".cloudfn").join(app.name()));
         Self {
             app,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             grace: Duration::from_secs(30),
+            stores: Stores::File(data_dir),
         }
+    }
+
+    /// Keeps the stores in a file under folder `dir`.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.stores = Stores::File(dir.into());
+        self
+    }
+
+    /// Keeps the stores in memory, forgotten at shutdown (for tests).
+    pub fn memory_stores(mut self) -> Self {
+        self.stores = Stores::Memory;
+        self
     }
 
     /// Listens on `port` instead (0 picks a free one).
@@ -86,9 +118,16 @@ impl LocalRuntime {
     pub async fn start(self) -> Result<Running, Error> {
         self.app.validate_for(&CAPABILITIES)?;
         let broker = LocalBroker::for_app(&self.app);
-        let services =
-            self.app
-                .services(PROVIDER, Arc::new(broker.clone()), Arc::new(broker.clone()));
+        let stores: Arc<dyn StoreClient> = match &self.stores {
+            Stores::File(dir) => Arc::new(FileStore::open(dir)?),
+            Stores::Memory => Arc::new(MemoryStore::new()),
+        };
+        let services = self.app.services(
+            PROVIDER,
+            Arc::new(broker.clone()),
+            Arc::new(broker.clone()),
+            stores,
+        );
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut background = Vec::new();
@@ -245,6 +284,11 @@ impl Running {
     /// A handle to publish to topic `name` from outside any function.
     pub fn topic(&self, name: &str) -> Topic {
         self.services.topic(name)
+    }
+
+    /// A handle on store `name` from outside any function.
+    pub fn store(&self, name: &str) -> Store {
+        self.services.store(name)
     }
 
     /// Stops taking work (HTTP requests, queue messages, schedule ticks) at

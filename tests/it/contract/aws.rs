@@ -20,7 +20,7 @@ use cloudfn::{
 };
 
 use super::{AppUnderTest, Deployment};
-use crate::support::{example_binary, localstack};
+use crate::support::{dynamodb, example_binary, localstack};
 
 pub struct AwsDeployment {
     stack: DevStack,
@@ -32,6 +32,7 @@ impl AwsDeployment {
     /// `None` when LocalStack is not running (and the tests may skip).
     pub async fn start(app: &AppUnderTest) -> Option<Self> {
         let url = localstack()?;
+        let dynamodb_url = dynamodb()?;
         let prefix = format!(
             "{}-{}",
             app.name,
@@ -39,6 +40,7 @@ impl AwsDeployment {
         );
         let mut options = DevOptions::new((app.app)().spec(), example_binary(app.example), &url);
         options.prefix = prefix;
+        options.dynamodb_endpoint_url = Some(dynamodb_url);
         options.env = app
             .env
             .iter()

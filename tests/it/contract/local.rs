@@ -3,16 +3,31 @@
 use async_trait::async_trait;
 use cloudfn::{
     Capabilities, Message, OutgoingMessage,
-    local::{CAPABILITIES, Running},
+    local::{CAPABILITIES, LocalRuntime, Running},
 };
 
 use super::{AppUnderTest, Deployment};
 
-pub struct LocalDeployment(Running);
+/// The app, its stores in a file of its own as `cargo run` keeps them.
+pub struct LocalDeployment {
+    running: Running,
+    /// Removed when the deployment is dropped.
+    _data: tempfile::TempDir,
+}
 
 impl LocalDeployment {
     pub async fn start(app: &AppUnderTest) -> Self {
-        Self(crate::support::start((app.app)()).await)
+        let data = tempfile::tempdir().unwrap();
+        let running = LocalRuntime::new((app.app)())
+            .port(0)
+            .data_dir(data.path())
+            .start()
+            .await
+            .expect("app starts");
+        Self {
+            running,
+            _data: data,
+        }
     }
 }
 
@@ -23,24 +38,28 @@ impl Deployment for LocalDeployment {
     }
 
     fn http_url(&self) -> String {
-        self.0.url()
+        self.running.url()
     }
 
     async fn send(&self, queue: &str, messages: Vec<OutgoingMessage>) {
-        self.0.queue(queue).send_batch(messages).await.unwrap();
+        self.running
+            .queue(queue)
+            .send_batch(messages)
+            .await
+            .unwrap();
     }
 
     async fn receive(&self, queue: &str) -> Vec<Message> {
-        self.0.broker().receive(queue)
+        self.running.broker().receive(queue)
     }
 
     async fn watch(&self, topic: &str) -> String {
         let queue = format!("{topic}-watch-{}", uuid::Uuid::new_v4().simple());
-        self.0.broker().subscribe(topic, &queue);
+        self.running.broker().subscribe(topic, &queue);
         queue
     }
 
     async fn stop(self: Box<Self>) {
-        self.0.shutdown().await;
+        self.running.shutdown().await;
     }
 }

@@ -80,6 +80,16 @@ pub const ALL: &[Scenario] = &[
         needs: anywhere,
         run: |h| schedule_fires(h).boxed(),
     },
+    Scenario {
+        name: "store: one function writes, another reads",
+        needs: anywhere,
+        run: |h| store_write_then_read(h).boxed(),
+    },
+    Scenario {
+        name: "store: concurrent put-if-absent is won by exactly one",
+        needs: anywhere,
+        run: |h| store_race(h).boxed(),
+    },
 ];
 
 fn fifo(caps: &Capabilities) -> Result<(), &'static str> {
@@ -329,4 +339,47 @@ fn outcomes(seen: &[Observation]) -> Vec<(&str, u32)> {
     seen.iter()
         .map(|o| (o.outcome.as_str(), o.attempt))
         .collect()
+}
+
+async fn store_write_then_read(h: &Harness) {
+    let key = h.key("note");
+    let missing = h
+        .http(Method::GET, &format!("/notes/{key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let note = serde_json::json!({"text": "hello", "n": 7});
+    let put = h
+        .http(Method::PUT, &format!("/notes/{key}"))
+        .header("content-type", "application/json")
+        .body(note.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    let read = h
+        .http(Method::GET, &format!("/notes/{key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(json_of(read).await, note);
+}
+
+async fn store_race(h: &Harness) {
+    let key = h.key("race");
+    let attempts = (0..8).map(|i| {
+        let side = if i % 2 == 0 { "a" } else { "b" };
+        h.http(Method::POST, &format!("/claims/{side}/{key}"))
+            .send()
+    });
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let won = statuses.iter().filter(|s| **s == 201).count();
+    let lost = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!((won, lost), (1, 7), "{statuses:?}");
 }

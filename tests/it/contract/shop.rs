@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cloudfn::{Capabilities, OutgoingMessage, messaging::dead_letter};
+use cloudfn::{OutgoingMessage, messaging::dead_letter};
 use futures::FutureExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -23,7 +23,7 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "shop: the order's status reads paid",
-        needs: shared_memory,
+        needs: anywhere,
         run: |h| status_reads_paid(h).boxed(),
     },
     Scenario {
@@ -44,16 +44,6 @@ pub const DECLINING: &[Scenario] = &[Scenario {
     needs: anywhere,
     run: |h| charge_keeps_failing(h).boxed(),
 }];
-
-/// The shop keeps its orders in process memory (until it moves them to a
-/// store), so another function reads them only where functions share one.
-fn shared_memory(caps: &Capabilities) -> Result<(), &'static str> {
-    if caps.shared_memory {
-        Ok(())
-    } else {
-        Err("functions run in separate processes and the shop keeps orders in memory")
-    }
-}
 
 async fn post_order(h: &Harness, body: &str) -> (u16, Value) {
     let response = h

@@ -2,6 +2,8 @@
 //! configured from the environment the way `aws-config` does it
 //! (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL` for LocalStack).
 
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 #[cfg(feature = "lambda")]
 mod lambda;
 #[cfg(feature = "sns")]
@@ -9,6 +11,8 @@ mod sns;
 #[cfg(feature = "sqs")]
 mod sqs;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::{DynamoDbStoreClient, TTL_ATTRIBUTE};
 #[cfg(feature = "lambda")]
 pub use lambda::LambdaInvoker;
 #[cfg(feature = "sns")]
@@ -212,6 +216,12 @@ impl ClientBuilder {
     #[cfg(feature = "sns")]
     pub fn sns(&self) -> SnsTopicClient {
         SnsTopicClient::with_config(self.config.clone())
+    }
+
+    /// The DynamoDB client ([`cloudfn_core::provider::StoreClient`]).
+    #[cfg(feature = "dynamodb")]
+    pub fn dynamodb(&self) -> DynamoDbStoreClient {
+        DynamoDbStoreClient::with_config(self.config.clone())
     }
 
     /// The Lambda invoker.

@@ -11,6 +11,7 @@ use super::{
     buckets::bucket_name_pattern,
     cfn::{get_att, logical_id, queue_id, reference},
     cron::eventbridge_cron,
+    tables::store_grants,
 };
 use crate::names::resource_variable;
 
@@ -83,6 +84,9 @@ impl Renderer<'_> {
                 reference(&tid),
             );
         }
+        let (grants, tables) = store_grants(function);
+        statements.extend(grants);
+        variables.extend(tables);
         match &function.trigger {
             Trigger::Http { method, route } => {
                 let method = match method {

@@ -5,7 +5,7 @@
 
 //!
 //! One file per part of the template: [`queues`](self) (queues, topics and
-//! subscriptions), buckets, and each function with its events and role;
+//! subscriptions), buckets, tables, and each function with its events and role;
 //! [`cron`](self) converts schedules; [`package`] writes the files.
 
 mod buckets;
@@ -14,6 +14,7 @@ mod cron;
 mod function;
 mod package;
 mod queues;
+mod tables;
 
 use cloudfn_core::{AppSpec, Error, Trigger};
 use serde_json::{Map, Value, json};
@@ -67,6 +68,7 @@ pub fn sam_template(spec: &AppSpec, options: &SamOptions) -> Result<Value, Error
     renderer.queues();
     renderer.topics();
     renderer.buckets()?;
+    renderer.tables();
     for function in &spec.functions {
         renderer.function(function)?;
     }
@@ -217,6 +219,65 @@ mod tests {
         assert_eq!(
             config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0],
             "NightlyFailuresQueue"
+        );
+    }
+
+    #[test]
+    fn stores_are_tables_each_function_reaching_only_what_it_declared() {
+        let app = App::new("t")
+            .function(
+                Function::queue("charge", "orders", noop)
+                    .uses_store("orders")
+                    .idempotent(cloudfn_core::Idempotency::by_message_id()),
+            )
+            .function(
+                Function::schedule("report", "0 * * * *", |_, _| async { Ok(()) })
+                    .reads_store("orders"),
+            );
+        let t = sam_template(&app.spec(), &SamOptions::default()).unwrap();
+        let table = &t["Resources"]["OrdersTable"];
+        assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+        assert_eq!(
+            table["DeletionPolicy"], "Retain",
+            "orders outlive the stack"
+        );
+        assert_eq!(
+            table["Properties"]["TimeToLiveSpecification"],
+            json!({"AttributeName": "ttl", "Enabled": true})
+        );
+        assert_eq!(
+            t["Resources"]["CloudfnIdempotencyTable"]["DeletionPolicy"],
+            "Delete"
+        );
+        let statements = |role: &str| {
+            t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["Action"].to_string().contains("dynamodb:"))
+                .map(|s| (s["Resource"]["Fn::GetAtt"][0].clone(), s["Action"].clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            statements("ReportRole"),
+            [(json!("OrdersTable"), json!(["dynamodb:GetItem"]))],
+            "a reader may only read"
+        );
+        let charge = statements("ChargeRole");
+        assert_eq!(
+            charge.len(),
+            2,
+            "its store and the idempotency claims: {charge:?}"
+        );
+        let variables = &t["Resources"]["ReportFunction"]["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            variables["CLOUDFN_STORE_TABLE_ORDERS"],
+            json!({"Ref": "OrdersTable"})
+        );
+        assert!(
+            variables
+                .get("CLOUDFN_STORE_TABLE_CLOUDFN_IDEMPOTENCY")
+                .is_none()
         );
     }
 

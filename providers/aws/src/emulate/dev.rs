@@ -41,6 +41,8 @@ pub struct DevOptions {
     pub binary: PathBuf,
     /// Where SQS and SNS answer (LocalStack's URL).
     pub endpoint_url: String,
+    /// Where DynamoDB answers (moto's URL), for an app with stores.
+    pub dynamodb_endpoint_url: Option<String>,
     /// The region to use.
     pub region: String,
     /// The HTTP API's port; 0 picks a free one.
@@ -59,6 +61,7 @@ impl DevOptions {
             spec,
             binary,
             endpoint_url: endpoint_url.into(),
+            dynamodb_endpoint_url: None,
             region: "us-east-1".into(),
             http_port: 0,
             prefix: String::new(),
@@ -72,6 +75,7 @@ pub struct DevStack {
     http_addr: SocketAddr,
     queue_urls: BTreeMap<String, String>,
     topic_arns: BTreeMap<String, String>,
+    tables: BTreeMap<String, String>,
     children: Vec<tokio::process::Child>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     sqs: aws_sdk_sqs::Client,
@@ -108,10 +112,31 @@ impl DevStack {
         let sns = aws_sdk_sns::Client::new(&config);
         let queues = create_queues(&sqs, &options).await?;
         let topic_arns = create_topics(&sns, &options, &queues).await?;
+        let tables = match (
+            &options.dynamodb_endpoint_url,
+            options.spec.stores.is_empty(),
+        ) {
+            (_, true) => BTreeMap::new(),
+            (Some(url), false) => {
+                let dynamodb = crate::client::ClientBuilder::from_env()
+                    .endpoint_url(url)
+                    .region(&options.region)
+                    .test_credentials()
+                    .dynamodb();
+                super::tables::create_tables(dynamodb.sdk().await, &options.spec, &options.prefix)
+                    .await?
+            }
+            (None, false) => {
+                return Err(Error::invalid(
+                    "the app uses stores, but DevOptions names no DynamoDB endpoint",
+                ));
+            }
+        };
         let mut stack = Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             queue_urls: queues.urls.clone(),
             topic_arns,
+            tables,
             children: Vec::new(),
             tasks: Vec::new(),
             sqs,
@@ -195,6 +220,12 @@ impl DevStack {
         }
         for (name, arn) in &self.topic_arns {
             command.env(resource_variable("CLOUDFN_TOPIC_ARN_", name), arn);
+        }
+        for (name, table) in &self.tables {
+            command.env(resource_variable("CLOUDFN_STORE_TABLE_", name), table);
+        }
+        if let Some(url) = &options.dynamodb_endpoint_url {
+            command.env("AWS_ENDPOINT_URL_DYNAMODB", url);
         }
         command.envs(options.env.iter().map(|(k, v)| (k, v)));
         command.spawn().map_err(|e| {

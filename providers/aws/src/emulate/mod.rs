@@ -4,6 +4,7 @@
 
 mod dev;
 mod runtime_api;
+mod tables;
 
 pub use dev::{DevOptions, DevStack, queue_arn};
 pub use runtime_api::{Outcome, RuntimeApiServer};

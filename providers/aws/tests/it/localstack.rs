@@ -163,7 +163,12 @@ async fn dispatcher(aws: &Aws, function: Function) -> Dispatcher {
     let name = function.name().to_owned();
     let app = App::new("it").function(function);
     let sqs = Arc::new(aws.clients.sqs());
-    let services = app.services("aws", sqs.clone(), Arc::new(aws.clients.sns()));
+    let services = app.services(
+        "aws",
+        sqs.clone(),
+        Arc::new(aws.clients.sns()),
+        Arc::new(cloudfn_core::store::MemoryStore::new()),
+    );
     Dispatcher::new(app.get(&name).unwrap().clone(), services, Some(sqs))
 }
 
