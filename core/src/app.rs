@@ -153,6 +153,15 @@ impl App {
             if policy.timeout.is_zero() {
                 return Err(named("timeout must be more than zero".into()));
             }
+            let access = &policy.access;
+            if *access != crate::Access::Private
+                && !matches!(function.trigger(), Trigger::Http { .. })
+            {
+                return Err(named(format!(
+                    "access `{access}` applies to HTTP functions only"
+                )));
+            }
+            access.check().map_err(named)?;
             for store in function.stores().keys() {
                 if store == crate::conventions::IDEMPOTENCY_STORE {
                     return Err(named(format!(

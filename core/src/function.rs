@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    HttpRequest, HttpResponse, Idempotency, Message, Method, RetryPolicy, ScheduledTick,
+    Access, HttpRequest, HttpResponse, Idempotency, Message, Method, RetryPolicy, ScheduledTick,
     StorageEvent, StorageEventKind, Trigger,
     handler::{self, ErasedHandler, Handler},
     messaging::Permissions,
@@ -41,6 +41,9 @@ pub struct Policy {
     pub idempotency: Option<Idempotency>,
     /// The largest HTTP request body accepted (default 6 MiB, Lambda's limit).
     pub max_body_bytes: usize,
+    /// Who may call an HTTP function (default: private).
+    #[serde(default)]
+    pub access: Access,
 }
 
 impl Default for Policy {
@@ -53,6 +56,7 @@ impl Default for Policy {
             max_concurrency: None,
             idempotency: None,
             max_body_bytes: 6 * 1024 * 1024,
+            access: Access::Private,
         }
     }
 }
@@ -234,6 +238,27 @@ impl Function {
     /// Sets the largest HTTP request body accepted.
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.policy.max_body_bytes = limit;
+        self
+    }
+
+    /// Opens an HTTP function to anyone on the internet; without it, only
+    /// callers the platform authenticates may call it ([`Access`]).
+    pub fn public(mut self) -> Self {
+        self.policy.access = Access::Public;
+        self
+    }
+
+    /// Lets in callers bearing a JWT from `issuer` (an `https://` URL) for
+    /// one of `audience`, checked by the platform's JWT authorizer.
+    pub fn jwt(
+        mut self,
+        issuer: impl Into<String>,
+        audience: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.policy.access = Access::Jwt {
+            issuer: issuer.into(),
+            audience: audience.into_iter().map(Into::into).collect(),
+        };
         self
     }
 

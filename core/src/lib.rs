@@ -12,6 +12,7 @@
 //! [`provider`]; the rules every provider follows alike are in
 //! [`conventions`].
 
+mod access;
 mod app;
 mod capabilities;
 mod context;
@@ -48,6 +49,7 @@ pub mod provider {
     pub use crate::ticker::Ticker;
 }
 
+pub use access::Access;
 pub use app::App;
 pub use capabilities::Capabilities;
 pub use context::Context;

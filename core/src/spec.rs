@@ -329,5 +329,12 @@ mod tests {
                 .contains("own dead-letter")
         );
         shop().validate().unwrap();
+        let public_queue = App::new("a").function(Function::queue("q", "jobs", msg).public());
+        let err = public_queue.validate().unwrap_err();
+        assert!(err.message().contains("HTTP functions only"), "{err}");
+        let plain_issuer = App::new("a")
+            .function(Function::http("h", Method::Get, "/", http).jwt("http://auth", ["api"]));
+        let err = plain_issuer.validate().unwrap_err();
+        assert!(err.message().contains("https://"), "{err}");
     }
 }

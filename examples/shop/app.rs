@@ -263,7 +263,10 @@ pub fn app(shop: Arc<Shop>) -> App {
     App::new("shop")
         .with_state(shop)
         .function(
+            // Anyone may place an order; only the shop's own staff and
+            // services (signed requests) may read one back.
             Function::http("checkout", Method::Post, "/orders", checkout)
+                .public()
                 .sends_to(ORDERS)
                 .uses_store(ORDERS_STORE),
         )

@@ -130,10 +130,18 @@ fn the_shop_packages_into_a_deployable_sam_template_and_zip() {
         ),
         (Some("HttpApi"), Some("/orders"))
     );
+    assert_eq!(
+        checkout["Properties"]["Auth"]["Authorizer"], "NONE",
+        "anyone may order"
+    );
     let status = &resource(&t, "OrderStatusFunction")["Properties"]["Events"]["Http"]["Properties"];
     assert_eq!(
         (status["Path"].as_str(), status["Method"].as_str()),
         (Some("/orders/{id}"), Some("get"))
+    );
+    assert_eq!(
+        status["Auth"]["Authorizer"], "AWS_IAM",
+        "an order's details are private by default"
     );
 
     let charge = &resource(&t, "ChargeFunction")["Properties"];
@@ -180,22 +188,39 @@ fn the_shop_packages_into_a_deployable_sam_template_and_zip() {
     assert_eq!(schedule["Properties"]["Schedule"], "cron(* * * * ? *)");
 
     // Least privilege: each role reaches only what its function declares.
+    let strings = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let read_write = strings(&[
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    ]);
     assert_eq!(
         statements(&t, "CheckoutRole"),
-        [(
-            vec!["sqs:SendMessage".to_owned(), "sqs:GetQueueUrl".to_owned()],
-            "OrdersQueue".to_owned()
-        )]
+        [
+            (
+                strings(&["sqs:SendMessage", "sqs:GetQueueUrl"]),
+                "OrdersQueue".to_owned()
+            ),
+            (read_write.clone(), "OrdersTable".to_owned())
+        ]
     );
     let charge = statements(&t, "ChargeRole");
     let targets: Vec<&str> = charge.iter().map(|(_, t)| t.as_str()).collect();
-    assert_eq!(targets, ["OrdersQueue", "OrdersDlqQueue", "OrderPaidTopic"]);
+    assert_eq!(
+        targets,
+        [
+            "OrdersQueue",
+            "OrdersDlqQueue",
+            "OrderPaidTopic",
+            "CloudfnIdempotencyTable",
+            "OrdersTable"
+        ]
+    );
     assert_eq!(charge[2].0, ["sns:Publish"]);
-    assert!(
-        resource(&t, "OrderStatusRole")["Properties"]
-            .get("Policies")
-            .is_none(),
-        "order-status touches nothing"
+    assert_eq!(
+        statements(&t, "OrderStatusRole"),
+        [(strings(&["dynamodb:GetItem"]), "OrdersTable".to_owned())],
+        "order-status only reads orders"
     );
 
     lint(&out.join("template.yaml"));

@@ -35,7 +35,14 @@ pub async fn serve(app: App) -> Result<ShutdownReport, Error> {
     for function in running.app().functions() {
         match function.trigger() {
             Trigger::Http { method, route } => {
-                tracing::info!(function = %function.name(), "{method} {}{route}", running.url())
+                // Said at start, so nobody takes local openness for the cloud's.
+                let access = &function.policy().access;
+                let note = if access.is_public() {
+                    "public".to_owned()
+                } else {
+                    format!("{access} when deployed; open here")
+                };
+                tracing::info!(function = %function.name(), "{method} {}{route} ({note})", running.url())
             }
             other => tracing::info!(function = %function.name(), trigger = ?other, "listening"),
         }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cloudfn_core::{Error, FunctionSpec, Method, StorageEventKind, Trigger};
+use cloudfn_core::{Error, FunctionSpec, StorageEventKind, Trigger};
 use serde_json::{Map, json};
 
 use super::{
@@ -11,6 +11,7 @@ use super::{
     buckets::bucket_name_pattern,
     cfn::{get_att, logical_id, queue_id, reference},
     cron::eventbridge_cron,
+    http_api::http_event,
     tables::store_grants,
 };
 use crate::names::resource_variable;
@@ -88,14 +89,9 @@ impl Renderer<'_> {
         statements.extend(grants);
         variables.extend(tables);
         match &function.trigger {
-            Trigger::Http { method, route } => {
-                let method = match method {
-                    Method::Any => "ANY".to_owned(),
-                    other => other.as_str().to_lowercase(),
-                };
-                events.insert(
-                    "Http".into(),
-                    json!({ "Type": "HttpApi", "Properties": { "Path": api_path(route), "Method": method } }),
+            Trigger::Http { .. } => {
+                events.extend(
+                    http_event(function, &self.spec.functions).map(|event| ("Http".into(), event)),
                 );
             }
             Trigger::Schedule { cron } => {

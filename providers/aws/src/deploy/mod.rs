@@ -12,6 +12,7 @@ mod buckets;
 mod cfn;
 mod cron;
 mod function;
+mod http_api;
 mod package;
 mod queues;
 mod tables;
@@ -32,6 +33,10 @@ pub struct SamOptions {
     pub architecture: String,
     /// Memory of every function, in MB.
     pub memory_mb: u32,
+    /// Requests per second every HTTP route takes before API Gateway answers 429.
+    pub throttle_rate: f64,
+    /// Requests a route takes at once above that rate.
+    pub throttle_burst: u32,
 }
 
 impl Default for SamOptions {
@@ -40,6 +45,8 @@ impl Default for SamOptions {
             code_uri: "bootstrap.zip".into(),
             architecture: "x86_64".into(),
             memory_mb: 128,
+            throttle_rate: 100.0,
+            throttle_burst: 200,
         }
     }
 }
@@ -69,6 +76,7 @@ pub fn sam_template(spec: &AppSpec, options: &SamOptions) -> Result<Value, Error
     renderer.topics();
     renderer.buckets()?;
     renderer.tables();
+    renderer.http_api();
     for function in &spec.functions {
         renderer.function(function)?;
     }
@@ -86,7 +94,7 @@ pub fn sam_template(spec: &AppSpec, options: &SamOptions) -> Result<Value, Error
         template["Outputs"] = json!({
             "HttpApiUrl": {
                 "Description": "The base URL of the app's HTTP functions",
-                "Value": { "Fn::Sub": "https://${ServerlessHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}" }
+                "Value": { "Fn::Sub": format!("https://${{{}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}", http_api::HTTP_API) }
             }
         });
     }
@@ -279,6 +287,45 @@ mod tests {
                 .get("CLOUDFN_STORE_TABLE_CLOUDFN_IDEMPOTENCY")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn http_routes_are_private_unless_declared_and_throttled() {
+        async fn page(
+            _: cloudfn_core::HttpRequest,
+            _: Context,
+        ) -> Result<cloudfn_core::HttpResponse, Error> {
+            Ok(cloudfn_core::HttpResponse::new(200))
+        }
+        use cloudfn_core::Method;
+        let app = App::new("t")
+            .function(Function::http("status", Method::Get, "/orders/{id}", page))
+            .function(Function::http("checkout", Method::Post, "/orders", page).public())
+            .function(
+                Function::http("me", Method::Get, "/me", page)
+                    .jwt("https://auth.example.com/", ["shop"]),
+            );
+        let t = sam_template(&app.spec(), &SamOptions::default()).unwrap();
+        let authorizer = |f: &str| {
+            let event = &t["Resources"][f]["Properties"]["Events"]["Http"]["Properties"];
+            assert_eq!(event["ApiId"], json!({"Ref": "HttpApi"}));
+            event["Auth"]["Authorizer"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(
+            authorizer("StatusFunction"),
+            "AWS_IAM",
+            "private by default"
+        );
+        assert_eq!(authorizer("CheckoutFunction"), "NONE");
+        assert_eq!(authorizer("MeFunction"), "Jwt1");
+        let api = &t["Resources"]["HttpApi"]["Properties"];
+        assert_eq!(api["Auth"]["DefaultAuthorizer"], "AWS_IAM");
+        assert_eq!(
+            api["Auth"]["Authorizers"]["Jwt1"]["JwtConfiguration"],
+            json!({"issuer": "https://auth.example.com/", "audience": ["shop"]})
+        );
+        assert_eq!(api["DefaultRouteSettings"]["ThrottlingRateLimit"], 100.0);
+        assert_eq!(api["DefaultRouteSettings"]["ThrottlingBurstLimit"], 200);
     }
 
     #[test]
