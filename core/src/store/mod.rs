@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{Error, messaging::Permissions};
 
+pub mod conformance;
 mod memory;
 
 pub use memory::MemoryStore;
@@ -394,6 +395,11 @@ mod tests {
             ..Permissions::default()
         };
         Store::new("orders", client, "charge", &permissions)
+    }
+
+    #[tokio::test]
+    async fn the_memory_store_keeps_every_promise() {
+        conformance::check(Arc::new(MemoryStore::new()), "s", "").await;
     }
 
     #[tokio::test]

@@ -200,3 +200,24 @@ impl StoreClient for FileStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cloudfn_core::store::conformance;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_file_store_keeps_every_promise() {
+        let dir = tempfile::tempdir().unwrap();
+        conformance::check(Arc::new(FileStore::open(dir.path()).unwrap()), "s", "").await;
+    }
+
+    #[tokio::test]
+    async fn a_second_process_is_told_the_file_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = FileStore::open(dir.path()).unwrap();
+        let err = FileStore::open(dir.path()).unwrap_err();
+        assert!(err.message().contains("already running"), "{err}");
+    }
+}

@@ -8,3 +8,4 @@ mod tables;
 
 pub use dev::{DevOptions, DevStack, queue_arn};
 pub use runtime_api::{Outcome, RuntimeApiServer};
+pub use tables::create_tables;

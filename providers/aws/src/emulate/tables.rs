@@ -13,7 +13,7 @@ use crate::client::{TTL_ATTRIBUTE, sdk_error};
 
 /// Creates a table per store of `spec` (`<prefix>-<store>`), keyed by `k`
 /// with TTL on `ttl`; returns the table names by store.
-pub(super) async fn create_tables(
+pub async fn create_tables(
     dynamodb: &aws_sdk_dynamodb::Client,
     spec: &AppSpec,
     prefix: &str,

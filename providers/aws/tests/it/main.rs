@@ -1,9 +1,10 @@
 //! cloudfn-aws integration tests: event contracts on real AWS payloads, the
 //! Runtime API loop against the project's own Runtime API server, and (with
-//! `TEST_INTEGRATION=1`) SQS and SNS on LocalStack.
+//! `TEST_INTEGRATION=1`) SQS and SNS on LocalStack, DynamoDB on moto.
 
 mod dispatch;
 mod events;
 mod localstack;
 mod runtime;
+mod store;
 mod support;

@@ -75,16 +75,25 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// LocalStack's URL when the test command started it. Without it the test is
 /// skipped loudly, unless `TEST_INTEGRATION=1` says it must run.
 pub fn localstack() -> Option<String> {
-    match std::env::var("CLOUDFN_TEST_LOCALSTACK_URL") {
+    emulator("CLOUDFN_TEST_LOCALSTACK_URL", "LocalStack")
+}
+
+/// moto's URL (DynamoDB), like [`localstack`].
+pub fn moto() -> Option<String> {
+    emulator("CLOUDFN_TEST_DYNAMODB_URL", "moto")
+}
+
+fn emulator(variable: &str, name: &str) -> Option<String> {
+    match std::env::var(variable) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("TEST_INTEGRATION").as_deref() == Ok("1") => {
             panic!(
-                "TEST_INTEGRATION=1 but CLOUDFN_TEST_LOCALSTACK_URL is unset: run scripts/test, which starts LocalStack"
+                "TEST_INTEGRATION=1 but {variable} is unset: run scripts/test, which starts {name}"
             )
         }
         _ => {
             eprintln!(
-                "SKIPPED: LocalStack is not running (scripts/test starts it and sets CLOUDFN_TEST_LOCALSTACK_URL)"
+                "SKIPPED: {name} is not running (scripts/test starts it and sets {variable})"
             );
             None
         }
