@@ -22,7 +22,7 @@ pub const ORDERS_DLQ: &str = "orders-dlq";
 pub const ORDER_PAID: &str = "order-paid";
 /// Orders and their status, by order id.
 pub const ORDERS_STORE: &str = "orders";
-/// Stock levels, by `sku:<SKU>`, and `shipped`, the units shipped in all.
+/// Stock levels by `sku:<SKU>`, and `shipped`, the units shipped in all.
 pub const STOCK_STORE: &str = "stock";
 /// Notifications sent, by order id.
 pub const NOTIFICATIONS_STORE: &str = "notifications";
@@ -120,9 +120,9 @@ pub async fn status(orders: &Store, id: &str) -> Result<Option<Status>, Error> {
 /// and goes down as orders are paid.
 pub async fn stock_level(stock: &Store, sku: &str) -> Result<i64, Error> {
     Ok(stock
-        .get::<i64>(&format!("sku:{sku}"))
+        .get::<Tally>(&format!("sku:{sku}"))
         .await?
-        .map_or(0, |level| level.value))
+        .map_or(0, |level| level.value.count))
 }
 
 /// The notifications sent about order `id` (the `notifications` store).
@@ -213,22 +213,48 @@ async fn charge(msg: Message<Order>, ctx: Context) -> Result<(), Error> {
 }
 
 /// Takes a paid order's items out of stock.
-/// Idempotency makes a redelivery of the event a no-op; a failure between
-/// two items is retried whole, which the idempotency claim allows.
+/// A count that each order changes at most once: the store has no
+/// transactions across keys, so an order that fails half-way through its
+/// items and is retried must not take the first items twice.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Tally {
+    pub count: i64,
+    /// What changed it most recently, newest last.
+    recent: Vec<String>,
+}
+
+/// How many orders a tally remembers: far more than are retried at once.
+const REMEMBERED: usize = 256;
+
+/// Changes tally `key` by `change` unless `applied` (an order, or one line
+/// of it) changed it already.
+async fn tally(stock: &Store, key: &str, applied: &str, change: i64) -> Result<(), Error> {
+    stock
+        .update(key, |tally: Option<Tally>| {
+            let mut tally = tally.unwrap_or_default();
+            if !tally.recent.iter().any(|id| id == applied) {
+                tally.count += change;
+                tally.recent.push(applied.to_owned());
+                let excess = tally.recent.len().saturating_sub(REMEMBERED);
+                tally.recent.drain(..excess);
+            }
+            Ok(tally)
+        })
+        .await?;
+    Ok(())
+}
+
+/// Takes a paid order's items out of stock. Idempotency makes a redelivery
+/// of the event a no-op; the tallies make a retry after a partial failure
+/// one too.
 async fn inventory(msg: Message<OrderPaid>, ctx: Context) -> Result<(), Error> {
     let stock = ctx.store(STOCK_STORE);
+    let order = &msg.body.order_id;
     for item in &msg.body.items {
         let qty = i64::from(item.qty);
-        stock
-            .update(&format!("sku:{}", item.sku), |level: Option<i64>| {
-                Ok(level.unwrap_or(0) - qty)
-            })
-            .await?;
-        stock
-            .update("shipped", |shipped: Option<i64>| {
-                Ok(shipped.unwrap_or(0) + qty)
-            })
-            .await?;
+        tally(&stock, &format!("sku:{}", item.sku), order, -qty).await?;
+        let line = format!("{order}/{}", item.sku);
+        tally(&stock, "shipped", &line, qty).await?;
     }
     Ok(())
 }
@@ -252,8 +278,8 @@ async fn notify(msg: Message<OrderPaid>, ctx: Context) -> Result<(), Error> {
 
 /// Logs what left the stock, once a minute.
 async fn stock_report(_tick: ScheduledTick, ctx: Context) -> Result<(), Error> {
-    let shipped = ctx.store(STOCK_STORE).get::<i64>("shipped").await?;
-    let shipped = shipped.map_or(0, |s| s.value);
+    let shipped = ctx.store(STOCK_STORE).get::<Tally>("shipped").await?;
+    let shipped = shipped.map_or(0, |s| s.value.count);
     tracing::info!(units_shipped = shipped, "stock report");
     Ok(())
 }
