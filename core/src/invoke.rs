@@ -486,7 +486,7 @@ mod batch_tests {
             assert!(results[7].is_err() && results.iter().filter(|r| r.is_err()).count() == 1);
             let most = most.load(Ordering::SeqCst);
             assert!(
-                (2..=MAX_RUNS_AT_ONCE).contains(&most),
+                (2..=MAX_RUNS_AT_ONCE).contains(&most) && most < 1_000,
                 "fifo {fifo}: {most} handlers ran at once"
             );
         }
