@@ -161,6 +161,13 @@ mod tests {
         );
         let err = render(Function::fifo_queue("big", "ledger", noop).batch_size(11)).unwrap_err();
         assert!(err.message().contains("at most 10"), "{err}");
+        render(Function::queue("big", "jobs", noop).batch_size(10_000)).unwrap();
+        let err = render(Function::queue("big", "jobs", noop).batch_size(10_001)).unwrap_err();
+        assert!(err.message().contains("at most 10000"), "{err}");
+        let err = render(Function::topic("big", "news", noop).batch_size(10_001)).unwrap_err();
+        assert!(err.message().contains("at most 10000"), "{err}");
+        let err = render(Function::queue("none", "jobs", noop).batch_size(0)).unwrap_err();
+        assert!(err.message().contains("batch size 0"), "{err}");
         let err = render(Function::queue("one", "jobs", noop).max_concurrency(1)).unwrap_err();
         assert!(err.message().contains("2 to 1000"), "{err}");
     }
