@@ -12,7 +12,7 @@ use cloudfn_aws::{
     events::queue as queue_events,
 };
 use cloudfn_core::{
-    App, Context, Error, Function, Message, OutgoingMessage, RetryPolicy,
+    App, Context, Error, Function, Message, OutgoingMessage, RetryPolicy, ScheduledTick,
     messaging::dead_letter,
     provider::{QueueClient, TopicClient},
 };
@@ -635,4 +635,57 @@ async fn a_batch_that_fails_for_good_is_dead_lettered_within_the_deadline() {
         (0, 0),
         "dead letters leave their queue"
     );
+}
+
+/// A schedule run that fails for good goes to the function's default
+/// dead-letter queue at once, with its attributes, instead of being retried
+/// by Lambda to no avail; a retryable failure fails the invocation, for
+/// Lambda to retry.
+#[tokio::test]
+async fn a_schedule_run_that_fails_for_good_is_dead_lettered() {
+    let Some(aws) = aws().await else { return };
+    let name = unique("nightly");
+    let (dlq_url, _) = aws
+        .queue(
+            &cloudfn_core::conventions::default_dead_letter_queue(&name),
+            &[],
+        )
+        .await;
+    let nightly = Function::schedule(
+        &name,
+        "0 3 * * *",
+        |tick: ScheduledTick, _: Context| async move {
+            match tick.scheduled_time.timestamp() % 2 {
+                0 => Err(Error::invalid("the report has no template")),
+                _ => Err(Error::unavailable("the warehouse is down")),
+            }
+        },
+    );
+    let dispatcher = dispatcher(&aws, nightly).await;
+    let mut event = crate::support::fixture("example-eventbridge-schedule.json");
+    let invocation = Invocation {
+        request_id: "req-1".into(),
+        ..Invocation::default()
+    };
+
+    event["time"] = json!("2026-11-27T03:00:00Z");
+    let answer = dispatcher
+        .handle(&serde_json::to_vec(&event).unwrap(), &invocation)
+        .await
+        .unwrap();
+    assert_eq!(&answer[..], b"null", "nothing for Lambda to retry");
+    let dead = aws.receive(&dlq_url, 1).await;
+    let tick: Value = serde_json::from_str(dead[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(tick["scheduled_time"], "2026-11-27T03:00:00Z");
+    let attributes = dead[0].message_attributes.as_ref().unwrap();
+    let attribute = |name: &str| attributes[name].string_value.clone().unwrap();
+    assert!(attribute(dead_letter::ERROR).starts_with("invalid:"));
+    assert_eq!(attribute(dead_letter::FUNCTION), name);
+
+    event["time"] = json!("2026-11-27T03:00:01Z");
+    let err = dispatcher
+        .handle(&serde_json::to_vec(&event).unwrap(), &invocation)
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "Lambda retries it: {err}");
 }
