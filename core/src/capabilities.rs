@@ -71,6 +71,14 @@ impl Capabilities {
     fn check(&self, function: &FunctionSpec) -> Result<(), String> {
         let provider = self.provider;
         let policy = &function.policy;
+        if policy.batch_size == 0
+            && matches!(
+                function.trigger,
+                Trigger::Queue { .. } | Trigger::Topic { .. }
+            )
+        {
+            return Err("batch size 0: a consumer receives at least one message at once".into());
+        }
         match &function.trigger {
             Trigger::Storage { .. } if !self.storage_triggers => {
                 return Err(format!("storage triggers are not supported on {provider}"));

@@ -195,9 +195,27 @@ impl Context {
     }
 
     /// The shared value of type `T` registered with [`crate::App::with_state`].
+    ///
+    /// A type nobody registered is a mistake in the app, which no retry
+    /// mends: the error is permanent ([`crate::ErrorKind::Invalid`]), so a
+    /// delivery goes to the dead-letter queue at once instead of spending
+    /// every attempt first.
+    ///
+    /// ```
+    /// use cloudfn_core::{Context, Error, ErrorKind, Function, Message};
+    /// use cloudfn_core::provider::{ContextBuilder, Services};
+    ///
+    /// let f = Function::queue("charge", "orders", |_: Message<String>, _: Context| async {
+    ///     Ok::<_, Error>(())
+    /// });
+    /// let ctx = ContextBuilder::new(&f, &Services::detached("test")).build();
+    /// let err = ctx.state::<u32>().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Invalid);
+    /// assert!(!err.is_retryable());
+    /// ```
     pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T, Error> {
         self.0.services.state.get::<T>().ok_or_else(|| {
-            Error::internal(format!(
+            Error::invalid(format!(
                 "no state of type `{}` was registered with App::with_state",
                 std::any::type_name::<T>()
             ))
@@ -241,6 +259,16 @@ impl ContextBuilder {
     /// Which delivery this is, from 1.
     pub fn attempt(mut self, attempt: u32) -> Self {
         self.0.attempt = attempt.max(1);
+        self
+    }
+
+    /// The platform redelivers the event itself but does not say which
+    /// delivery this is (Lambda's asynchronous invocations): `attempt()` is
+    /// 1, the least it can be, and `is_final_attempt()` is true, since any
+    /// delivery may be the last.
+    pub fn attempt_unknown(mut self) -> Self {
+        self.0.attempt = 1;
+        self.0.max_attempts = 1;
         self
     }
 

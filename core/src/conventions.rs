@@ -64,6 +64,34 @@ pub fn dead_letter_queue(policy: &Policy, source: &str) -> String {
         .unwrap_or_else(|| default_dead_letter_queue(source))
 }
 
+/// Where `function`'s deliveries that fail for good go, if anything is
+/// delivered to it: its declared dead-letter queue, else the default one,
+/// named after the queue that feeds it ([`consumed_queue`]) or, for
+/// schedules and storage changes, which no queue feeds, after the function
+/// itself. HTTP functions have none: their caller gets the error.
+pub fn failure_queue(function: &str, trigger: &Trigger, policy: &Policy) -> Option<String> {
+    let source = match trigger {
+        Trigger::Http { .. } => return None,
+        Trigger::Queue { .. } | Trigger::Topic { .. } => consumed_queue(function, trigger)?,
+        Trigger::Schedule { .. } | Trigger::Storage { .. } => function.to_owned(),
+    };
+    Some(dead_letter_queue(policy, &source))
+}
+
+/// How many receives a queue's own redrive allows before it moves a message
+/// to the dead-letter queue, for a consumer allowed `max_attempts`
+/// deliveries: five times as many, and at least ten (SQS's most is 1,000).
+///
+/// Consumers count attempts and dead-letter in code; the platform's redrive
+/// is the last resort, for when that code cannot run. It counts receives,
+/// not runs: a FIFO message returned unrun because an earlier message of its
+/// group failed, or a batch received while the function was throttled, is
+/// received without running. Were the redrive set at `max_attempts`, such
+/// messages would reach the dead-letter queue without ever running.
+pub fn redrive_receive_count(max_attempts: u32) -> u32 {
+    max_attempts.saturating_mul(5).clamp(10, 1_000)
+}
+
 /// A resource's name in the cloud: the app's `prefix` (a stack, a
 /// deployment, a test run), `-`, and the neutral name. With no prefix, the
 /// neutral name itself.
@@ -154,6 +182,44 @@ mod tests {
             report_margin(Duration::from_secs(60)),
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn every_delivered_function_has_a_failure_queue() {
+        let policy = Policy::default();
+        let failure = |name, trigger: Trigger| failure_queue(name, &trigger, &policy);
+        assert_eq!(
+            failure("charge", Trigger::queue("orders")).as_deref(),
+            Some("orders-dead-letter")
+        );
+        assert_eq!(
+            failure("notify", Trigger::topic("order-paid")).as_deref(),
+            Some("order-paid-notify-dead-letter")
+        );
+        assert_eq!(
+            failure("nightly", Trigger::schedule("0 3 * * *")).as_deref(),
+            Some("nightly-dead-letter")
+        );
+        assert_eq!(
+            failure("home", Trigger::http(crate::Method::Get, "/")),
+            None
+        );
+        let declared = Policy {
+            dead_letter: Some("failures".into()),
+            ..Policy::default()
+        };
+        assert_eq!(
+            failure_queue("nightly", &Trigger::schedule("0 3 * * *"), &declared).as_deref(),
+            Some("failures")
+        );
+    }
+
+    #[test]
+    fn the_redrive_leaves_room_for_receives_that_do_not_run() {
+        assert_eq!(redrive_receive_count(1), 10);
+        assert_eq!(redrive_receive_count(3), 15);
+        assert_eq!(redrive_receive_count(10), 50);
+        assert_eq!(redrive_receive_count(u32::MAX), 1_000);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::{borrow::Cow, future::Future, panic::AssertUnwindSafe, time::Duration};
 
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use serde::{
     Deserialize, Deserializer,
     de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor},
@@ -18,6 +18,12 @@ use crate::{
     idempotency::{self, Claim},
     store::Version,
 };
+
+/// The most handlers of one batch that run at once. An SQS batch may hold
+/// 10,000 messages: started all together they would open as many
+/// connections to whatever the handlers call, and hold every one of their
+/// buffers at the same time.
+pub(crate) const MAX_RUNS_AT_ONCE: usize = 64;
 
 /// Runs a [`Function`] on neutral events: what a provider calls once it has
 /// read its platform's event. Handler authors never need it.
@@ -232,11 +238,11 @@ impl Function {
             let runs = batch
                 .into_iter()
                 .map(|(message, ctx)| self.run(Event::Message(message), ctx));
-            return futures::future::join_all(runs)
-                .await
-                .into_iter()
+            return futures::stream::iter(runs)
+                .buffered(MAX_RUNS_AT_ONCE)
                 .map(|r| r.map(|_| ()))
-                .collect();
+                .collect()
+                .await;
         }
         // Groups run side by side; within a group, one at a time in order,
         // and once one fails the rest of its group is not attempted.
@@ -269,7 +275,11 @@ impl Function {
             results
         });
         let mut ordered: Vec<Option<Result<(), Error>>> = (0..total).map(|_| None).collect();
-        for (index, result) in futures::future::join_all(runs).await.into_iter().flatten() {
+        let groups: Vec<_> = futures::stream::iter(runs)
+            .buffer_unordered(MAX_RUNS_AT_ONCE)
+            .collect()
+            .await;
+        for (index, result) in groups.into_iter().flatten() {
             ordered[index] = Some(result);
         }
         ordered
@@ -424,6 +434,69 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("non-string panic payload")
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use super::*;
+    use crate::provider::{ContextBuilder, Services};
+
+    /// A batch of thousands runs at most [`MAX_RUNS_AT_ONCE`] handlers at a
+    /// time, standard and FIFO alike, and every message still gets its own
+    /// result in order.
+    #[tokio::test]
+    async fn a_big_batch_runs_a_bounded_number_at_once() {
+        for fifo in [false, true] {
+            let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let (r, m) = (running.clone(), most.clone());
+            let handler = move |message: Message<String>, _: Context| {
+                let (running, most) = (r.clone(), m.clone());
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    // Let every other started handler run up to here too.
+                    for _ in 0..3 {
+                        tokio::task::yield_now().await;
+                    }
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    match message.body.as_str() {
+                        "fail" => Err(Error::invalid("no")),
+                        _ => Ok(()),
+                    }
+                }
+            };
+            let function = if fifo {
+                Function::fifo_queue("work", "jobs", handler)
+            } else {
+                Function::queue("work", "jobs", handler)
+            };
+            let services = Services::detached("test");
+            let batch: Vec<_> = (0..1_000)
+                .map(|i| {
+                    let mut message = Message::new(
+                        i.to_string(),
+                        "jobs",
+                        if i == 7 { r#""fail""# } else { r#""ok""# },
+                    );
+                    message.ordering_key = Some(format!("g-{i}"));
+                    (message, ContextBuilder::new(&function, &services).build())
+                })
+                .collect();
+            let results = function.run_batch(batch).await;
+            assert_eq!(results.len(), 1_000);
+            assert!(results[7].is_err() && results.iter().filter(|r| r.is_err()).count() == 1);
+            let most = most.load(Ordering::SeqCst);
+            assert!(
+                (2..=MAX_RUNS_AT_ONCE).contains(&most) && most < 1_000,
+                "fifo {fifo}: {most} handlers ran at once"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

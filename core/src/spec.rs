@@ -77,7 +77,11 @@ pub struct QueueSpec {
     /// Where its consumer's failed deliveries go: the declared dead-letter
     /// queue, else [`crate::conventions::default_dead_letter_queue`].
     pub dead_letter: Option<String>,
-    /// Deliveries before a message is dead-lettered: the consumer's `max_attempts`.
+    /// Receives before the queue's own redrive moves a message to the
+    /// dead-letter queue: well above the consumer's `max_attempts`
+    /// ([`crate::conventions::redrive_receive_count`]), since the consumer
+    /// dead-letters in code on its last attempt and the redrive is only the
+    /// last resort.
     pub max_receive_count: Option<u32>,
     /// How long a delivery stays invisible, from the consumer's timeout
     /// ([`crate::conventions::visibility_timeout`]).
@@ -137,23 +141,26 @@ impl AppSpec {
             let policy = function.policy();
             let fifo = matches!(function.trigger(), Trigger::Queue { fifo: true, .. });
             let consumes = conventions::consumed_queue(&name, function.trigger());
-            if let Some(source) = &consumes {
-                let dead_letter = conventions::dead_letter_queue(policy, source);
+            let failures = conventions::failure_queue(&name, function.trigger(), policy);
+            if let (Some(source), Some(dead_letter)) = (&consumes, &failures) {
                 let consumed = queue_entry(&mut queues, source);
                 consumed.fifo |= fifo;
                 consumed.consumers.push(name.clone());
                 consumed.dead_letter = Some(dead_letter.clone());
-                consumed.max_receive_count = Some(policy.retry.max_attempts);
+                consumed.max_receive_count = Some(conventions::redrive_receive_count(
+                    policy.retry.max_attempts,
+                ));
                 consumed.visibility_timeout = Some(conventions::visibility_timeout(policy.timeout));
                 if let Trigger::Topic { topic } = function.trigger() {
                     consumed.subscribes_to = Some(topic.clone());
                 }
-                let dlq = queue_entry(&mut queues, &dead_letter);
+                let dlq = queue_entry(&mut queues, dead_letter);
                 dlq.is_dead_letter = true;
                 // A FIFO queue's dead letters must go to a FIFO queue too (SQS requires it).
                 dlq.fifo |= fifo;
-            } else if let Some(dlq) = &policy.dead_letter {
-                // Schedules and storage changes that fail for good land here.
+            } else if let Some(dlq) = &failures {
+                // Schedules and storage changes that fail for good land here,
+                // declared or not, so none is dropped after the last retry.
                 queue_entry(&mut queues, dlq).is_dead_letter = true;
             }
             match function.trigger() {
@@ -278,11 +285,45 @@ mod tests {
         assert_eq!(orders.consumers, ["charge"]);
         assert_eq!(orders.producers, ["checkout"]);
         assert_eq!(orders.dead_letter.as_deref(), Some("orders-dlq"));
-        assert_eq!(orders.max_receive_count, Some(4));
+        assert_eq!(
+            orders.max_receive_count,
+            Some(conventions::redrive_receive_count(4)),
+            "the redrive is the last resort, well past the four attempts"
+        );
         let dlq = spec.queues.iter().find(|q| q.name == "orders-dlq").unwrap();
         assert!(dlq.is_dead_letter);
         assert_eq!(spec.topics[0].subscribers, ["notify"]);
         assert_eq!(spec.topics[0].publishers, ["charge"]);
+    }
+
+    #[test]
+    fn schedules_and_storage_changes_get_a_failure_queue_too() {
+        let app = App::new("a")
+            .function(Function::schedule("nightly", "0 3 * * *", |_, _| async {
+                Ok(())
+            }))
+            .function(
+                Function::schedule("hourly", "0 * * * *", |_, _| async { Ok(()) })
+                    .dead_letter("hourly-failures"),
+            )
+            .function(Function::storage(
+                "thumbs",
+                "uploads",
+                [crate::StorageEventKind::Created],
+                |_, _| async { Ok(()) },
+            ));
+        let spec = app.spec();
+        for name in [
+            "nightly-dead-letter",
+            "hourly-failures",
+            "thumbs-dead-letter",
+        ] {
+            let queue = spec
+                .queue(name)
+                .unwrap_or_else(|| panic!("{name} is missing"));
+            assert!(queue.is_dead_letter, "{name}");
+        }
+        assert_eq!(spec.queues.len(), 3, "{:?}", spec.queues);
     }
 
     #[test]

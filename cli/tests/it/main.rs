@@ -160,8 +160,8 @@ fn the_shop_packages_into_a_deployable_sam_template_and_zip() {
 
     let orders = &resource(&t, "OrdersQueue")["Properties"];
     assert_eq!(
-        orders["RedrivePolicy"]["maxReceiveCount"], 4,
-        "the charge policy's attempts"
+        orders["RedrivePolicy"]["maxReceiveCount"], 20,
+        "five times the charge policy's four attempts: the runtime dead-letters first"
     );
     assert_eq!(
         orders["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0],

@@ -47,7 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudfn_core::{
-    App, AppSpec, Capabilities, Error, FunctionSpec,
+    App, AppSpec, Capabilities, Error, FunctionSpec, conventions,
     provider::{QueueClient, Services, StoreClient, TopicClient},
 };
 
@@ -77,19 +77,24 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 /// The services of a Lambda process: the SQS, SNS and DynamoDB clients
 /// this build has (configured from the environment on first use) and
-/// `app`'s state; and what makes failed SQS deliveries visible again after
-/// their backoff.
-pub fn services(app: &App) -> (Services, Option<Arc<dyn dispatch::Redelivery>>) {
+/// `app`'s state; and what settles failed deliveries on SQS (backoff, dead
+/// letters).
+pub fn services(app: &App) -> (Services, Option<Arc<dyn dispatch::QueueSettler>>) {
     #[cfg(feature = "sdk")]
     let clients = client::ClientBuilder::from_env();
     #[cfg(feature = "sqs")]
-    let (queues, redelivery): (Arc<dyn QueueClient>, Option<Arc<dyn dispatch::Redelivery>>) = {
+    let (queues, settler): (
+        Arc<dyn QueueClient>,
+        Option<Arc<dyn dispatch::QueueSettler>>,
+    ) = {
         let sqs = Arc::new(clients.sqs());
         (sqs.clone(), Some(sqs))
     };
     #[cfg(not(feature = "sqs"))]
-    let (queues, redelivery): (Arc<dyn QueueClient>, Option<Arc<dyn dispatch::Redelivery>>) =
-        (Arc::new(Unbuilt("sqs")), None);
+    let (queues, settler): (
+        Arc<dyn QueueClient>,
+        Option<Arc<dyn dispatch::QueueSettler>>,
+    ) = (Arc::new(Unbuilt("sqs")), None);
     #[cfg(feature = "sns")]
     let topics: Arc<dyn TopicClient> = Arc::new(clients.sns());
     #[cfg(not(feature = "sns"))]
@@ -98,7 +103,7 @@ pub fn services(app: &App) -> (Services, Option<Arc<dyn dispatch::Redelivery>>) 
     let stores: Arc<dyn StoreClient> = Arc::new(clients.dynamodb());
     #[cfg(not(feature = "dynamodb"))]
     let stores: Arc<dyn StoreClient> = Arc::new(Unbuilt("dynamodb"));
-    (app.services(PROVIDER, queues, topics, stores), redelivery)
+    (app.services(PROVIDER, queues, topics, stores), settler)
 }
 
 /// Stands in for a client this build left out; [`check_build`] refuses an
@@ -165,13 +170,16 @@ impl TopicClient for Unbuilt {
 }
 
 /// The client features `function` needs on Lambda: `sqs` to consume a
-/// queue (backoff and dead letters) or to send to one, `sns` to publish,
+/// queue (backoff and dead letters), to dead-letter a schedule or storage
+/// event that fails for good, or to send to a queue; `sns` to publish;
 /// `dynamodb` to use a store (idempotency included).
 /// `cargo cloudfn package` turns on what an app's functions need, and no
 /// more.
 pub fn needed_features(function: &FunctionSpec) -> Vec<&'static str> {
     let mut features = Vec::new();
-    if function.consumes.is_some() || !function.sends_to.is_empty() {
+    let dead_letters =
+        conventions::failure_queue(&function.name, &function.trigger, &function.policy).is_some();
+    if dead_letters || !function.sends_to.is_empty() {
         features.push("sqs");
     }
     if !function.publishes_to.is_empty() {
@@ -245,9 +253,9 @@ pub async fn serve_on(
             return Err(error);
         }
     };
-    let (services, redelivery) = services(&app);
+    let (services, settler) = services(&app);
     tracing::info!(function = %function.name(), "serving on the Lambda Runtime API");
-    let dispatcher = dispatch::Dispatcher::new(function, services, redelivery);
+    let dispatcher = dispatch::Dispatcher::new(function, services, settler);
     runtime::run_loop(api, &dispatcher).await
 }
 

@@ -4,6 +4,9 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::sdk_error;
 
+/// Lambda's longest run, and a little more for the call itself.
+const LONGEST_INVOCATION: std::time::Duration = std::time::Duration::from_secs(905);
+
 /// Invokes Lambda functions, synchronously or as events.
 #[derive(Debug)]
 pub struct LambdaInvoker {
@@ -19,7 +22,16 @@ impl LambdaInvoker {
 
     /// The SDK client underneath.
     pub async fn sdk(&self) -> &aws_sdk_lambda::Client {
-        self.client.get(aws_sdk_lambda::Client::new).await
+        self.client
+            .get(|config| {
+                // A synchronous invocation waits for the whole function:
+                // up to Lambda's 15 minutes.
+                let config = aws_sdk_lambda::config::Builder::from(config)
+                    .timeout_config(super::timeouts(LONGEST_INVOCATION))
+                    .build();
+                aws_sdk_lambda::Client::from_conf(config)
+            })
+            .await
     }
 
     /// Invokes `function` with `payload` and waits for its answer. A function

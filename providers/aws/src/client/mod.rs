@@ -41,6 +41,24 @@ fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
         .clone()
 }
 
+/// The time limits of every SDK call: a connection that hangs or a service
+/// that stops answering fails the call (retryably) instead of holding an
+/// invocation until Lambda kills it, batch and all. `longest` is the most
+/// one attempt of the client's slowest call may take.
+fn timeouts(longest: std::time::Duration) -> aws_smithy_types::timeout::TimeoutConfig {
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .read_timeout(longest)
+        .operation_attempt_timeout(longest)
+        // The SDK's standard retries: three attempts.
+        .operation_timeout(longest * 3)
+        .build()
+}
+
+/// The longest one SQS or SNS call should take: they answer in
+/// milliseconds, and cloudfn never long-polls for more than a few seconds.
+const MESSAGING_CALL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The loader of SDK configuration with the SDK's whole credential chain
 /// (feature `credential-chain`), on cloudfn's HTTPS client.
 ///
@@ -55,7 +73,9 @@ fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
 /// ```
 #[cfg(feature = "credential-chain")]
 pub fn sdk_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
+        .timeout_config(timeouts(MESSAGING_CALL))
 }
 
 /// The configuration Lambda's environment gives: region, credentials
@@ -97,6 +117,7 @@ fn from_environment(settings: &Settings) -> aws_types::SdkConfig {
         .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
         .retry_config(aws_smithy_types::retry::RetryConfig::standard())
+        .timeout_config(timeouts(MESSAGING_CALL))
         .region(region.map(aws_types::region::Region::new));
     if let Some(credentials) = credentials {
         config = config.credentials_provider(SharedCredentialsProvider::new(credentials));
@@ -346,6 +367,48 @@ where
 #[cfg(all(test, feature = "sqs"))]
 mod tests {
     use super::*;
+
+    /// Every call has time limits, so a service that stops answering fails
+    /// the call instead of holding the invocation past Lambda's deadline.
+    #[tokio::test]
+    async fn every_client_has_time_limits() {
+        let limits = |t: &aws_smithy_types::timeout::TimeoutConfig| {
+            (
+                t.connect_timeout(),
+                t.operation_attempt_timeout(),
+                t.operation_timeout(),
+            )
+        };
+        let lean = from_environment(&Settings::default());
+        let (connect, attempt, operation) = limits(lean.timeout_config().unwrap());
+        assert!(connect.is_some() && attempt.is_some() && operation.is_some());
+        assert!(attempt.unwrap() <= MESSAGING_CALL);
+
+        let clients = ClientBuilder::from_env()
+            .endpoint_url("http://127.0.0.1:9")
+            .region("us-east-1")
+            .test_credentials();
+        let sqs = clients.sqs();
+        let (_, attempt, operation) = limits(sqs.sdk().await.config().timeout_config().unwrap());
+        assert_eq!(attempt, Some(MESSAGING_CALL));
+        assert!(operation.is_some());
+        #[cfg(feature = "lambda")]
+        {
+            let lambda = clients.lambda();
+            let config = lambda
+                .sdk()
+                .await
+                .config()
+                .timeout_config()
+                .unwrap()
+                .clone();
+            let (_, attempt, _) = limits(&config);
+            assert!(
+                attempt.unwrap() > std::time::Duration::from_secs(900),
+                "a synchronous invocation may run Lambda's whole 15 minutes"
+            );
+        }
+    }
 
     /// What a lean bootstrap (no credential chain) runs on: a client
     /// configured from the environment alone reaches SQS.

@@ -1,7 +1,10 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry,
+};
 use cloudfn_core::{Error, OutgoingMessage, provider::QueueClient};
 
 use super::sdk_error;
@@ -125,6 +128,81 @@ fn batches(messages: &[OutgoingMessage]) -> Vec<std::ops::Range<usize>> {
     ranges
 }
 
+impl SqsQueueClient {
+    /// Sends `messages[range]` as one `SendMessageBatch` to `url`: each
+    /// entry's own outcome, its message id when sent.
+    async fn send_one_batch(
+        &self,
+        queue: &str,
+        url: &str,
+        messages: &[OutgoingMessage],
+        range: std::ops::Range<usize>,
+    ) -> Vec<Result<String, Error>> {
+        let count = range.len();
+        let mut request = self.sdk().await.send_message_batch().queue_url(url);
+        for i in range.clone() {
+            match entry(i, &messages[i]) {
+                Ok(entry) => request = request.entries(entry),
+                Err(e) => return vec![Err(e); count],
+            }
+        }
+        let out = match request.send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = sdk_error(&format!("sending a batch to queue `{queue}`"), e);
+                return vec![Err(e); count];
+            }
+        };
+        let mut outcomes: Vec<Result<String, Error>> = vec![
+            Err(Error::unavailable(format!(
+                "queue `{queue}` did not say what became of the message"
+            )));
+            count
+        ];
+        let slot = |id: &str| {
+            id.parse::<usize>()
+                .ok()
+                .and_then(|i| i.checked_sub(range.start))
+                .filter(|i| *i < count)
+        };
+        for sent in out.successful {
+            if let Some(i) = slot(&sent.id) {
+                outcomes[i] = Ok(sent.message_id);
+            }
+        }
+        for failed in out.failed {
+            if let Some(i) = slot(&failed.id) {
+                let kind = if failed.sender_fault {
+                    cloudfn_core::ErrorKind::Invalid
+                } else {
+                    cloudfn_core::ErrorKind::Unavailable
+                };
+                outcomes[i] = Err(Error::new(
+                    kind,
+                    format!(
+                        "queue `{queue}` refused a message with {}: {}",
+                        failed.code,
+                        failed.message.as_deref().unwrap_or("")
+                    ),
+                ));
+            }
+        }
+        outcomes
+    }
+}
+
+fn entry(i: usize, message: &OutgoingMessage) -> Result<SendMessageBatchRequestEntry, Error> {
+    SendMessageBatchRequestEntry::builder()
+        .id(i.to_string())
+        .message_body(body_text(message)?)
+        .set_message_attributes(Some(attributes(message)?).filter(|a| !a.is_empty()))
+        .set_message_group_id(message.ordering_key.clone())
+        .set_message_deduplication_id(deduplication_id(message))
+        .set_delay_seconds(delay_seconds(message))
+        .build()
+        .map_err(|e| Error::invalid(format!("batch entry: {e}")))
+}
+
 #[async_trait]
 impl QueueClient for SqsQueueClient {
     async fn send(&self, queue: &str, message: OutgoingMessage) -> Result<String, Error> {
@@ -145,80 +223,159 @@ impl QueueClient for SqsQueueClient {
         Ok(out.message_id.unwrap_or_default())
     }
 
+    /// One batch after the other, so that the messages of a FIFO group
+    /// arrive in order; stops at the first message refused.
     async fn send_batch(
         &self,
         queue: &str,
         messages: Vec<OutgoingMessage>,
     ) -> Result<Vec<String>, Error> {
         let url = self.queue_url(queue).await?;
-        let mut ids = vec![String::new(); messages.len()];
+        let mut ids = Vec::with_capacity(messages.len());
         for range in batches(&messages) {
-            let mut request = self.sdk().await.send_message_batch().queue_url(&url);
-            for i in range.clone() {
-                let message = &messages[i];
-                let entry = SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(body_text(message)?)
-                    .set_message_attributes(Some(attributes(message)?).filter(|a| !a.is_empty()))
-                    .set_message_group_id(message.ordering_key.clone())
-                    .set_message_deduplication_id(deduplication_id(message))
-                    .set_delay_seconds(delay_seconds(message))
-                    .build()
-                    .map_err(|e| Error::invalid(format!("batch entry: {e}")))?;
-                request = request.entries(entry);
-            }
-            let out = request
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("sending a batch to queue `{queue}`"), e))?;
-            if let Some(failed) = out.failed.first() {
-                let kind = if failed.sender_fault {
-                    cloudfn_core::ErrorKind::Invalid
-                } else {
-                    cloudfn_core::ErrorKind::Unavailable
-                };
-                return Err(Error::new(
-                    kind,
-                    format!(
-                        "queue `{queue}` refused {} of the batch's messages, the first (#{}) with {}: {}",
-                        out.failed.len(),
-                        failed.id,
-                        failed.code,
-                        failed.message.as_deref().unwrap_or("")
-                    ),
-                ));
-            }
-            for entry in out.successful {
-                if let Ok(i) = entry.id.parse::<usize>() {
-                    ids[i] = entry.message_id;
-                }
+            for outcome in self.send_one_batch(queue, &url, &messages, range).await {
+                ids.push(outcome?);
             }
         }
         Ok(ids)
     }
 }
 
+/// Every entry's outcome, in order, from batch calls made side by side.
+async fn side_by_side<F>(calls: impl IntoIterator<Item = F>) -> Vec<Result<(), Error>>
+where
+    F: std::future::Future<Output = Vec<Result<(), Error>>>,
+{
+    futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Runs `call` on each ten of `entries`, side by side: every entry's
+/// outcome, in order. `call` answers the entries SQS refused, by their
+/// index in the ten, or an error for all ten.
+async fn in_tens<E, F, Fut>(entries: &[E], call: F) -> Vec<Result<(), Error>>
+where
+    F: Fn(&[E]) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<BatchResultErrorEntry>, Error>>,
+{
+    side_by_side(entries.chunks(MAX_BATCH_ENTRIES).map(|chunk| {
+        let answer = call(chunk);
+        async move {
+            let refused = match answer.await {
+                Ok(refused) => refused,
+                Err(e) => return vec![Err(e); chunk.len()],
+            };
+            let mut outcomes = vec![Ok(()); chunk.len()];
+            for entry in refused {
+                if let Some(outcome) = entry
+                    .id
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| outcomes.get_mut(i))
+                {
+                    let why = entry.message.as_deref().unwrap_or("");
+                    *outcome = Err(Error::unavailable(format!("{}: {why}", entry.code)));
+                }
+            }
+            outcomes
+        }
+    }))
+    .await
+}
+
 #[async_trait]
-impl crate::dispatch::Redelivery for SqsQueueClient {
-    async fn redeliver_after(
+impl crate::dispatch::QueueSettler for SqsQueueClient {
+    async fn change_visibility(
         &self,
         queue: &str,
-        receipt: &str,
-        delay: std::time::Duration,
-    ) -> Result<(), Error> {
-        // SQS takes whole seconds, at most 12 hours.
-        let seconds = delay.as_secs_f64().round().min(43_200.0) as i32;
-        let url = self.queue_url(queue).await?;
-        self.sdk()
-            .await
-            .change_message_visibility()
-            .queue_url(url)
-            .receipt_handle(receipt)
-            .visibility_timeout(seconds)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| sdk_error("changing message visibility", e))
+        changes: Vec<(String, std::time::Duration)>,
+    ) -> Vec<Result<(), Error>> {
+        let url = match self.queue_url(queue).await {
+            Ok(url) => url,
+            Err(e) => return vec![Err(e); changes.len()],
+        };
+        let (sdk, url) = (self.sdk().await, &url);
+        in_tens(&changes, |ten| {
+            let entries = ten
+                .iter()
+                .enumerate()
+                .map(|(i, (receipt, delay))| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        // SQS takes whole seconds, at most 12 hours.
+                        .visibility_timeout(delay.as_secs_f64().round().min(43_200.0) as i32)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::invalid(format!("visibility entry: {e}")));
+            async move {
+                let entries = entries?;
+                sdk.change_message_visibility_batch()
+                    .queue_url(url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map(|out| out.failed)
+                    .map_err(|e| sdk_error("changing message visibility", e))
+            }
+        })
+        .await
+    }
+
+    async fn send_each(
+        &self,
+        queue: &str,
+        messages: Vec<OutgoingMessage>,
+    ) -> Vec<Result<(), Error>> {
+        let url = match self.queue_url(queue).await {
+            Ok(url) => url,
+            Err(e) => return vec![Err(e); messages.len()],
+        };
+        let (url, messages) = (&url, &messages);
+        let calls = batches(messages).into_iter().map(|range| async move {
+            self.send_one_batch(queue, url, messages, range)
+                .await
+                .into_iter()
+                .map(|outcome| outcome.map(|_| ()))
+                .collect()
+        });
+        side_by_side(calls).await
+    }
+
+    async fn delete(&self, queue: &str, receipts: Vec<String>) -> Vec<Result<(), Error>> {
+        let url = match self.queue_url(queue).await {
+            Ok(url) => url,
+            Err(e) => return vec![Err(e); receipts.len()],
+        };
+        let (sdk, url) = (self.sdk().await, &url);
+        in_tens(&receipts, |ten| {
+            let entries = ten
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::invalid(format!("delete entry: {e}")));
+            async move {
+                let entries = entries?;
+                sdk.delete_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map(|out| out.failed)
+                    .map_err(|e| sdk_error("deleting messages", e))
+            }
+        })
+        .await
     }
 }
 

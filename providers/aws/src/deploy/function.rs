@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cloudfn_core::{Error, FunctionSpec, StorageEventKind, Trigger};
+use cloudfn_core::{Error, FunctionSpec, StorageEventKind, Trigger, conventions};
 use serde_json::{Map, json};
 
 use super::{
@@ -57,12 +57,11 @@ impl Renderer<'_> {
             );
         }
         let mut send_to: Vec<&String> = function.sends_to.iter().collect();
-        // The runtime dead-letters what fails for good itself.
-        let dead_letter = match consumed_queue {
-            Some(queue) => self.spec.queue(queue).and_then(|q| q.dead_letter.as_ref()),
-            None => function.policy.dead_letter.as_ref(),
-        };
-        send_to.extend(dead_letter);
+        // The runtime dead-letters what fails for good itself, and Lambda
+        // sends the last failure of an asynchronous event there.
+        let dead_letter =
+            conventions::failure_queue(&function.name, &function.trigger, &function.policy);
+        send_to.extend(&dead_letter);
         for queue in send_to {
             let qid = queue_id(queue);
             statements.push(json!({
@@ -173,10 +172,10 @@ impl Renderer<'_> {
         ) {
             // These arrive as asynchronous invocations: Lambda retries them
             // itself (at most twice: CAPABILITIES refuses more) and hands the
-            // last failure to the dead-letter queue.
+            // last failure to the dead-letter queue, declared or default.
             let retries = function.policy.retry.max_attempts.saturating_sub(1);
             let mut config = json!({ "MaximumRetryAttempts": retries });
-            if let Some(dlq) = &function.policy.dead_letter {
+            if let Some(dlq) = &dead_letter {
                 config["DestinationConfig"] = json!({
                     "OnFailure": { "Type": "SQS", "Destination": get_att(&queue_id(dlq), "Arn") }
                 });

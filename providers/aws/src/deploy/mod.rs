@@ -171,6 +171,13 @@ mod tests {
         );
         let err = render(Function::fifo_queue("big", "ledger", noop).batch_size(11)).unwrap_err();
         assert!(err.message().contains("at most 10"), "{err}");
+        render(Function::queue("big", "jobs", noop).batch_size(10_000)).unwrap();
+        let err = render(Function::queue("big", "jobs", noop).batch_size(10_001)).unwrap_err();
+        assert!(err.message().contains("at most 10000"), "{err}");
+        let err = render(Function::topic("big", "news", noop).batch_size(10_001)).unwrap_err();
+        assert!(err.message().contains("at most 10000"), "{err}");
+        let err = render(Function::queue("none", "jobs", noop).batch_size(0)).unwrap_err();
+        assert!(err.message().contains("batch size 0"), "{err}");
         let err = render(Function::queue("one", "jobs", noop).max_concurrency(1)).unwrap_err();
         assert!(err.message().contains("2 to 1000"), "{err}");
     }
@@ -181,7 +188,12 @@ mod tests {
             render(Function::queue("work", "jobs", noop).retry(cloudfn_core::RetryPolicy::new(5)))
                 .unwrap();
         let redrive = &t["Resources"]["JobsQueue"]["Properties"]["RedrivePolicy"];
-        assert_eq!(redrive["maxReceiveCount"], 5);
+        assert_eq!(
+            redrive["maxReceiveCount"],
+            cloudfn_core::conventions::redrive_receive_count(5),
+            "the runtime counts the five attempts; the redrive is the last resort"
+        );
+        assert!(redrive["maxReceiveCount"].as_u64().unwrap() > 5);
         assert_eq!(
             redrive["deadLetterTargetArn"]["Fn::GetAtt"][0],
             "JobsDeadLetterQueue"
@@ -198,8 +210,14 @@ mod tests {
         let t = render(f).unwrap();
         let bucket = &t["Resources"]["UploadsBucket"]["Properties"]["BucketName"]["Fn::Sub"];
         assert_eq!(bucket, "uploads-${AWS::AccountId}-${AWS::Region}");
-        let statement = &t["Resources"]["ThumbsRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-            ["Statement"][0];
+        let statements = &t["Resources"]["ThumbsRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+            ["Statement"];
+        let statement = statements
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"] == "s3:GetObject")
+            .unwrap();
         assert_eq!(
             statement["Resource"]["Fn::Sub"],
             "arn:${AWS::Partition}:s3:::uploads-${AWS::AccountId}-${AWS::Region}/*",
@@ -228,6 +246,46 @@ mod tests {
             config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0],
             "NightlyFailuresQueue"
         );
+    }
+
+    /// A schedule or storage function that names no dead-letter queue still
+    /// keeps its events that fail for good: Lambda's failure destination is
+    /// the default queue, which its role may send to.
+    #[test]
+    fn asynchronous_triggers_without_a_dead_letter_queue_get_the_default_one() {
+        let functions = [
+            (
+                Function::schedule("nightly", "0 3 * * *", |_, _| async { Ok(()) }),
+                "Nightly",
+            ),
+            (
+                Function::storage("thumbs", "uploads", [StorageEventKind::Created], stored),
+                "Thumbs",
+            ),
+        ];
+        for (function, id) in functions {
+            let t = render(function).unwrap();
+            let queue = format!("{id}DeadLetterQueue");
+            assert_eq!(t["Resources"][&queue]["Type"], "AWS::SQS::Queue", "{id}");
+            let config =
+                &t["Resources"][format!("{id}Function")]["Properties"]["EventInvokeConfig"];
+            assert_eq!(
+                config["DestinationConfig"]["OnFailure"],
+                json!({"Type": "SQS", "Destination": {"Fn::GetAtt": [&queue, "Arn"]}}),
+                "{id}"
+            );
+            let statements = &t["Resources"][format!("{id}Role")]["Properties"]["Policies"][0]["PolicyDocument"]
+                ["Statement"];
+            assert!(
+                statements.as_array().unwrap().iter().any(|s| {
+                    s["Resource"]["Fn::GetAtt"][0] == queue.as_str()
+                        && s["Action"]
+                            .as_array()
+                            .is_some_and(|a| a.contains(&json!("sqs:SendMessage")))
+                }),
+                "{id}: {statements}"
+            );
+        }
     }
 
     #[test]

@@ -11,8 +11,10 @@ use crate::names::sqs_name;
 
 impl Renderer<'_> {
     /// Every queue of the spec (subscription and default dead-letter queues
-    /// included), with its consumer's visibility and a redrive policy whose
-    /// `maxReceiveCount` is the consumer's attempts; a subscription queue is
+    /// included), with its consumer's visibility and a redrive policy, the
+    /// last resort behind the runtime's own dead-lettering, whose
+    /// `maxReceiveCount` is well above the consumer's attempts
+    /// (`conventions::redrive_receive_count`); a subscription queue is
     /// subscribed to its topic with raw delivery.
     pub(super) fn queues(&mut self) {
         for queue in &self.spec.queues {

@@ -7,6 +7,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageA
 use chrono::{DateTime, Utc};
 use cloudfn_core::{Error, Message};
 use serde::de::IgnoredAny;
+use serde_json::{Value, value::RawValue};
 
 /// The shape a queue function accepts, for error messages.
 pub const EXPECTED: &str = "an SQS event ({\"Records\":[{\"eventSource\":\"aws:sqs\",…}]})";
@@ -22,6 +23,10 @@ pub struct SqsRecord {
     pub queue: String,
     /// The message as handlers see it.
     pub message: Message,
+    /// Why the record could not be read, when it could not: the message then
+    /// holds what could be read of it (its body, or else the whole record's
+    /// text), to be dead-lettered without running.
+    pub malformed: Option<Error>,
 }
 
 /// Whether `event` (JSON) is an SQS event.
@@ -37,52 +42,106 @@ pub fn queue_name(arn: &str) -> &str {
 /// Reads an SQS event (JSON) into records. `ApproximateReceiveCount` becomes
 /// the attempt, `MessageGroupId` the ordering key, `SentTimestamp` the
 /// publish time, and String/Number message attributes the attributes.
+///
+/// Each record is read on its own: one that does not read is returned
+/// with [`SqsRecord::malformed`] set, and fails alone. Only an event that
+/// is no SQS batch at all, or a record without a `messageId` (which no
+/// batch failure could name), fails the whole event.
 pub fn decode(event: &[u8]) -> Result<Vec<SqsRecord>, Error> {
-    let event: SqsEvent = serde_json::from_slice(event)
+    #[derive(serde::Deserialize)]
+    struct Batch<'a> {
+        #[serde(rename = "Records", borrow)]
+        records: Vec<&'a RawValue>,
+    }
+    let batch: Batch<'_> = serde_json::from_slice(event)
         .map_err(|e| Error::bad_input(format!("malformed SQS event: {e}")))?;
-    event
+    batch
         .records
         .into_iter()
-        .map(|record| {
-            let id = record
-                .message_id
-                .ok_or_else(|| Error::bad_input("SQS record has no messageId"))?;
-            let system = &record.attributes;
-            let attempt = system
-                .get("ApproximateReceiveCount")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1);
-            let published_at = system
-                .get("SentTimestamp")
-                .and_then(|ms| ms.parse::<i64>().ok())
-                .and_then(DateTime::<Utc>::from_timestamp_millis);
-            let attributes: BTreeMap<String, String> = record
-                .message_attributes
-                .into_iter()
-                .filter_map(|(name, attr)| attr.string_value.map(|v| (name, v)))
-                .collect();
-            let source = record
-                .event_source_arn
-                .as_deref()
-                .map(queue_name)
-                .unwrap_or_default()
-                .to_owned();
-            Ok(SqsRecord {
-                receipt_handle: record.receipt_handle.unwrap_or_default(),
-                queue: source.clone(),
-                message: Message {
-                    id: id.clone(),
-                    body: record.body.unwrap_or_default().into(),
-                    attributes,
-                    attempt,
-                    published_at,
-                    ordering_key: system.get("MessageGroupId").cloned(),
-                    source,
-                },
-                sqs_message_id: id,
-            })
+        .map(|raw| match serde_json::from_str::<SqsMessage>(raw.get()) {
+            Ok(record) => readable(record),
+            Err(e) => unreadable(raw.get(), e),
         })
         .collect()
+}
+
+fn readable(record: SqsMessage) -> Result<SqsRecord, Error> {
+    let id = record
+        .message_id
+        .ok_or_else(|| Error::bad_input("malformed SQS event: a record has no messageId"))?;
+    let system = &record.attributes;
+    let attempt = system
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    let published_at = system
+        .get("SentTimestamp")
+        .and_then(|ms| ms.parse::<i64>().ok())
+        .and_then(DateTime::<Utc>::from_timestamp_millis);
+    let attributes: BTreeMap<String, String> = record
+        .message_attributes
+        .into_iter()
+        .filter_map(|(name, attr)| attr.string_value.map(|v| (name, v)))
+        .collect();
+    let source = queue_name(record.event_source_arn.as_deref().unwrap_or_default()).to_owned();
+    Ok(SqsRecord {
+        receipt_handle: record.receipt_handle.unwrap_or_default(),
+        queue: source.clone(),
+        message: Message {
+            id: id.clone(),
+            body: record.body.unwrap_or_default().into(),
+            attributes,
+            attempt,
+            published_at,
+            ordering_key: system.get("MessageGroupId").cloned(),
+            source,
+        },
+        sqs_message_id: id,
+        malformed: None,
+    })
+}
+
+/// What can be read of a record of the wrong shape (`text`), so that it
+/// fails alone and reaches the dead-letter queue whole.
+fn unreadable(text: &str, error: serde_json::Error) -> Result<SqsRecord, Error> {
+    let record: Value = serde_json::from_str(text).unwrap_or_default();
+    let field = |name: &str| record.get(name).and_then(Value::as_str);
+    let system = |name: &str| record.get("attributes").and_then(|a| a.get(name)?.as_str());
+    let id = field("messageId").ok_or_else(|| {
+        Error::bad_input(format!(
+            "malformed SQS event: a record without a messageId: {error}"
+        ))
+    })?;
+    let attributes = record
+        .get("messageAttributes")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, attribute)| {
+            let value = attribute.get("stringValue")?.as_str()?;
+            Some((name.clone(), value.to_owned()))
+        })
+        .collect();
+    let source = queue_name(field("eventSourceARN").unwrap_or_default()).to_owned();
+    Ok(SqsRecord {
+        sqs_message_id: id.to_owned(),
+        receipt_handle: field("receiptHandle").unwrap_or_default().to_owned(),
+        queue: source.clone(),
+        message: Message {
+            id: id.to_owned(),
+            body: field("body").unwrap_or(text).to_owned().into(),
+            attributes,
+            attempt: system("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+            published_at: None,
+            ordering_key: system("MessageGroupId").map(str::to_owned),
+            source,
+        },
+        malformed: Some(Error::bad_input(format!(
+            "malformed SQS record `{id}`: {error}"
+        ))),
+    })
 }
 
 /// The response that tells Lambda which records failed (`ReportBatchItemFailures`).

@@ -14,7 +14,7 @@ use cloudfn_core::{
 };
 use serde_json::{Value, json};
 
-use crate::support::fixture;
+use crate::support::{fixture, own_fixture};
 
 type Seen = Arc<Mutex<Vec<Message<Value>>>>;
 
@@ -164,11 +164,15 @@ async fn a_malformed_event_of_the_right_shape_says_what_is_wrong() {
     let queue = dispatcher(Function::queue("work", "jobs", message));
     let err = answer(
         &queue,
-        &json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m-1", "attributes": 7}]}),
+        &json!({"Records": [{"eventSource": "aws:sqs", "attributes": 7}]}),
     )
     .await
     .unwrap_err();
-    assert!(err.message().starts_with("malformed SQS event"), "{err}");
+    assert!(
+        err.message().starts_with("malformed SQS event")
+            && err.message().contains("without a messageId"),
+        "a record no failure can name fails the event: {err}"
+    );
 
     let topic = dispatcher(Function::topic("notify", "order-paid", message));
     let err = answer(&topic, &json!({"Records": [{"EventSource": "aws:sns"}]}))
@@ -283,4 +287,239 @@ async fn answers_are_json_bytes() {
         b"null",
         "an event that produces nothing answers null"
     );
+}
+
+/// A Function URL or an ALB passes on every method and path: the runtime
+/// routes as the local runtime does, with 404, 405 and `Allow`, and the
+/// route's path parameters.
+#[tokio::test]
+async fn every_http_integration_is_routed_with_path_parameters() {
+    async fn show(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
+        let id = req.path_param("id")?;
+        Ok(HttpResponse::json(200, &json!({ "id": id })))
+    }
+    let orders = dispatcher(Function::http("show", Method::Get, "/orders/{id}", show));
+    let at = |mut event: Value, method: &str, path: &str| {
+        if event["version"] == "2.0" {
+            event["rawPath"] = json!(path);
+            event["requestContext"]["http"]["method"] = json!(method);
+            event["requestContext"]["http"]["path"] = json!(path);
+        } else {
+            event["path"] = json!(path);
+            event["httpMethod"] = json!(method);
+        }
+        event
+    };
+    let body = |answer: &Value| -> Value {
+        serde_json::from_str(answer["body"].as_str().unwrap()).unwrap()
+    };
+    for (name, event) in [
+        (
+            "Function URL",
+            own_fixture("lambda-function-url-request.json"),
+        ),
+        (
+            "ALB",
+            fixture("example-alb-lambda-target-request-headers-only.json"),
+        ),
+        (
+            "ALB, multi-value headers",
+            fixture("example-alb-lambda-target-request-multivalue-headers.json"),
+        ),
+        (
+            "REST API",
+            fixture("example-apigw-request-multi-value-parameters.json"),
+        ),
+    ] {
+        let ok = answer(&orders, &at(event.clone(), "GET", "/orders/o-42"))
+            .await
+            .unwrap();
+        assert_eq!(ok["statusCode"], 200, "{name}: {ok}");
+        assert_eq!(body(&ok), json!({"id": "o-42"}), "{name}");
+
+        let missing = answer(&orders, &at(event.clone(), "GET", "/nothing/here"))
+            .await
+            .unwrap();
+        assert_eq!(missing["statusCode"], 404, "{name}: {missing}");
+        assert_eq!(body(&missing)["error"]["kind"], "not_found", "{name}");
+
+        let wrong = answer(&orders, &at(event.clone(), "DELETE", "/orders/o-42"))
+            .await
+            .unwrap();
+        assert_eq!(wrong["statusCode"], 405, "{name}: {wrong}");
+        let allow = wrong["headers"]["allow"]
+            .as_str()
+            .or(wrong["multiValueHeaders"]["allow"][0].as_str());
+        assert_eq!(allow, Some("GET"), "{name}: {wrong}");
+    }
+}
+
+/// A request the integration passed on but nobody can read is the caller's
+/// 400, in the integration's own shape: a Lambda error would reach the
+/// caller as a 502.
+#[tokio::test]
+async fn an_unreadable_request_is_the_callers_400() {
+    async fn echo(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
+        Ok(HttpResponse::new(200).with_body(req.body))
+    }
+    let echo = dispatcher(Function::http("echo", Method::Post, "/my/path", echo));
+    let mut event = own_fixture("lambda-function-url-request.json");
+    event["isBase64Encoded"] = json!(true);
+    event["body"] = json!("this is *not* base64!");
+    let out = answer(&echo, &event).await.unwrap();
+    assert_eq!(out["statusCode"], 400, "{out}");
+    let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["error"]["kind"], "bad_input");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("base64"),
+        "{body}"
+    );
+
+    let mut alb = fixture("example-alb-lambda-target-request-multivalue-headers.json");
+    alb["path"] = json!("/my/path");
+    alb["httpMethod"] = json!("POST");
+    alb["isBase64Encoded"] = json!("yes");
+    let out = answer(&echo, &alb).await.unwrap();
+    assert_eq!(
+        out["statusCode"], 400,
+        "a malformed ALB event is answered in the ALB's shape: {out}"
+    );
+    assert_eq!(out["statusDescription"], "400 Bad Request");
+}
+
+/// One record of the wrong shape in a real SQS batch fails alone: the
+/// others run and succeed, and only it comes back.
+#[tokio::test]
+async fn a_malformed_record_fails_alone() {
+    let seen = Seen::default();
+    let work = {
+        let seen = seen.clone();
+        Function::queue("work", "jobs", move |m: Message<Value>, _: Context| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(m);
+                Ok::<_, Error>(())
+            }
+        })
+    };
+    let work = dispatcher(work);
+    let mut event = fixture("example-sqs-event.json");
+    let record = event["Records"][0].clone();
+    let mut records = Vec::new();
+    for i in 1..=3 {
+        let mut r = record.clone();
+        r["messageId"] = json!(format!("m-{i}"));
+        r["body"] = json!(format!("{{\"n\":{i}}}"));
+        records.push(r);
+    }
+    // A message attribute whose value is a number, not a string.
+    records[1]["messageAttributes"]["Attribute1"]["stringValue"] = json!(5);
+    event["Records"] = json!(records);
+    assert_eq!(
+        answer(&work, &event).await.unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": "m-2"}]})
+    );
+    let seen = seen.lock().unwrap();
+    let ran: Vec<&str> = seen.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ran, ["m-1", "m-3"]);
+}
+
+/// Lambda does not say which delivery of an asynchronous event this is:
+/// a handler is told attempt 1, and that it may be its last chance.
+#[tokio::test]
+async fn asynchronous_events_may_be_the_last_attempt() {
+    type Attempts = Arc<Mutex<Vec<(u32, bool)>>>;
+    fn record(attempts: &Attempts, ctx: &Context) {
+        attempts
+            .lock()
+            .unwrap()
+            .push((ctx.attempt(), ctx.is_final_attempt()));
+    }
+    let attempts = Attempts::default();
+    let (a, b, c) = (attempts.clone(), attempts.clone(), attempts.clone());
+    let functions = [
+        (
+            Function::schedule(
+                "nightly",
+                "0 3 * * *",
+                move |_: ScheduledTick, ctx: Context| {
+                    record(&a, &ctx);
+                    async { Ok::<_, Error>(()) }
+                },
+            ),
+            fixture("example-eventbridge-schedule.json"),
+        ),
+        (
+            Function::storage(
+                "thumbs",
+                "uploads",
+                [StorageEventKind::Created],
+                move |_: StorageEvent, ctx: Context| {
+                    record(&b, &ctx);
+                    async { Ok::<_, Error>(()) }
+                },
+            ),
+            fixture("example-s3-event.json"),
+        ),
+        (
+            Function::topic(
+                "notify",
+                "order-paid",
+                move |_: Message<Value>, ctx: Context| {
+                    record(&c, &ctx);
+                    async { Ok::<_, Error>(()) }
+                },
+            ),
+            {
+                let mut sns = fixture("example-sns-event.json");
+                sns["Records"][0]["Sns"]["Message"] = json!(r#"{"order_id":"o-1"}"#);
+                sns
+            },
+        ),
+    ];
+    for (function, event) in functions {
+        let function = function.retry(cloudfn_core::RetryPolicy::new(3));
+        answer(&dispatcher(function), &event).await.unwrap();
+    }
+    assert_eq!(*attempts.lock().unwrap(), [(1, true); 3]);
+}
+
+/// Every record of a storage notification runs, even after one fails; a
+/// retryable failure then fails the invocation, so Lambda retries it.
+#[tokio::test]
+async fn every_storage_record_runs() {
+    let keys = Arc::new(Mutex::new(Vec::new()));
+    let seen = keys.clone();
+    let thumbs = Function::storage(
+        "thumbs",
+        "uploads",
+        [StorageEventKind::Created],
+        move |change: StorageEvent, _: Context| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(change.key.clone());
+                match change.key.as_str() {
+                    "first" => Err(Error::unavailable("the thumbnail service is down")),
+                    _ => Ok(()),
+                }
+            }
+        },
+    );
+    let mut event = fixture("example-s3-event.json");
+    let record = event["Records"][0].clone();
+    let records: Vec<Value> = ["first", "second"]
+        .into_iter()
+        .map(|key| {
+            let mut r = record.clone();
+            r["s3"]["object"]["key"] = json!(key);
+            r
+        })
+        .collect();
+    event["Records"] = json!(records);
+    let err = answer(&dispatcher(thumbs), &event).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(*keys.lock().unwrap(), ["first", "second"]);
 }

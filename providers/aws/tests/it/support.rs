@@ -58,6 +58,15 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_slice(&text).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
+/// A real-shaped AWS payload kept with these tests (`tests/fixtures/`), for
+/// events `aws_lambda_events` ships no example of.
+pub fn own_fixture(name: &str) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+    let text =
+        std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
 /// Starts a Runtime API server for `function` and the cloudfn loop serving
 /// it in this process.
 pub async fn bootstrap(app: App, function: &str) -> RuntimeApiServer {
