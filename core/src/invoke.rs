@@ -45,9 +45,10 @@ pub trait Invoke {
         ctx: Context,
     ) -> impl Future<Output = Result<Output, Error>> + Send;
 
-    /// Runs an HTTP invocation and always produces a response: errors become
-    /// their kind's status with a JSON body. Internal errors are logged in full
-    /// but answered without detail, so nothing private leaks to callers.
+    /// Runs an HTTP invocation and always produces a response: the caller's
+    /// own mistakes answer their kind's status with a JSON body; anything
+    /// else is logged in full and answered with a generic 5xx naming the
+    /// invocation, so nothing private reaches callers.
     fn invoke_http(
         &self,
         request: HttpRequest,
@@ -113,7 +114,7 @@ impl Function {
                 match self.claim(key, &ctx).await? {
                     Some(token) => claim = Some(token),
                     None => {
-                        tracing::info!(key = %key, "duplicate delivery suppressed");
+                        tracing::info!(key = ?key, "duplicate delivery suppressed");
                         return Ok(Output::Done);
                     }
                 }
@@ -126,12 +127,12 @@ impl Function {
                     Err(_) => store.release(key, token).await,
                 };
                 if let Err(e) = recorded {
-                    tracing::warn!(error = %e, key = %key, "idempotency store failed");
+                    tracing::warn!(error = %e, key = ?key, "idempotency store failed");
                 }
             }
             match &result {
                 Ok(_) => tracing::debug!("invocation succeeded"),
-                Err(e) => tracing::warn!(kind = %e.kind(), retryable = e.is_retryable(), error = %e.message(), "invocation failed"),
+                Err(e) => tracing::warn!(kind = %e.kind(), retryable = e.is_retryable(), error = %e, "invocation failed"),
             }
             result
         }
@@ -146,7 +147,11 @@ impl Function {
         let store = &ctx.services().idempotency;
         let mut pause = Duration::from_millis(5);
         loop {
-            match store.claim(key, self.policy.timeout).await? {
+            match store
+                .claim(key, self.policy.timeout)
+                .await
+                .map_err(Error::private)?
+            {
                 Claim::Acquired(token) => return Ok(Some(token)),
                 Claim::Completed => return Ok(None),
                 Claim::InProgress if ctx.remaining() > pause => {
@@ -193,9 +198,10 @@ impl Function {
         Some(format!("{}/{}", self.name, key))
     }
 
-    /// Runs an HTTP invocation and always produces a response: errors become
-    /// their kind's status with a JSON body. Internal errors are logged in full
-    /// but answered without detail, so nothing private leaks to callers.
+    /// Runs an HTTP invocation and always produces a response: the caller's
+    /// own mistakes answer their kind's status with a JSON body; anything
+    /// else is logged in full and answered with a generic 5xx naming the
+    /// invocation ([`HttpResponse::from_invocation_error`]).
     pub(crate) async fn run_http(&self, request: HttpRequest, ctx: Context) -> HttpResponse {
         if request.body.len() > self.policy.max_body_bytes {
             return HttpResponse::from_error(&Error::too_large(format!(
@@ -208,10 +214,7 @@ impl Function {
         match self.run(Event::Http(request), ctx).await {
             Ok(Output::Http(response)) => response,
             Ok(Output::Done) => HttpResponse::new(204),
-            Err(e) if e.kind() == crate::ErrorKind::Internal => HttpResponse::from_error(
-                &Error::internal(format!("internal error in invocation {invocation_id}")),
-            ),
-            Err(e) => HttpResponse::from_error(&e),
+            Err(e) => HttpResponse::from_invocation_error(&e, &invocation_id),
         }
     }
 

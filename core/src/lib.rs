@@ -12,8 +12,11 @@
 //! [`provider`]; the rules every provider follows alike are in
 //! [`conventions`].
 
+#![forbid(unsafe_code)]
+
 mod app;
 mod capabilities;
+mod collisions;
 mod context;
 pub mod conventions;
 mod error;

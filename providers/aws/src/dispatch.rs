@@ -280,11 +280,11 @@ async fn dead_letter_to(
     }
     match services.queue(dlq).send_message(dead).await {
         Ok(_) => {
-            tracing::error!(function = %function.name(), message_id = %message.id, dead_letter_queue = dlq, attempts = message.attempt, error = %error, "message failed for good; moved to the dead-letter queue");
+            tracing::error!(function = %function.name(), message_id = ?message.id, dead_letter_queue = dlq, attempts = message.attempt, error = %error, "message failed for good; moved to the dead-letter queue");
             Ok(())
         }
         Err(send) => {
-            tracing::error!(function = %function.name(), message_id = %message.id, error = %send, "could not dead-letter a failed message; leaving it to the queue's redrive");
+            tracing::error!(function = %function.name(), message_id = ?message.id, error = %send, "could not dead-letter a failed message; leaving it to the queue's redrive");
             Err(error)
         }
     }
