@@ -278,3 +278,20 @@ async fn sdk_calls_carry_the_invocations_trace() {
         "every call carries {trace}: {seen:?}"
     );
 }
+
+/// An invocation from the Runtime API, printed, leaves its event out:
+/// events carry headers, bodies and message contents.
+#[tokio::test]
+async fn a_printed_invocation_leaves_out_its_event() {
+    let server = cloudfn_aws::emulate::RuntimeApiServer::start("f")
+        .await
+        .unwrap();
+    let api = RuntimeApi::new(&server.address());
+    let invoke =
+        tokio::spawn(async move { server.invoke(r#"{"card":"4111-secret"}"#, TIMEOUT).await });
+    let next = api.next().await.unwrap();
+    let shown = format!("{next:?}");
+    invoke.abort();
+    assert!(shown.contains(&next.invocation.request_id), "{shown}");
+    assert!(!shown.contains("secret"), "{shown}");
+}
