@@ -128,9 +128,9 @@ pub fn check_collisions(spec: &AppSpec) -> Result<(), Error> {
 }
 
 /// The prefix of the variable holding a queue's URL.
-pub const QUEUE_URL: &str = "CLOUDFN_QUEUE_URL_";
+const QUEUE_URL: &str = "CLOUDFN_QUEUE_URL_";
 /// The prefix of the variable holding a topic's ARN.
-pub const TOPIC_ARN: &str = "CLOUDFN_TOPIC_ARN_";
+const TOPIC_ARN: &str = "CLOUDFN_TOPIC_ARN_";
 
 /// AWS names handed out so far, each with who has it.
 #[derive(Default)]
