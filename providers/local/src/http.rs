@@ -42,17 +42,20 @@ pub(crate) async fn serve(
         .header_read_timeout(header_read_timeout);
     let graceful = GracefulShutdown::new();
     loop {
-        let stream = tokio::select! {
+        let accepted = tokio::select! {
             _ = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors, or the peer gave up already:
-                    // the listener itself is fine.
-                    tracing::warn!(error = %e, "could not accept a connection");
-                    continue;
-                }
-            },
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, or the peer gave up already: the
+                // listener itself is fine, and a pause keeps the loop from
+                // spinning until descriptors are free again.
+                tracing::warn!(error = %e, "could not accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let state = state.clone();
         let service = hyper::service::service_fn(move |request| {
