@@ -5,6 +5,8 @@
 //! cargo cloudfn package --cloud aws --example hello   # a Lambda package (target/cloudfn/aws)
 //! ```
 
+#![forbid(unsafe_code)]
+
 use cloudfn::{App, Context, Error, Function, HttpRequest, HttpResponse, Method};
 
 async fn hello(req: HttpRequest, _ctx: Context) -> Result<HttpResponse, Error> {

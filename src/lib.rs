@@ -18,6 +18,8 @@
 //! }
 //! ```
 
+#![forbid(unsafe_code)]
+
 /// The AWS adapter (feature `aws`).
 #[cfg(feature = "aws")]
 pub use cloudfn_aws as aws;

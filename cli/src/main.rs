@@ -7,6 +7,8 @@
 //! cargo cloudfn spec --example shop                    # the app's AppSpec as JSON
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod build;
 mod dev;
 

@@ -125,7 +125,7 @@ impl App {
     }
 
     /// Checks what can be checked before serving: names, routes, cron
-    /// expressions and policies. Every provider calls it at start-up, so a
+    /// expressions, policies, and queue names that would collide. Every provider calls it at start-up, so a
     /// mistake fails the deployment's first start with a message naming it.
     pub fn validate(&self) -> Result<(), Error> {
         let mut names = HashSet::new();
@@ -190,6 +190,7 @@ impl App {
                 _ => {}
             }
         }
+        crate::collisions::check(&self.spec())?;
         self.router()?;
         Ok(())
     }

@@ -94,6 +94,12 @@ impl fmt::Display for ErrorKind {
 /// The error of cloudfn: a kind, a message for humans, and where it applies the
 /// input field at fault.
 ///
+/// What an HTTP caller is shown of it is decided in one place,
+/// [`crate::HttpResponse::from_error`]: the caller's own mistakes
+/// ([`Error::is_for_caller`]) with their kind, message and field; anything
+/// else as a generic 5xx. Its `Display` escapes control characters, so an
+/// error quoting input never forges a log line.
+///
 /// ```
 /// use cloudfn_core::{Error, ErrorKind};
 ///
@@ -108,6 +114,7 @@ pub struct Error {
     message: Cow<'static, str>,
     field: Option<String>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    private: bool,
 }
 
 macro_rules! constructors {
@@ -129,6 +136,7 @@ impl Error {
             message: message.into(),
             field: None,
             source: None,
+            private: false,
         }
     }
 
@@ -167,6 +175,30 @@ impl Error {
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Arc::new(source));
         self
+    }
+
+    /// Marks the error as made by infrastructure — a cloud client, a store,
+    /// a permission check — rather than by the caller: its message (which
+    /// may carry account ids, ARNs, resource names) stays in the logs, and
+    /// an HTTP caller sees a generic 5xx. Its kind still decides retries.
+    ///
+    /// ```
+    /// use cloudfn_core::Error;
+    ///
+    /// let sdk = Error::not_found("queue arn:aws:sqs:eu-west-1:123456789012:orders does not exist");
+    /// assert!(sdk.is_for_caller());
+    /// assert!(!sdk.private().is_for_caller());
+    /// ```
+    pub fn private(mut self) -> Self {
+        self.private = true;
+        self
+    }
+
+    /// Whether an HTTP caller is shown this error's kind, message and field:
+    /// only for the caller's own mistakes — a 4xx kind, not marked
+    /// [`Error::private`]. Everything else answers a generic 5xx.
+    pub fn is_for_caller(&self) -> bool {
+        !self.private && self.kind.http_status() < 500
     }
 
     /// The kind of failure.
@@ -271,13 +303,28 @@ impl fmt::Debug for Error {
         if let Some(source) = &self.source {
             d.field("source", source);
         }
+        if self.private {
+            d.field("private", &true);
+        }
         d.finish()
     }
 }
 
 impl fmt::Display for Error {
+    /// `kind: message`, with control characters in the message escaped
+    /// (`\n`, `\0`, `\u{1b}`): messages quote paths, keys and payloads
+    /// from outside, and a raw newline in a log line starts a forged one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)
+        write!(f, "{}: ", self.kind)?;
+        for c in self.message.chars() {
+            // Line and paragraph separators end lines in some log viewers too.
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                write!(f, "{}", c.escape_debug())?;
+            } else {
+                fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -378,6 +425,31 @@ mod tests {
         let err =
             Error::decode_json::<Order>(br#"{"customer":"a","items":[]} trailing"#).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BadInput);
+    }
+
+    #[test]
+    fn display_escapes_control_characters() {
+        let err = Error::not_found("no order a\nINFO forged\0\u{1b}[31m\u{2028}x");
+        let shown = err.to_string();
+        assert_eq!(
+            shown,
+            "not_found: no order a\\nINFO forged\\0\\u{1b}[31m\\u{2028}x"
+        );
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(
+            err.message(),
+            "no order a\nINFO forged\0\u{1b}[31m\u{2028}x"
+        );
+    }
+
+    #[test]
+    fn only_the_callers_own_mistakes_are_for_the_caller() {
+        assert!(Error::bad_input("x").is_for_caller());
+        assert!(Error::throttled("slow down").is_for_caller());
+        assert!(!Error::forbidden("undeclared").private().is_for_caller());
+        assert!(!Error::unavailable("down").is_for_caller());
+        assert!(!Error::timeout("late").is_for_caller());
+        assert!(!Error::internal("bug").is_for_caller());
     }
 
     #[test]

@@ -52,9 +52,10 @@ pub trait Invoke {
         ctx: Context,
     ) -> impl Future<Output = Result<Output, Error>> + Send;
 
-    /// Runs an HTTP invocation and always produces a response: errors become
-    /// their kind's status with a JSON body. Internal errors are logged in full
-    /// but answered without detail, so nothing private leaks to callers.
+    /// Runs an HTTP invocation and always produces a response: the caller's
+    /// own mistakes answer their kind's status with a JSON body; anything
+    /// else is logged in full and answered with a generic 5xx naming the
+    /// invocation, so nothing private reaches callers.
     fn invoke_http(
         &self,
         request: HttpRequest,
@@ -120,7 +121,7 @@ impl Function {
                 match self.claim(key, &ctx).await? {
                     Some(token) => claim = Some(token),
                     None => {
-                        tracing::info!(key = %key, "duplicate delivery suppressed");
+                        tracing::info!(key = ?key, "duplicate delivery suppressed");
                         return Ok(Output::Done);
                     }
                 }
@@ -133,12 +134,12 @@ impl Function {
                     Err(_) => idempotency::release(&store, key, held).await,
                 };
                 if let Err(e) = recorded {
-                    tracing::warn!(error = %e, key = %key, "idempotency store failed");
+                    tracing::warn!(error = %e, key = ?key, "idempotency store failed");
                 }
             }
             match &result {
                 Ok(_) => tracing::debug!("invocation succeeded"),
-                Err(e) => tracing::warn!(kind = %e.kind(), retryable = e.is_retryable(), error = %e.message(), "invocation failed"),
+                Err(e) => tracing::warn!(kind = %e.kind(), retryable = e.is_retryable(), error = %e, "invocation failed"),
             }
             result
         }
@@ -153,7 +154,10 @@ impl Function {
         let store = ctx.idempotency_store();
         let mut pause = Duration::from_millis(5);
         loop {
-            match idempotency::claim(&store, key, self.policy.timeout).await? {
+            match idempotency::claim(&store, key, self.policy.timeout)
+                .await
+                .map_err(Error::private)?
+            {
                 Claim::Acquired(held) => return Ok(Some(held)),
                 Claim::Completed => return Ok(None),
                 Claim::InProgress if ctx.remaining() > pause => {
@@ -205,9 +209,10 @@ impl Function {
         Some(format!("{}/{}", self.name, key))
     }
 
-    /// Runs an HTTP invocation and always produces a response: errors become
-    /// their kind's status with a JSON body. Internal errors are logged in full
-    /// but answered without detail, so nothing private leaks to callers.
+    /// Runs an HTTP invocation and always produces a response: the caller's
+    /// own mistakes answer their kind's status with a JSON body; anything
+    /// else is logged in full and answered with a generic 5xx naming the
+    /// invocation ([`HttpResponse::from_invocation_error`]).
     pub(crate) async fn run_http(&self, request: HttpRequest, ctx: Context) -> HttpResponse {
         if request.body.len() > self.policy.max_body_bytes {
             return HttpResponse::from_error(&Error::too_large(format!(
@@ -220,10 +225,7 @@ impl Function {
         match self.run(Event::Http(request), ctx).await {
             Ok(Output::Http(response)) => response,
             Ok(Output::Done) => HttpResponse::new(204),
-            Err(e) if e.kind() == crate::ErrorKind::Internal => HttpResponse::from_error(
-                &Error::internal(format!("internal error in invocation {invocation_id}")),
-            ),
-            Err(e) => HttpResponse::from_error(&e),
+            Err(e) => HttpResponse::from_invocation_error(&e, &invocation_id),
         }
     }
 

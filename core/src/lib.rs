@@ -12,9 +12,12 @@
 //! [`provider`]; the rules every provider follows alike are in
 //! [`conventions`].
 
+#![forbid(unsafe_code)]
+
 mod access;
 mod app;
 mod capabilities;
+mod collisions;
 mod context;
 pub mod conventions;
 mod error;

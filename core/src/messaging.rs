@@ -3,6 +3,10 @@
 //! Providers implement [`QueueClient`] and [`TopicClient`] on their cloud's
 //! SDK; handlers only see the [`Queue`] and [`Topic`] handles that
 //! [`crate::Context`] gives out, so handler code never names a cloud.
+//!
+//! What the handles fail with — a client's error, an undeclared queue or
+//! topic — is [`Error::private`]: the function's or the cloud's problem,
+//! logged in full, never shown to an HTTP caller.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -136,9 +140,11 @@ impl Permissions {
         if self.unrestricted || declared.contains(name) {
             Ok(())
         } else {
+            // The function's mistake, not the caller's: private.
             Err(Error::forbidden(format!(
                 "function `{function}` did not declare {what} `{name}`; add `.{how}(\"{name}\")` to it"
-            )))
+            ))
+            .private())
         }
     }
 }
@@ -178,13 +184,19 @@ impl Queue {
     /// Sends a message built with attributes, ordering key or delay.
     pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, Error> {
         self.allowed.clone()?;
-        self.client.send(&self.name, message).await
+        self.client
+            .send(&self.name, message)
+            .await
+            .map_err(Error::private)
     }
 
     /// Sends many messages; returns their ids in order.
     pub async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> Result<Vec<String>, Error> {
         self.allowed.clone()?;
-        self.client.send_batch(&self.name, messages).await
+        self.client
+            .send_batch(&self.name, messages)
+            .await
+            .map_err(Error::private)
     }
 }
 
@@ -234,6 +246,9 @@ impl Topic {
             .attributes
             .entry(PUBLISHED_ID.to_owned())
             .or_insert_with(|| uuid::Uuid::new_v4().to_string());
-        self.client.publish(&self.name, message).await
+        self.client
+            .publish(&self.name, message)
+            .await
+            .map_err(Error::private)
     }
 }

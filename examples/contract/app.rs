@@ -120,6 +120,14 @@ async fn panics(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
     Ok(HttpResponse::text(200, "still here"))
 }
 
+/// `POST /undeclared`: sends to a queue it never declared, so the send is
+/// refused with a message naming the function and the queue — a failure of
+/// the function's making, which the caller must not see.
+async fn undeclared(_: HttpRequest, ctx: Context) -> Result<HttpResponse, Error> {
+    ctx.queue(JOBS).send(&serde_json::json!({})).await?;
+    Ok(HttpResponse::new(202))
+}
+
 /// `POST /publish/{key}`: publishes the key to `events`.
 async fn publish(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error> {
     let key = req.path_param("key")?.to_owned();
@@ -211,6 +219,12 @@ pub fn app() -> App {
             Function::http("slow", Method::Get, "/slow", slow).timeout(Duration::from_secs(1)),
         )
         .function(Function::http("panics", Method::Get, "/panic", panics))
+        .function(Function::http(
+            "undeclared",
+            Method::Post,
+            "/undeclared",
+            undeclared,
+        ))
         .function(
             Function::http("publish", Method::Post, "/publish/{key}", publish).publishes_to(EVENTS),
         )

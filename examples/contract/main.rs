@@ -2,6 +2,8 @@
 //! environment names: the suite runs this binary as each function's
 //! bootstrap on the AWS emulation.
 
+#![forbid(unsafe_code)]
+
 mod app;
 
 #[tokio::main]

@@ -11,6 +11,8 @@ mod contract_app;
 #[cfg(feature = "aws")]
 mod aws_invoke;
 mod contract;
+mod leaks;
+mod local_server;
 mod reliability;
 mod runtime;
 mod shop;

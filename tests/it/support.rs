@@ -74,7 +74,6 @@ pub fn dynamodb() -> Option<String> {
 
 /// The example `name` cargo built beside this test (with `--all-features`,
 /// so with every cloud adapter).
-#[cfg(feature = "aws")]
 pub fn example_binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let binary = exe

@@ -1,15 +1,19 @@
 //! HTTP requests and responses, as every provider hands them to a handler.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header::CONTENT_TYPE};
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::Error;
+use super::redact::{Body, Headers, is_sensitive, mark_sensitive};
+use crate::{Error, ErrorKind};
 
 /// An HTTP request, already routed: `path_params` holds the route's `{name}`s.
-#[derive(Debug, Clone, Default)]
+///
+/// Its `Debug` leaves out the body and the values of
+/// [`super::SENSITIVE_HEADERS`].
+#[derive(Clone, Default)]
 pub struct HttpRequest {
     /// The method.
     pub method: http::Method,
@@ -40,13 +44,16 @@ impl HttpRequest {
         }
     }
 
-    /// A request from `http` parts and its whole body, not yet routed.
+    /// A request from `http` parts and its whole body, not yet routed; the
+    /// values of [`super::SENSITIVE_HEADERS`] are marked sensitive.
     pub fn from_parts(parts: http::request::Parts, body: Bytes) -> Self {
+        let mut headers = parts.headers;
+        mark_sensitive(&mut headers);
         Self {
             method: parts.method,
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().map(str::to_owned),
-            headers: parts.headers,
+            headers,
             path_params: BTreeMap::new(),
             body,
         }
@@ -60,9 +67,7 @@ impl HttpRequest {
 
     /// Adds a header; invalid names or values are ignored.
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            self.headers.append(name, value);
-        }
+        append_header(&mut self.headers, name, value);
         self
     }
 
@@ -107,7 +112,31 @@ impl HttpRequest {
     }
 }
 
+/// Appends a header, its value marked sensitive if its name is.
+fn append_header(headers: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(name), Ok(mut value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+        value.set_sensitive(is_sensitive(&name));
+        headers.append(name, value);
+    }
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("headers", &Headers(&self.headers))
+            .field("path_params", &self.path_params)
+            .field("body", &Body(self.body.len()))
+            .finish()
+    }
+}
+
 /// An HTTP response.
+///
+/// Its `Debug` leaves out the body and the values of
+/// [`super::SENSITIVE_HEADERS`] (`set-cookie`).
 ///
 /// ```
 /// use cloudfn_core::HttpResponse;
@@ -116,7 +145,7 @@ impl HttpRequest {
 /// assert_eq!(res.status, 202);
 /// assert_eq!(res.headers["content-type"], "application/json");
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct HttpResponse {
     /// The status code.
     pub status: StatusCode,
@@ -154,17 +183,55 @@ impl HttpResponse {
             .with_body(text.into())
     }
 
-    /// The response an HTTP caller sees for `error`: its kind's status and a
-    /// JSON body naming the kind, the message and the field.
+    /// The response an HTTP caller sees for `error`, decided here alone.
+    /// The caller's own mistakes ([`Error::is_for_caller`]) answer their
+    /// kind's status and a JSON body naming the kind, the message and the
+    /// field; anything else answers a generic 5xx — `internal` (500),
+    /// `unavailable` (503) or `timeout` (504) — with no detail: SDK messages
+    /// carry account ids and ARNs, and those belong in the logs.
+    ///
+    /// ```
+    /// use cloudfn_core::{Error, HttpResponse};
+    ///
+    /// let sdk = Error::forbidden("User: arn:aws:iam::123456789012:role/x is not authorized").private();
+    /// let res = HttpResponse::from_error(&sdk);
+    /// assert_eq!(res.status, 500);
+    /// assert!(!String::from_utf8_lossy(&res.body).contains("arn:aws"));
+    /// ```
     pub fn from_error(error: &Error) -> Self {
-        Self::json(error.kind().http_status(), &error.to_json())
+        Self::answering(error, None)
+    }
+
+    /// [`HttpResponse::from_error`] for an error of invocation
+    /// `invocation_id`: a generic answer carries the id (as
+    /// `error.invocation_id`), so the caller can quote it and the logs of
+    /// that invocation say what happened.
+    pub fn from_invocation_error(error: &Error, invocation_id: &str) -> Self {
+        Self::answering(error, Some(invocation_id))
+    }
+
+    fn answering(error: &Error, invocation_id: Option<&str>) -> Self {
+        if error.is_for_caller() {
+            return Self::json(error.kind().http_status(), &error.to_json());
+        }
+        let (kind, message) = match error.kind() {
+            ErrorKind::Timeout => (ErrorKind::Timeout, "the function ran past its deadline"),
+            ErrorKind::Unavailable | ErrorKind::Throttled => (
+                ErrorKind::Unavailable,
+                "a service the function needs is unavailable; try again later",
+            ),
+            _ => (ErrorKind::Internal, "internal error"),
+        };
+        let mut body = Error::new(kind, message).to_json();
+        if let Some(id) = invocation_id {
+            body["error"]["invocation_id"] = serde_json::Value::from(id);
+        }
+        Self::json(kind.http_status(), &body)
     }
 
     /// Adds a header; invalid names or values are ignored.
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            self.headers.append(name, value);
-        }
+        append_header(&mut self.headers, name, value);
         self
     }
 
@@ -183,6 +250,16 @@ impl HttpResponse {
     }
 }
 
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &Headers(&self.headers))
+            .field("body", &Body(self.body.len()))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +271,53 @@ mod tests {
         assert_eq!(req.query_param("q").as_deref(), Some("red shoes"));
         assert_eq!(req.query_pairs().len(), 3);
         assert_eq!(req.query_param("missing"), None);
+    }
+
+    #[test]
+    fn infrastructure_errors_answer_a_generic_5xx_naming_the_invocation() {
+        let leaky = "arn:aws:sqs:eu-west-1:123456789012:shop-orders";
+        for (error, status, kind) in [
+            (Error::not_found(leaky).private(), 500, "internal"),
+            (Error::throttled(leaky).private(), 503, "unavailable"),
+            (Error::unavailable(leaky), 503, "unavailable"),
+            (Error::timeout(leaky), 504, "timeout"),
+            (Error::internal(leaky).with_field("secret"), 500, "internal"),
+        ] {
+            let res = HttpResponse::from_invocation_error(&error, "inv-1");
+            assert_eq!(res.status, status, "{error}");
+            let body: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
+            assert_eq!(body["error"]["kind"], kind, "{body}");
+            assert_eq!(body["error"]["invocation_id"], "inv-1", "{body}");
+            assert!(body["error"].get("field").is_none(), "{body}");
+            assert!(!body.to_string().contains("123456789012"), "{body}");
+        }
+    }
+
+    #[test]
+    fn debug_leaves_out_credentials_and_bodies() {
+        let mut request = HttpRequest::new(http::Method::POST, "/login")
+            .with_header("x-api-key", "k-secret")
+            .with_header("x-probe", "shown")
+            .with_body("password=p-secret");
+        for name in ["authorization", "cookie", "proxy-authorization"] {
+            request.headers.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static("h-secret"),
+            );
+        }
+        let shown = format!("{request:?}");
+        assert!(
+            shown.contains("shown") && shown.contains("<17 bytes>"),
+            "{shown}"
+        );
+        assert!(!shown.contains("secret"), "{shown}");
+        let response = HttpResponse::text(200, "b-secret").with_header("set-cookie", "s=c-secret");
+        let shown = format!("{response:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(
+            !format!("{:?}", response.headers).contains("secret"),
+            "a header added by name is marked sensitive"
+        );
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! Queue and topic messages, incoming and outgoing.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, fmt, time::Duration};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Serialize, de::DeserializeOwned};
 
+use super::redact::Body;
 use crate::Error;
 
 /// A message delivered from a queue or topic, with its body typed as `T`.
 ///
 /// Handlers usually take `Message<MyType>`; the raw form `Message<Bytes>` is
-/// what providers build from the platform's envelope.
-#[derive(Debug, Clone, PartialEq)]
+/// what providers build from the platform's envelope. Its `Debug` leaves
+/// the body out.
+#[derive(Clone, PartialEq)]
 pub struct Message<T = Bytes> {
     /// The id the platform assigned; stable across redeliveries.
     pub id: String,
@@ -85,7 +87,22 @@ impl<T> Message<T> {
     }
 }
 
-/// A message to send to a queue or publish to a topic.
+impl<T> fmt::Debug for Message<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("id", &self.id)
+            .field("body", &format_args!("<redacted>"))
+            .field("attributes", &self.attributes)
+            .field("attempt", &self.attempt)
+            .field("published_at", &self.published_at)
+            .field("ordering_key", &self.ordering_key)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// A message to send to a queue or publish to a topic. Its `Debug` leaves
+/// the body out.
 ///
 /// ```
 /// use cloudfn_core::OutgoingMessage;
@@ -96,7 +113,7 @@ impl<T> Message<T> {
 ///     .with_ordering_key("customer-42");
 /// assert_eq!(&msg.body[..], br#"{"id":7}"#);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct OutgoingMessage {
     /// The body.
     pub body: Bytes,
@@ -108,6 +125,18 @@ pub struct OutgoingMessage {
     pub deduplication_id: Option<String>,
     /// Delivery delay.
     pub delay: Option<Duration>,
+}
+
+impl fmt::Debug for OutgoingMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutgoingMessage")
+            .field("body", &Body(self.body.len()))
+            .field("attributes", &self.attributes)
+            .field("ordering_key", &self.ordering_key)
+            .field("deduplication_id", &self.deduplication_id)
+            .field("delay", &self.delay)
+            .finish()
+    }
 }
 
 impl OutgoingMessage {
@@ -176,6 +205,21 @@ mod tests {
                 cents: 1200
             }
         );
+    }
+
+    #[test]
+    fn debug_leaves_out_bodies() {
+        let raw = Message::new("m-1", "orders", r#"{"card":"4111-secret"}"#);
+        let typed = raw.clone().decode::<serde_json::Value>().unwrap();
+        let outgoing = OutgoingMessage::new("4111-secret").with_attribute("kind", "card");
+        for shown in [
+            format!("{raw:?}"),
+            format!("{typed:?}"),
+            format!("{outgoing:?}"),
+        ] {
+            assert!(!shown.contains("secret"), "{shown}");
+        }
+        assert!(format!("{raw:?}").contains("m-1"));
     }
 
     #[test]

@@ -2,12 +2,14 @@
 
 mod http;
 mod message;
+mod redact;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use self::http::{HttpRequest, HttpResponse};
 pub use self::message::{Message, OutgoingMessage};
+pub use self::redact::{SENSITIVE_HEADERS, mark_sensitive};
 use crate::StorageEventKind;
 
 /// A schedule firing.

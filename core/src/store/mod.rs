@@ -194,7 +194,9 @@ impl Store {
                 } else {
                     ""
                 }
-            )))
+            ))
+            // The function's own mistake, not the caller's: logged, never answered.
+            .private())
         };
         let (readable, writable) = match (permissions.unrestricted, declared) {
             (true, _) | (_, Some(StoreAccess::ReadWrite)) => (Ok(()), Ok(())),
@@ -225,7 +227,12 @@ impl Store {
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, Error> {
         self.readable.clone()?;
         check_key(key)?;
-        let Some(record) = self.client.get(&self.name, key).await? else {
+        let Some(record) = self
+            .client
+            .get(&self.name, key)
+            .await
+            .map_err(Error::private)?
+        else {
             return Ok(None);
         };
         let value = serde_json::from_slice(&record.value).map_err(|e| {
@@ -300,7 +307,10 @@ impl Store {
     pub async fn delete(&self, key: &str) -> Result<bool, Error> {
         self.writable.clone()?;
         check_key(key)?;
-        self.client.delete(&self.name, key, Condition::Always).await
+        self.client
+            .delete(&self.name, key, Condition::Always)
+            .await
+            .map_err(Error::private)
     }
 
     /// Deletes `key` only if it still holds `expected`.
@@ -310,6 +320,7 @@ impl Store {
         self.client
             .delete(&self.name, key, Condition::Version(expected))
             .await
+            .map_err(Error::private)
     }
 
     async fn write<T: Serialize + ?Sized>(
@@ -340,7 +351,11 @@ impl Store {
             condition,
             ttl: self.ttl,
         };
-        let written = self.client.put(&self.name, key, write).await?;
+        let written = self
+            .client
+            .put(&self.name, key, write)
+            .await
+            .map_err(Error::private)?;
         Ok(written.then_some(version))
     }
 }
@@ -412,6 +427,10 @@ mod tests {
         assert_eq!(reader.get::<u32>("a").await.unwrap().unwrap().value, 1);
         let err = reader.put("a", &2).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Forbidden);
+        assert!(
+            !err.is_for_caller(),
+            "the function's mistake, not the caller's"
+        );
         assert!(err.message().contains(".uses_store(\"orders\")"), "{err}");
 
         let stranger = store_for(&[], client);

@@ -14,6 +14,8 @@
 //! A bootstrap carries only what it runs: without client features it links
 //! no AWS SDK at all, and the deployment and emulation code never reaches it.
 
+#![forbid(unsafe_code)]
+
 /// The AWS SDK crates cloudfn-aws is built on, for code that goes beyond
 /// the neutral clients (the same versions, so no second copy is compiled).
 #[cfg(feature = "sdk")]
@@ -41,6 +43,7 @@ pub mod emulate;
 pub mod events;
 pub mod names;
 pub mod runtime;
+mod trace;
 
 use std::sync::Arc;
 
@@ -74,6 +77,14 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // Each function runs in execution environments of its own.
     shared_memory: false,
 };
+
+/// Checks `spec` against what AWS can do ([`CAPABILITIES`]) and refuses
+/// names that would meet on AWS ([`names::check_collisions`]): what a
+/// bootstrap checks when it starts and the SAM rendering before it renders.
+pub fn validate(spec: &AppSpec) -> Result<(), Error> {
+    spec.validate_for(&CAPABILITIES)?;
+    names::check_collisions(spec)
+}
 
 /// The services of a Lambda process: the SQS, SNS and DynamoDB clients
 /// this build has (configured from the environment on first use) and
@@ -238,7 +249,7 @@ pub async fn serve_on(
     let ready = || {
         app.validate()?;
         let spec = app.spec();
-        spec.validate_for(&CAPABILITIES)?;
+        validate(&spec)?;
         let function = app.select(function, "_HANDLER")?;
         check_build(&spec, function.name())?;
         Ok::<_, Error>(function.clone())

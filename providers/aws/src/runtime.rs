@@ -24,13 +24,22 @@ pub struct RuntimeApi {
     base: String,
 }
 
-/// One invocation handed out by `next`.
-#[derive(Debug)]
+/// One invocation handed out by `next`. Its `Debug` leaves the event out:
+/// events carry request headers, bodies and message contents.
 pub struct NextInvocation {
     /// Its ids, deadline and trace.
     pub invocation: Invocation,
     /// The event, as JSON bytes.
     pub payload: Bytes,
+}
+
+impl std::fmt::Debug for NextInvocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NextInvocation")
+            .field("invocation", &self.invocation)
+            .field("payload", &format_args!("<{} bytes>", self.payload.len()))
+            .finish()
+    }
 }
 
 impl RuntimeApi {
@@ -199,7 +208,9 @@ pub async fn run_loop(api: &RuntimeApi, dispatcher: &Dispatcher) -> Result<(), E
     loop {
         let next = api.next().await?;
         let request_id = next.invocation.request_id.clone();
-        let outcome = dispatcher.handle(&next.payload, &next.invocation).await;
+        let trace_id = next.invocation.trace_id.clone();
+        let outcome =
+            crate::trace::scope(trace_id, dispatcher.handle(&next.payload, &next.invocation)).await;
         let reported = match outcome {
             Ok(answer) => match api.respond(&request_id, answer).await {
                 Err(e) if e.kind() == cloudfn_core::ErrorKind::TooLarge => {

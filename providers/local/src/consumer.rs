@@ -95,7 +95,7 @@ impl Consumer {
         let target = conventions::dead_letter_queue(self.function.policy(), self.queue.name());
         tracing::error!(
             function = %self.function.name(),
-            message_id = %message.id,
+            message_id = ?message.id,
             attempts = attempt,
             dead_letter_queue = %target,
             error = %error,

@@ -7,6 +7,8 @@
 //! function; schedule functions fire on their cron times. Each invocation runs
 //! in a tracing span, and shutdown finishes what is in flight.
 
+#![forbid(unsafe_code)]
+
 mod broker;
 mod consumer;
 mod http;
@@ -19,12 +21,14 @@ pub use broker::LocalBroker;
 pub use queue::QueueDepth;
 pub use runtime::{
     CAPABILITIES, DATA_DIR_VARIABLE, LocalRuntime, PROVIDER, Running, ShutdownReport,
+    address_from_env,
 };
 pub use store::FileStore;
 
 use cloudfn_core::{App, Error, Trigger};
 
-/// Serves `app` on `127.0.0.1:$PORT` (3000 by default) until Ctrl-C or
+/// Serves `app` on `127.0.0.1:$PORT` (3000 by default; a `PORT` that is no
+/// port number is an error) until Ctrl-C or
 /// SIGTERM, then shuts down gracefully and logs what was left in queues.
 ///
 /// Logs go through `tracing` to whatever subscriber is installed

@@ -183,7 +183,7 @@ impl LocalQueue {
                 continue;
             };
             if pending.leased {
-                tracing::warn!(queue = %self.name, message_id = %pending.message.id, "visibility timeout expired; redelivering");
+                tracing::warn!(queue = %self.name, message_id = ?pending.message.id, "visibility timeout expired; redelivering");
             }
             // A delivered message holds its group until it leaves `pending`.
             if pending.message.receive_count > 0 {

@@ -47,9 +47,12 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 /// ```
 pub struct LocalRuntime {
     app: App,
-    addr: SocketAddr,
+    /// An invalid `PORT` is kept until [`LocalRuntime::start`] reports it,
+    /// unless [`LocalRuntime::port`] or [`LocalRuntime::bind`] replace it.
+    addr: Result<SocketAddr, Error>,
     grace: Duration,
     stores: Stores,
+    header_read_timeout: Duration,
 }
 
 /// Where the runtime keeps the app's stores.
@@ -64,22 +67,20 @@ enum Stores {
 pub const DATA_DIR_VARIABLE: &str = "CLOUDFN_DATA_DIR";
 
 impl LocalRuntime {
-    /// The runtime for `app`, on 127.0.0.1:`PORT` (3000 when `PORT` is unset),
-    /// waiting up to 30 s for in-flight work at shutdown, keeping its stores
-    /// in `$CLOUDFN_DATA_DIR` (else `.cloudfn/<app>` under the working folder).
+    /// The runtime for `app`, on [`address_from_env`] (127.0.0.1:`PORT`,
+    /// 3000 when `PORT` is unset), waiting up to 30 s for in-flight work at
+    /// shutdown and 30 s for a request's headers, keeping its stores in
+    /// `$CLOUDFN_DATA_DIR` (else `.cloudfn/<app>` under the working folder).
     pub fn new(app: App) -> Self {
-        let port = std::env::var("PORT")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(3000);
         let data_dir = std::env::var_os(DATA_DIR_VARIABLE)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(".cloudfn").join(app.name()));
         Self {
             app,
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            addr: address_from_env(),
             grace: Duration::from_secs(30),
             stores: Stores::File(data_dir),
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 
@@ -97,13 +98,20 @@ impl LocalRuntime {
 
     /// Listens on `port` instead (0 picks a free one).
     pub fn port(mut self, port: u16) -> Self {
-        self.addr.set_port(port);
+        self.addr = Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
         self
     }
 
     /// Listens on `addr` instead.
     pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.addr = addr;
+        self.addr = Ok(addr);
+        self
+    }
+
+    /// How long a client may take to send a request's headers before it is
+    /// disconnected.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
         self
     }
 
@@ -116,6 +124,7 @@ impl LocalRuntime {
     /// Validates the app, binds the HTTP port and starts every consumer and
     /// schedule.
     pub async fn start(self) -> Result<Running, Error> {
+        let addr = self.addr?;
         self.app.validate_for(&CAPABILITIES)?;
         let broker = LocalBroker::for_app(&self.app);
         let stores: Arc<dyn StoreClient> = match &self.stores {
@@ -166,24 +175,18 @@ impl LocalRuntime {
                 .max()
                 .unwrap_or(0),
         });
-        let listener = tokio::net::TcpListener::bind(self.addr)
-            .await
-            .map_err(|e| {
-                Error::unavailable(format!("cannot listen on {}: {e}", self.addr)).with_source(e)
-            })?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            Error::unavailable(format!("cannot listen on {addr}: {e}")).with_source(e)
+        })?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::internal(format!("listener has no address: {e}")))?;
-        let router =
-            axum::Router::new().fallback(move |request| http::handle(state.clone(), request));
-        let stop_http = shutdown.clone();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop_http.cancelled().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
+        let server = tokio::spawn(http::serve(
+            listener,
+            state,
+            self.header_read_timeout,
+            shutdown.clone(),
+        ));
 
         Ok(Running {
             app: self.app,
@@ -197,6 +200,14 @@ impl LocalRuntime {
             grace: self.grace,
         })
     }
+}
+
+/// The address [`LocalRuntime::new`] listens on: 127.0.0.1 and the port in
+/// `PORT` (3000 when unset or empty). A `PORT` that is no port number is an
+/// error naming it, never a silent 3000.
+pub fn address_from_env() -> Result<SocketAddr, Error> {
+    let port = std::env::var_os("PORT").map(|p| p.to_string_lossy().into_owned());
+    http::address_from(port.as_deref())
 }
 
 /// A running app; drop it only through [`Running::shutdown`].

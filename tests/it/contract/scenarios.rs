@@ -66,6 +66,11 @@ pub const ALL: &[Scenario] = &[
         run: |h| deadline_exceeded(h).boxed(),
     },
     Scenario {
+        name: "infrastructure failure → generic 500 with the invocation id",
+        needs: anywhere,
+        run: |h| infrastructure_failure_is_generic(h).boxed(),
+    },
+    Scenario {
         name: "panic fails one invocation, the function goes on",
         needs: anywhere,
         run: |h| panic_isolated(h).boxed(),
@@ -297,6 +302,36 @@ async fn fifo_order(h: &Harness) {
 async fn deadline_exceeded(h: &Harness) {
     let response = h.http(Method::GET, "/slow").send().await.unwrap();
     assert_eq!(response.status(), 504);
+    let body = json_of(response).await;
+    assert_generic(&body, "timeout");
+    assert!(
+        !body.to_string().contains("slow"),
+        "what timed out stays in the logs: {body}"
+    );
+}
+
+/// A generic 5xx answer: its kind and the invocation for the caller to
+/// quote, and no field.
+fn assert_generic(body: &Value, kind: &str) {
+    assert_eq!(body["error"]["kind"], kind, "{body}");
+    let invocation = body["error"]["invocation_id"].as_str().unwrap_or("");
+    assert!(!invocation.is_empty(), "no invocation to quote: {body}");
+    assert!(body["error"].get("field").is_none(), "{body}");
+}
+
+/// A send the function was never granted fails with a message naming the
+/// function and the queue (on a cloud, an SDK error naming the account and
+/// the ARN): the caller sees only that something failed, and which
+/// invocation to quote.
+async fn infrastructure_failure_is_generic(h: &Harness) {
+    let response = h.http(Method::POST, "/undeclared").send().await.unwrap();
+    assert_eq!(response.status(), 500);
+    let body = json_of(response).await;
+    assert_generic(&body, "internal");
+    let text = body.to_string();
+    for private in ["undeclared", JOBS, "declare", "forbidden"] {
+        assert!(!text.contains(private), "`{private}` leaked: {body}");
+    }
 }
 
 async fn panic_isolated(h: &Harness) {

@@ -10,6 +10,7 @@ mod lambda;
 mod sns;
 #[cfg(feature = "sqs")]
 mod sqs;
+mod traced;
 
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::{DynamoDbStoreClient, TTL_ATTRIBUTE};
@@ -25,18 +26,21 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use cloudfn_core::Error;
 
 /// The HTTPS client every SDK client shares: rustls with ring (smaller and
-/// quicker to build than the SDK's default aws-lc).
+/// quicker to build than the SDK's default aws-lc), sending the invocation's
+/// X-Ray trace ([`traced`]).
 fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     static HTTPS: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
         std::sync::OnceLock::new();
     HTTPS
         .get_or_init(|| {
             use aws_smithy_http_client::tls;
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(
-                    tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build_https()
+            traced::Traced::around(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(
+                        tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
         })
         .clone()
 }

@@ -30,6 +30,8 @@ pub fn eventbridge_cron(cron: &str) -> Result<String, Error> {
 }
 
 /// Unix weekdays are 0–6 from Sunday (7 is Sunday too); EventBridge's are 1–7.
+/// Only weekday numbers shift: a step after `/` and the nth-weekday count
+/// after `#` (`5#3`, the third Friday) are counts, kept as they are.
 fn shift_weekdays(field: &str) -> Result<String, Error> {
     let mut out = String::new();
     let mut number = String::new();
@@ -43,13 +45,13 @@ fn shift_weekdays(field: &str) -> Result<String, Error> {
         }
         Ok(())
     };
-    let mut after_slash = false;
+    let mut in_count = false;
     for c in field.chars() {
-        if c.is_ascii_digit() && !after_slash {
+        if c.is_ascii_digit() && !in_count {
             number.push(c);
         } else {
             flush(&mut number, &mut out)?;
-            after_slash = c == '/' || (after_slash && c.is_ascii_digit());
+            in_count = matches!(c, '/' | '#') || (in_count && c.is_ascii_digit());
             out.push(c);
         }
     }

@@ -66,7 +66,7 @@ pub fn render_sam(spec: &AppSpec, options: &SamOptions) -> Result<String, Error>
 /// Renders `spec` as a SAM template, as a JSON value (the same document the
 /// YAML holds).
 pub fn sam_template(spec: &AppSpec, options: &SamOptions) -> Result<Value, Error> {
-    spec.validate_for(&crate::CAPABILITIES)?;
+    crate::validate(spec)?;
     let mut renderer = Renderer {
         spec,
         options,
@@ -126,6 +126,15 @@ mod tests {
             "cron(0 9 ? * 1,7 *)"
         );
         assert_eq!(eventbridge_cron("0 9 * * 7").unwrap(), "cron(0 9 ? * 1 *)");
+        assert_eq!(
+            eventbridge_cron("0 9 * * 5#3").unwrap(),
+            "cron(0 9 ? * 6#3 *)",
+            "the third Friday: the weekday shifts, the count after `#` does not"
+        );
+        assert_eq!(
+            eventbridge_cron("0 9 * * 1-5/2").unwrap(),
+            "cron(0 9 ? * 2-6/2 *)"
+        );
         assert_eq!(
             eventbridge_cron("0 9 * * MON-FRI").unwrap(),
             "cron(0 9 ? * MON-FRI *)"

@@ -134,13 +134,13 @@ pub(crate) async fn carry_out(
     for (letter, outcome) in dead.into_iter().zip(sent) {
         match outcome {
             Ok(()) => {
-                tracing::error!(function = %function.name(), message_id = %letter.id, dead_letter_queue = dlq, error = %letter.error, "message failed for good; moved to the dead-letter queue");
+                tracing::error!(function = %function.name(), message_id = ?letter.id, dead_letter_queue = dlq, error = %letter.error, "message failed for good; moved to the dead-letter queue");
                 if !letter.receipt.is_empty() {
                     receipts.push(letter.receipt);
                 }
             }
             Err(e) => {
-                tracing::error!(function = %function.name(), message_id = %letter.id, dead_letter_queue = dlq, error = %e, "could not dead-letter a failed message; it stays on its queue");
+                tracing::error!(function = %function.name(), message_id = ?letter.id, dead_letter_queue = dlq, error = %e, "could not dead-letter a failed message; it stays on its queue");
                 unsent.push(letter);
             }
         }

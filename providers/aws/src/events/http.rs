@@ -92,6 +92,7 @@ pub fn decode(event: &[u8], source: HttpSource) -> Result<HttpRequest, Error> {
                     headers.insert(http::header::COOKIE, value);
                 }
             }
+            cloudfn_core::event::mark_sensitive(&mut headers);
             let path = strip_stage(
                 e.raw_path.as_deref().unwrap_or("/"),
                 e.request_context.stage.as_deref(),
@@ -170,11 +171,13 @@ fn body(body: Option<String>, base64: bool) -> Result<Bytes, Error> {
 
 /// Multi-value headers hold every value when present; single-value headers
 /// fill in the rest.
-fn merge_headers(single: HeaderMap, multi: HeaderMap) -> HeaderMap {
+fn merge_headers(mut single: HeaderMap, multi: HeaderMap) -> HeaderMap {
+    cloudfn_core::event::mark_sensitive(&mut single);
     if multi.is_empty() {
         return single;
     }
     let mut merged = multi;
+    cloudfn_core::event::mark_sensitive(&mut merged);
     for (name, value) in &single {
         if !merged.contains_key(name) {
             merged.insert(name.clone(), value.clone());

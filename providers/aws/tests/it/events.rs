@@ -310,3 +310,41 @@ fn s3_notifications_become_storage_events() {
         (StorageEventKind::Deleted, "a b+c.txt")
     );
 }
+
+/// Credentials and sessions a request carries never show in `Debug`,
+/// whichever integration sent it and however its headers were shaped.
+#[test]
+fn request_credentials_are_marked_sensitive_in_every_shape() {
+    let secrets = json!({
+        "authorization": "Bearer a-secret",
+        "cookie": "session=c-secret",
+        "x-api-key": "k-secret",
+        "proxy-authorization": "Basic p-secret",
+    });
+    let multi_secrets: serde_json::Map<String, Value> = secrets
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, value)| (name.clone(), json!([value])))
+        .collect();
+    let mut v2 = fixture("example-apigw-v2-request-no-authorizer.json");
+    v2["headers"] = secrets.clone();
+    v2["cookies"] = json!(["jar=j-secret"]);
+    let mut v1 = fixture("example-apigw-request-multi-value-parameters.json");
+    v1["headers"] = secrets.clone();
+    v1["multiValueHeaders"] = json!(multi_secrets);
+    let mut alb = fixture("example-alb-lambda-target-request-headers-only.json");
+    alb["headers"] = secrets.clone();
+    for event in [v2, v1, alb] {
+        let source = http::source_of(&bytes(&event)).unwrap();
+        let req = http::decode(&bytes(&event), source).unwrap();
+        assert_eq!(
+            req.header("x-api-key"),
+            Some("k-secret"),
+            "{source:?}: the handler still reads it"
+        );
+        for shown in [format!("{:?}", req.headers), format!("{req:?}")] {
+            assert!(!shown.contains("secret"), "{source:?}: {shown}");
+        }
+    }
+}

@@ -1,10 +1,25 @@
 //! The Runtime API loop, in process, against the project's Runtime API server.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use cloudfn_aws::{emulate::Outcome, runtime::RuntimeApi};
-use cloudfn_core::{App, Context, Error, Function, HttpRequest, HttpResponse, Message, Method};
+use cloudfn_aws::{
+    client::ClientBuilder,
+    dispatch::Dispatcher,
+    emulate::Outcome,
+    runtime::{RuntimeApi, run_loop},
+};
+use cloudfn_core::{
+    App, Context, Error, Function, HttpRequest, HttpResponse, Message, Method,
+    messaging::NoMessaging,
+};
 use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
 
 use crate::support::{TIMEOUT, bootstrap, fixture};
 
@@ -183,4 +198,105 @@ async fn an_unknown_function_is_an_init_error() {
         "{reported}"
     );
     assert_eq!(reported["errorType"], "cloudfn.not_found");
+}
+
+/// A stand-in for an AWS endpoint that records the `X-Amzn-Trace-Id` of each
+/// request (`None` when absent) and refuses it: LocalStack does not show
+/// what headers reached it.
+async fn trace_headers_seen() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let trace = String::from_utf8_lossy(&head).lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("x-amzn-trace-id")
+                    .then(|| value.trim().to_owned())
+            });
+            record.lock().unwrap().push(trace);
+            let body = r#"{"__type":"AccessDenied","message":"no"}"#;
+            let answer = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+/// What Lambda's own runtimes do through `_X_AMZN_TRACE_ID`: an AWS call a
+/// handler makes carries its invocation's X-Ray trace.
+#[tokio::test]
+async fn sdk_calls_carry_the_invocations_trace() {
+    let (endpoint, seen) = trace_headers_seen().await;
+    let app = App::new("trace").function(
+        Function::http(
+            "send",
+            Method::Any,
+            "/{*path}",
+            |_: HttpRequest, ctx: Context| async move {
+                // Refused by the stand-in; the request it made is what counts.
+                let _ = ctx.queue("jobs").send(&json!({})).await;
+                let trace = ctx.trace_id().unwrap_or_default().to_owned();
+                Ok(HttpResponse::text(200, trace))
+            },
+        )
+        .sends_to("jobs"),
+    );
+    let sqs = ClientBuilder::from_env()
+        .endpoint_url(endpoint)
+        .region("us-east-1")
+        .test_credentials()
+        .sqs();
+    let services = app.services(
+        "aws",
+        Arc::new(sqs),
+        Arc::new(NoMessaging),
+        Arc::new(cloudfn_core::store::NoStore),
+    );
+    let dispatcher = Dispatcher::new(app.get("send").unwrap().clone(), services, None);
+    let server = cloudfn_aws::emulate::RuntimeApiServer::start("send")
+        .await
+        .unwrap();
+    let api = RuntimeApi::new(&server.address());
+    tokio::spawn(async move { run_loop(&api, &dispatcher).await });
+
+    let out = answer(&server, v2("/").to_string()).await;
+    let trace = out["body"].as_str().unwrap().to_owned();
+    assert!(trace.starts_with("Root=1-"), "{out}");
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "the handler reached the endpoint");
+    assert!(
+        seen.iter()
+            .all(|header| header.as_deref() == Some(trace.as_str())),
+        "every call carries {trace}: {seen:?}"
+    );
+}
+
+/// An invocation from the Runtime API, printed, leaves its event out:
+/// events carry headers, bodies and message contents.
+#[tokio::test]
+async fn a_printed_invocation_leaves_out_its_event() {
+    let server = cloudfn_aws::emulate::RuntimeApiServer::start("f")
+        .await
+        .unwrap();
+    let api = RuntimeApi::new(&server.address());
+    let invoke =
+        tokio::spawn(async move { server.invoke(r#"{"card":"4111-secret"}"#, TIMEOUT).await });
+    let next = api.next().await.unwrap();
+    let shown = format!("{next:?}");
+    invoke.abort();
+    assert!(shown.contains(&next.invocation.request_id), "{shown}");
+    assert!(!shown.contains("secret"), "{shown}");
 }
