@@ -1,54 +1,8 @@
 //! What reaches logs and `Debug` output: escaped, and without credentials.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
-
 use cloudfn::{App, Context, Error, Function, HttpRequest, HttpResponse, Method};
 
-use crate::support::{client, start};
-
-/// Everything the `tracing` subscriber writes on this thread while it is
-/// alive, as plain text (the local runtime's tasks run on the test's one
-/// thread).
-struct Logs {
-    written: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-#[derive(Clone)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn capture() -> Self {
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let sink = Sink(written.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
-        Self {
-            written,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.written.lock().unwrap()).into_owned()
-    }
-}
+use crate::support::{Logs, client, start};
 
 /// A path parameter decoded from `%0A` and `%00` reaches the log inside an
 /// error message, escaped: it cannot start a line of its own, or put a NUL

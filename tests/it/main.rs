@@ -8,6 +8,7 @@ mod shop_app;
 #[path = "../../examples/contract/app.rs"]
 mod contract_app;
 
+mod access;
 #[cfg(feature = "aws")]
 mod aws_invoke;
 mod contract;

@@ -1,6 +1,10 @@
 //! Starting apps and waiting for what they do.
 
-use std::time::Duration;
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use cloudfn::{
     App,
@@ -89,4 +93,45 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
         binary.display()
     );
     binary
+}
+
+/// Everything the `tracing` subscriber writes on this thread while it is
+/// alive, as plain text (the local runtime's tasks run on the test's one
+/// thread).
+pub struct Logs {
+    written: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+#[derive(Clone)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    pub fn capture() -> Self {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(written.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        Self {
+            written,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.written.lock().unwrap()).into_owned()
+    }
 }

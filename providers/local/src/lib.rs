@@ -25,7 +25,7 @@ pub use runtime::{
 };
 pub use store::FileStore;
 
-use cloudfn_core::{App, Error, Trigger};
+use cloudfn_core::{App, Error};
 
 /// Serves `app` on `127.0.0.1:$PORT` (3000 by default; a `PORT` that is no
 /// port number is an error) until Ctrl-C or
@@ -35,22 +35,6 @@ use cloudfn_core::{App, Error, Trigger};
 /// (`cloudfn::run` installs one writing to stderr, filtered by `RUST_LOG`).
 pub async fn serve(app: App) -> Result<ShutdownReport, Error> {
     let running = LocalRuntime::new(app).start().await?;
-    tracing::info!(app = %running.app().name(), url = %running.url(), "local runtime started");
-    for function in running.app().functions() {
-        match function.trigger() {
-            Trigger::Http { method, route } => {
-                // Said at start, so nobody takes local openness for the cloud's.
-                let access = &function.policy().access;
-                let note = if access.is_public() {
-                    "public".to_owned()
-                } else {
-                    format!("{access} when deployed; open here")
-                };
-                tracing::info!(function = %function.name(), "{method} {}{route} ({note})", running.url())
-            }
-            other => tracing::info!(function = %function.name(), trigger = ?other, "listening"),
-        }
-    }
     wait_for_signal().await;
     tracing::info!("shutting down: finishing in-flight work");
     let report = running.shutdown().await;

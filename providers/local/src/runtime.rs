@@ -188,6 +188,7 @@ impl LocalRuntime {
             shutdown.clone(),
         ));
 
+        announce(&self.app, &format!("http://{addr}"));
         Ok(Running {
             app: self.app,
             addr,
@@ -329,6 +330,27 @@ impl Running {
         ShutdownReport {
             abandoned,
             left_in_queues,
+        }
+    }
+}
+
+/// Logs what the app serves: each HTTP route with its access (the local
+/// runtime answers anyone, so it says which routes would be private
+/// deployed), and each other trigger.
+fn announce(app: &App, url: &str) {
+    tracing::info!(app = %app.name(), url = %url, "local runtime started");
+    for function in app.functions() {
+        match function.trigger() {
+            Trigger::Http { method, route } => {
+                let access = &function.policy().access;
+                let note = if access.is_public() {
+                    "public".to_owned()
+                } else {
+                    format!("{access} when deployed; open here")
+                };
+                tracing::info!(function = %function.name(), "{method} {url}{route} ({note})");
+            }
+            other => tracing::info!(function = %function.name(), trigger = ?other, "listening"),
         }
     }
 }

@@ -244,7 +244,7 @@ async fn sdk_calls_carry_the_invocations_trace() {
         Function::http(
             "send",
             Method::Any,
-            "/{*path}",
+            "/",
             |_: HttpRequest, ctx: Context| async move {
                 // Refused by the stand-in; the request it made is what counts.
                 let _ = ctx.queue("jobs").send(&json!({})).await;
