@@ -48,29 +48,24 @@ pub fn client() -> reqwest::Client {
 /// tests skip, loudly, unless `TEST_INTEGRATION=1` says they must run.
 #[cfg(feature = "aws")]
 pub fn localstack() -> Option<String> {
-    match std::env::var("CLOUDFN_TEST_LOCALSTACK_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("TEST_INTEGRATION").as_deref() == Ok("1") => {
-            panic!("TEST_INTEGRATION=1 but CLOUDFN_TEST_LOCALSTACK_URL is unset: run scripts/test")
-        }
-        _ => {
-            eprintln!("SKIPPED: LocalStack is not running (scripts/test starts it)");
-            None
-        }
-    }
+    emulator("CLOUDFN_TEST_LOCALSTACK_URL", "LocalStack")
 }
 
-/// moto's URL (DynamoDB), when the test command started it; like
-/// [`localstack`], the AWS tests skip loudly without it.
+/// moto's URL (DynamoDB), like [`localstack`].
 #[cfg(feature = "aws")]
 pub fn dynamodb() -> Option<String> {
-    match std::env::var("CLOUDFN_TEST_DYNAMODB_URL") {
+    emulator("CLOUDFN_TEST_DYNAMODB_URL", "moto (DynamoDB)")
+}
+
+#[cfg(feature = "aws")]
+fn emulator(variable: &str, name: &str) -> Option<String> {
+    match std::env::var(variable) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("TEST_INTEGRATION").as_deref() == Ok("1") => {
-            panic!("TEST_INTEGRATION=1 but CLOUDFN_TEST_DYNAMODB_URL is unset: run scripts/test")
+            panic!("TEST_INTEGRATION=1 but {variable} is unset: run scripts/test")
         }
         _ => {
-            eprintln!("SKIPPED: moto (DynamoDB) is not running (scripts/test starts it)");
+            eprintln!("SKIPPED: {name} is not running (scripts/test starts it)");
             None
         }
     }

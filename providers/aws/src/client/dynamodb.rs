@@ -135,11 +135,22 @@ fn expression(condition: Condition, deleting: bool, now: u64) -> Option<Expressi
     })
 }
 
-fn is_condition_failure<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
-    error: &SdkError<E, R>,
-) -> bool {
+/// A conditional write's outcome: done, refused by its condition, or failed.
+fn settled<T, E, R>(store: &str, outcome: Result<T, SdkError<E, R>>) -> Result<bool, Error>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-    error.code() == Some("ConditionalCheckFailedException")
+    match outcome {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(sdk_error(&format!("store `{store}`"), e)),
+    }
 }
 
 #[async_trait]
@@ -184,11 +195,7 @@ impl StoreClient for DynamoDbStoreClient {
                 .set_expression_attribute_names(Some(condition.names))
                 .set_expression_attribute_values(Some(condition.values));
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_error(&format!("store `{store}`"), e)),
-        }
+        settled(store, request.send().await)
     }
 
     async fn delete(&self, store: &str, key: &str, condition: Condition) -> Result<bool, Error> {
@@ -208,10 +215,6 @@ impl StoreClient for DynamoDbStoreClient {
             .condition_expression(condition.text)
             .set_expression_attribute_names(Some(condition.names))
             .set_expression_attribute_values(Some(condition.values));
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_error(&format!("store `{store}`"), e)),
-        }
+        settled(store, request.send().await)
     }
 }
