@@ -98,7 +98,7 @@ pub fn check_collisions(spec: &AppSpec) -> Result<(), Error> {
         )?;
         names.claim(
             "environment variable",
-            resource_variable(QUEUE_URL, &queue.name),
+            queue_url_variable(&queue.name),
             &who,
         )?;
         names.claim("SQS queue name", sqs_name(&queue.name, queue.fifo), &who)?;
@@ -112,7 +112,7 @@ pub fn check_collisions(spec: &AppSpec) -> Result<(), Error> {
         )?;
         names.claim(
             "environment variable",
-            resource_variable(TOPIC_ARN, &topic.name),
+            topic_arn_variable(&topic.name),
             &who,
         )?;
     }
@@ -131,6 +131,23 @@ pub fn check_collisions(spec: &AppSpec) -> Result<(), Error> {
 const QUEUE_URL: &str = "CLOUDFN_QUEUE_URL_";
 /// The prefix of the variable holding a topic's ARN.
 const TOPIC_ARN: &str = "CLOUDFN_TOPIC_ARN_";
+/// The prefix of the variable holding a store's table name.
+const STORE_TABLE: &str = "CLOUDFN_STORE_TABLE_";
+
+/// The variable that tells a function queue `queue`'s URL.
+pub fn queue_url_variable(queue: &str) -> String {
+    resource_variable(QUEUE_URL, queue)
+}
+
+/// The variable that tells a function topic `topic`'s ARN.
+pub fn topic_arn_variable(topic: &str) -> String {
+    resource_variable(TOPIC_ARN, topic)
+}
+
+/// The variable that tells a function the table of store `store`.
+pub fn store_table_variable(store: &str) -> String {
+    resource_variable(STORE_TABLE, store)
+}
 
 /// AWS names handed out so far, each with who has it.
 #[derive(Default)]
@@ -159,11 +176,11 @@ mod tests {
     #[test]
     fn variables_name_resources() {
         assert_eq!(
-            resource_variable("CLOUDFN_QUEUE_URL_", "orders-dlq"),
+            queue_url_variable("orders-dlq"),
             "CLOUDFN_QUEUE_URL_ORDERS_DLQ"
         );
         assert_eq!(
-            resource_variable("CLOUDFN_TOPIC_ARN_", "order.paid"),
+            topic_arn_variable("order.paid"),
             "CLOUDFN_TOPIC_ARN_ORDER_PAID"
         );
         assert_eq!(sqs_name("ledger", true), "ledger.fifo");

@@ -53,11 +53,7 @@ impl DynamoDbStoreClient {
 
     /// The table that holds store `name`.
     pub fn table_name(name: &str) -> String {
-        std::env::var(crate::names::resource_variable(
-            "CLOUDFN_STORE_TABLE_",
-            name,
-        ))
-        .unwrap_or_else(|_| name.to_owned())
+        std::env::var(crate::names::store_table_variable(name)).unwrap_or_else(|_| name.to_owned())
     }
 }
 

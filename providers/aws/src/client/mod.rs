@@ -279,7 +279,8 @@ impl<C> LazyClient<C> {
 }
 
 /// Neutral names resolved to URLs or ARNs: from the variable the deployment
-/// sets (`<prefix><NAME>`), else looked up once, and cached.
+/// sets (`names::queue_url_variable` and the like), else looked up once, and
+/// cached.
 #[cfg(any(feature = "sqs", feature = "sns"))]
 #[derive(Debug, Default)]
 pub(crate) struct Resolved(std::sync::Mutex<std::collections::HashMap<String, String>>);
@@ -288,7 +289,7 @@ pub(crate) struct Resolved(std::sync::Mutex<std::collections::HashMap<String, St
 impl Resolved {
     pub(crate) async fn resolve<F>(
         &self,
-        prefix: &str,
+        variable: fn(&str) -> String,
         name: &str,
         lookup: impl FnOnce() -> F,
     ) -> Result<String, Error>
@@ -298,7 +299,7 @@ impl Resolved {
         if let Some(found) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Ok(found.clone());
         }
-        let found = match std::env::var(crate::names::resource_variable(prefix, name)) {
+        let found = match std::env::var(variable(name)) {
             Ok(found) => found,
             Err(_) => lookup().await?,
         };

@@ -32,7 +32,7 @@ impl SnsTopicClient {
     /// The ARN of topic `name`.
     pub async fn topic_arn(&self, name: &str) -> Result<String, Error> {
         self.arns
-            .resolve("CLOUDFN_TOPIC_ARN_", name, || async {
+            .resolve(crate::names::topic_arn_variable, name, || async {
                 self.lookup(name).await
             })
             .await

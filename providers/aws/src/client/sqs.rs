@@ -41,7 +41,7 @@ impl SqsQueueClient {
     /// The URL of queue `name`.
     pub async fn queue_url(&self, name: &str) -> Result<String, Error> {
         self.urls
-            .resolve("CLOUDFN_QUEUE_URL_", name, || async {
+            .resolve(crate::names::queue_url_variable, name, || async {
                 match self.lookup(name).await {
                     Err(e)
                         if e.kind() == cloudfn_core::ErrorKind::NotFound

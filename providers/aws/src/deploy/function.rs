@@ -14,7 +14,7 @@ use super::{
     http_api::http_event,
     tables::store_grants,
 };
-use crate::names::resource_variable;
+use crate::names::{queue_url_variable, topic_arn_variable};
 
 impl Renderer<'_> {
     pub(super) fn function(&mut self, function: &FunctionSpec) -> Result<(), Error> {
@@ -34,10 +34,7 @@ impl Renderer<'_> {
                 "Resource": get_att(&qid, "Arn"),
             }));
             // The runtime applies backoff to this queue's messages.
-            variables.insert(
-                resource_variable("CLOUDFN_QUEUE_URL_", queue),
-                reference(&qid),
-            );
+            variables.insert(queue_url_variable(queue), reference(&qid));
             let batch = function.policy.batch_size;
             let mut properties = json!({
                 "Queue": get_att(&qid, "Arn"),
@@ -69,20 +66,14 @@ impl Renderer<'_> {
                 "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
                 "Resource": get_att(&qid, "Arn"),
             }));
-            variables.insert(
-                resource_variable("CLOUDFN_QUEUE_URL_", queue),
-                reference(&qid),
-            );
+            variables.insert(queue_url_variable(queue), reference(&qid));
         }
         for topic in &function.publishes_to {
             let tid = logical_id(topic, "Topic");
             statements.push(
                 json!({ "Effect": "Allow", "Action": "sns:Publish", "Resource": reference(&tid) }),
             );
-            variables.insert(
-                resource_variable("CLOUDFN_TOPIC_ARN_", topic),
-                reference(&tid),
-            );
+            variables.insert(topic_arn_variable(topic), reference(&tid));
         }
         let (grants, tables) = store_grants(function);
         statements.extend(grants);

@@ -7,7 +7,7 @@ use super::{
     Renderer,
     cfn::{get_att, logical_id, reference},
 };
-use crate::{client::TTL_ATTRIBUTE, names::resource_variable};
+use crate::{client::TTL_ATTRIBUTE, names::store_table_variable};
 
 impl Renderer<'_> {
     /// A table per store, keyed by `k`, with DynamoDB's TTL on `ttl`. Tables
@@ -64,10 +64,7 @@ pub(super) fn store_grants(function: &FunctionSpec) -> (Vec<Value>, Vec<(String,
             "Action": actions,
             "Resource": get_att(&id, "Arn"),
         }));
-        variables.push((
-            resource_variable("CLOUDFN_STORE_TABLE_", store),
-            reference(&id),
-        ));
+        variables.push((store_table_variable(store), reference(&id)));
     }
     (statements, variables)
 }

@@ -29,7 +29,7 @@ use super::{Outcome, RuntimeApiServer};
 use crate::{
     client::sdk_error,
     events::{http as http_events, queue as queue_events},
-    names::{resource_variable, sqs_name},
+    names::{queue_url_variable, sqs_name, store_table_variable, topic_arn_variable},
 };
 
 /// What to run and where the AWS services are.
@@ -216,13 +216,13 @@ impl DevStack {
             .env_remove("CLOUDFN_PRINT_SPEC")
             .kill_on_drop(true);
         for (name, url) in &self.queue_urls {
-            command.env(resource_variable("CLOUDFN_QUEUE_URL_", name), url);
+            command.env(queue_url_variable(name), url);
         }
         for (name, arn) in &self.topic_arns {
-            command.env(resource_variable("CLOUDFN_TOPIC_ARN_", name), arn);
+            command.env(topic_arn_variable(name), arn);
         }
         for (name, table) in &self.tables {
-            command.env(resource_variable("CLOUDFN_STORE_TABLE_", name), table);
+            command.env(store_table_variable(name), table);
         }
         if let Some(url) = &options.dynamodb_endpoint_url {
             command.env("AWS_ENDPOINT_URL_DYNAMODB", url);
