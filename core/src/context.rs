@@ -212,13 +212,17 @@ impl Context {
     /// let err = ctx.state::<u32>().unwrap_err();
     /// assert_eq!(err.kind(), ErrorKind::Invalid);
     /// assert!(!err.is_retryable());
+    /// assert!(!err.is_for_caller(), "the app's mistake: a caller sees a generic 500");
     /// ```
     pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T, Error> {
+        // Permanent (retrying cannot register it) and private (the app's
+        // mistake, not the caller's).
         self.0.services.state.get::<T>().ok_or_else(|| {
             Error::invalid(format!(
                 "no state of type `{}` was registered with App::with_state",
                 std::any::type_name::<T>()
             ))
+            .private()
         })
     }
 }
