@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs Azurite (Azure Storage's emulator: Blob, Queue, Table) once into a
+# cache outside the clone, then starts it on free loopback ports and waits
+# until the queue service answers.
+#
+#   scripts/emulators/azurite.sh start <state-dir>   # prints the queue, blob and table URLs
+#   scripts/emulators/azurite.sh stop <state-dir>
+#
+# The URLs are path-style, for the development account `devstoreaccount1`
+# (requests must be SharedKey-signed with its well-known key). The Azure
+# adapter's tests start it from scripts/test once they land (issue 8).
+set -euo pipefail
+
+VERSION=3.35.0
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/cloudfn-test/azurite-$VERSION"
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
+
+install() {
+    [ -x "$CACHE/node_modules/.bin/azurite" ] && [ -f "$CACHE/.installed" ] && return
+    echo "installing Azurite $VERSION into $CACHE (once)" >&2
+    rm -rf "$CACHE"
+    mkdir -p "$CACHE"
+    npm install --prefix "$CACHE" --no-audit --no-fund --silent "azurite@$VERSION" >&2
+    touch "$CACHE/.installed"
+}
+
+start() {
+    local state="$1"
+    install
+    mkdir -p "$state"
+    local queue blob table
+    queue=$(free_port)
+    blob=$(free_port)
+    table=$(free_port)
+    "$CACHE/node_modules/.bin/azurite" --silent --disableTelemetry --inMemoryPersistence \
+        --skipApiVersionCheck \
+        --queueHost 127.0.0.1 --queuePort "$queue" \
+        --blobHost 127.0.0.1 --blobPort "$blob" \
+        --tableHost 127.0.0.1 --tablePort "$table" >"$state/azurite.log" 2>&1 &
+    echo $! >"$state/azurite.pid"
+    # Any HTTP answer (an unsigned request is refused) means it listens.
+    answers() { curl -s -o /dev/null "http://127.0.0.1:$queue/devstoreaccount1?comp=list"; }
+    wait_ready Azurite "$state/azurite.pid" "$state/azurite.log" 60 answers
+    echo "queue=http://127.0.0.1:$queue/devstoreaccount1"
+    echo "blob=http://127.0.0.1:$blob/devstoreaccount1"
+    echo "table=http://127.0.0.1:$table/devstoreaccount1"
+}
+
+stop() {
+    stop_pid "$1/azurite.pid"
+}
+
+case "${1:-}" in
+    install) install ;;
+    start) start "${2:?state dir}" ;;
+    stop) stop "${2:?state dir}" ;;
+    *) echo "usage: $0 install | start <state-dir> | stop <state-dir>" >&2; exit 2 ;;
+esac
