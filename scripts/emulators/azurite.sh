@@ -7,8 +7,8 @@
 #   scripts/emulators/azurite.sh stop <state-dir>
 #
 # The URLs are path-style, for the development account `devstoreaccount1`
-# (requests must be SharedKey-signed with its well-known key). The Azure
-# adapter's tests start it from scripts/test once they land (issue 8).
+# (requests must be SharedKey-signed with its well-known key). scripts/test
+# starts it for cloudfn-azure's tests.
 set -euo pipefail
 
 VERSION=3.35.0

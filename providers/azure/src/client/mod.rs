@@ -1,0 +1,8 @@
+//! Storage clients on azure_core's pipeline: the account they reach and how
+//! its requests are signed.
+
+mod account;
+mod auth;
+
+pub use account::{DEVELOPMENT_ACCOUNT, StorageAccount};
+pub use auth::SharedKey;

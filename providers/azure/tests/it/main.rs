@@ -1,0 +1,4 @@
+//! cloudfn-azure integration tests: with `TEST_INTEGRATION=1`, against
+//! Azurite, which checks every request's SharedKey signature.
+
+mod azurite;
