@@ -37,6 +37,9 @@ pub struct Observation {
     pub attempt: u32,
     /// What the function did: `ok`, `failed`, or what it read.
     pub outcome: String,
+    /// When it did it. Reports travel on a standard queue, which may
+    /// reorder them; this keeps the order the functions ran in.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A `jobs` message: fails retryably until attempt `fail_until` is past.
@@ -75,6 +78,7 @@ async fn observe(ctx: &Context, key: &str, outcome: impl Into<String>) -> Result
         key: key.to_owned(),
         attempt: ctx.attempt(),
         outcome: outcome.into(),
+        at: chrono::Utc::now(),
     };
     ctx.queue(OBSERVED).send(&observation).await.map(|_| ())
 }

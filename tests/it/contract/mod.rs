@@ -163,12 +163,16 @@ impl Harness {
     }
 }
 
+/// The reports about `key`, in the order the functions made them (not the
+/// order the `observed` queue, a standard one, happened to hand them out).
 fn observations_of(messages: &[Message], key: &str) -> Vec<Observation> {
-    messages
+    let mut seen: Vec<Observation> = messages
         .iter()
         .filter_map(|m| serde_json::from_slice::<Observation>(&m.body).ok())
         .filter(|o| o.key == key)
-        .collect()
+        .collect();
+    seen.sort_by_key(|o| o.at);
+    seen
 }
 
 /// An app the suite runs, and how each provider starts it.
