@@ -45,11 +45,6 @@ pub struct Capabilities {
     pub max_timeout: Duration,
     /// The concurrency limits a queue consumer may set.
     pub queue_concurrency: RangeInclusive<u32>,
-    /// Whether every function of the app runs in one process, so that what
-    /// one keeps in memory another sees. False wherever functions run in
-    /// instances of their own: there, state that must outlive an
-    /// invocation belongs in a store.
-    pub shared_memory: bool,
 }
 
 impl Capabilities {
@@ -64,7 +59,6 @@ impl Capabilities {
         max_body_bytes: usize::MAX,
         max_timeout: Duration::MAX,
         queue_concurrency: 1..=u32::MAX,
-        shared_memory: true,
     };
 
     /// The first thing `function` asks of the provider that it cannot do.
@@ -180,7 +174,6 @@ mod tests {
             max_body_bytes: 1024,
             max_timeout: Duration::from_secs(60),
             queue_concurrency: 2..=1000,
-            shared_memory: false,
         }
     }
 

@@ -74,8 +74,6 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     max_timeout: Duration::from_secs(898),
     // An SQS event source's MaximumConcurrency.
     queue_concurrency: 2..=1000,
-    // Each function runs in execution environments of its own.
-    shared_memory: false,
 };
 
 /// Checks `spec` against what AWS can do ([`CAPABILITIES`]) and refuses
