@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod events;
 
 /// The provider name handlers see in `Context::provider`.
 pub const PROVIDER: &str = "azure";

@@ -11,7 +11,6 @@
 
 mod broker;
 mod consumer;
-mod http;
 mod queue;
 mod runtime;
 mod scheduler;

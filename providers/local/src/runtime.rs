@@ -16,12 +16,7 @@ use cloudfn_core::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    broker::LocalBroker,
-    consumer::Consumer,
-    http::{self, HttpState},
-    queue::QueueDepth,
-    scheduler,
-    store::FileStore,
+    broker::LocalBroker, consumer::Consumer, queue::QueueDepth, scheduler, store::FileStore,
 };
 
 /// The provider name handlers see in [`cloudfn_core::Context::provider`].
@@ -164,7 +159,7 @@ impl LocalRuntime {
             }
         }
 
-        let state = Arc::new(HttpState {
+        let routed = Arc::new(cloudfn_server::Routed {
             router: self.app.router()?,
             services: services.clone(),
             max_body_bytes: self
@@ -181,11 +176,14 @@ impl LocalRuntime {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::internal(format!("listener has no address: {e}")))?;
-        let server = tokio::spawn(http::serve(
+        let server = tokio::spawn(cloudfn_server::serve(
             listener,
-            state,
             self.header_read_timeout,
             shutdown.clone(),
+            move |request| {
+                let routed = routed.clone();
+                async move { routed.handle(request).await }
+            },
         ));
 
         announce(&self.app, &format!("http://{addr}"));
@@ -208,7 +206,8 @@ impl LocalRuntime {
 /// error naming it, never a silent 3000.
 pub fn address_from_env() -> Result<SocketAddr, Error> {
     let port = std::env::var_os("PORT").map(|p| p.to_string_lossy().into_owned());
-    http::address_from(port.as_deref())
+    let port = cloudfn_server::port_from("PORT", port.as_deref(), 3000)?;
+    Ok(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)))
 }
 
 /// A running app; drop it only through [`Running::shutdown`].

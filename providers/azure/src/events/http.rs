@@ -1,0 +1,197 @@
+//! The HTTP trigger in the host's wrapped form: the request in the `req`
+//! binding (`Url`, `Method`, `Query`, `Headers`, `Params`, `Body`), the
+//! response in the `res` output (`statusCode`, `headers`, `body`).
+//!
+//! Apps whose functions are all HTTP have their requests forwarded as they
+//! are instead (`enableForwardingHttpRequest`), and never come here.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use cloudfn_core::{Error, HttpRequest, HttpResponse, event::mark_sensitive};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The `req` binding as the host sends it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostRequest {
+    /// The whole URL the client called, query included.
+    pub url: String,
+    /// The method.
+    pub method: String,
+    /// Header values by name, each a list (or a single string).
+    #[serde(default)]
+    pub headers: BTreeMap<String, OneOrMany>,
+    /// The body as text; absent when there is none.
+    #[serde(default)]
+    pub body: Option<Value>,
+}
+
+/// A header's values: the host sends lists, older hosts a single string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One value.
+    One(String),
+    /// Every value, in order.
+    Many(Vec<String>),
+}
+
+/// The `res` output.
+#[derive(Debug, Serialize)]
+pub struct HostResponse {
+    /// The status code.
+    #[serde(rename = "statusCode")]
+    pub status_code: u16,
+    /// Headers; repeated ones joined with `, ` (the host takes one value per name).
+    pub headers: BTreeMap<String, String>,
+    /// The body as text.
+    pub body: String,
+}
+
+/// Reads the `req` binding into a request (not yet routed). A binding that
+/// is not a request is a bad-input error naming what is wrong.
+pub fn decode(binding: &Value) -> Result<HttpRequest, Error> {
+    let host: HostRequest = serde_json::from_value(binding.clone()).map_err(|e| {
+        Error::bad_input(format!("the `req` binding is not an HTTP request: {e}"))
+            .with_field("Data.req")
+    })?;
+    let method = http::Method::from_bytes(host.method.as_bytes()).map_err(|_| {
+        Error::bad_input(format!("`{}` is no HTTP method", host.method))
+            .with_field("Data.req.Method")
+    })?;
+    let url = url::Url::parse(&host.url).map_err(|e| {
+        Error::bad_input(format!("`{}` is no URL: {e}", host.url)).with_field("Data.req.Url")
+    })?;
+    let mut request = HttpRequest::new(method, url.path());
+    request.query = url.query().map(str::to_owned);
+    request.headers = headers(&host.headers);
+    request.body = match host.body {
+        None | Some(Value::Null) => Bytes::new(),
+        Some(Value::String(text)) => Bytes::from(text),
+        // A JSON body the host parsed on the way: written back as JSON.
+        Some(other) => Bytes::from(other.to_string()),
+    };
+    Ok(request)
+}
+
+fn headers(host: &BTreeMap<String, OneOrMany>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, values) in host {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        let values = match values {
+            OneOrMany::One(value) => std::slice::from_ref(value),
+            OneOrMany::Many(values) => values.as_slice(),
+        };
+        for value in values {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.append(name.clone(), value);
+            }
+        }
+    }
+    mark_sensitive(&mut headers);
+    headers
+}
+
+/// The `res` output for `response`. The host carries text bodies only: a
+/// body that is not UTF-8 is sent with its invalid bytes replaced, and a
+/// warning says so.
+pub fn encode(response: HttpResponse) -> HostResponse {
+    let mut headers = BTreeMap::<String, String>::new();
+    for (name, value) in &response.headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        headers
+            .entry(name.as_str().to_owned())
+            .and_modify(|joined| {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    let body = match String::from_utf8(response.body.to_vec()) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::warn!(
+                "the response body is not UTF-8 and the host carries text only: invalid bytes replaced"
+            );
+            String::from_utf8_lossy(e.as_bytes()).into_owned()
+        }
+    };
+    HostResponse {
+        status_code: response.status.as_u16(),
+        headers,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn binding() -> Value {
+        json!({
+            "Url": "https://shop.azurewebsites.net/orders/o%2D1?verbose=1&x=a%20b",
+            "Method": "POST",
+            "Query": {"verbose": "1", "x": "a b"},
+            "Headers": {
+                "Content-Type": ["application/json"],
+                "Authorization": ["Bearer secret"],
+                "X-Many": ["a", "b"]
+            },
+            "Params": {"id": "o-1"},
+            "Identities": [],
+            "Body": "{\"qty\":2}"
+        })
+    }
+
+    #[test]
+    fn the_request_binding_reads_into_a_request() {
+        let request = decode(&binding()).unwrap();
+        assert_eq!(request.method, http::Method::POST);
+        assert_eq!(request.path, "/orders/o%2D1");
+        assert_eq!(request.query.as_deref(), Some("verbose=1&x=a%20b"));
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(request.headers.get_all("x-many").iter().count(), 2);
+        assert!(request.headers["authorization"].is_sensitive());
+        assert_eq!(&request.body[..], br#"{"qty":2}"#);
+    }
+
+    #[test]
+    fn a_body_the_host_parsed_reads_as_json() {
+        let mut binding = binding();
+        binding["Body"] = json!({"qty": 2});
+        assert_eq!(&decode(&binding).unwrap().body[..], br#"{"qty":2}"#);
+        binding["Body"] = Value::Null;
+        assert!(decode(&binding).unwrap().body.is_empty());
+    }
+
+    #[test]
+    fn a_bad_binding_names_the_field() {
+        let mut binding = binding();
+        binding["Method"] = json!("NOT A METHOD");
+        assert_eq!(
+            decode(&binding).unwrap_err().field(),
+            Some("Data.req.Method")
+        );
+        let error = decode(&json!({"Method": "GET"})).unwrap_err();
+        assert_eq!(error.field(), Some("Data.req"));
+        assert!(error.message().contains("Url"), "{error}");
+    }
+
+    #[test]
+    fn the_response_goes_back_as_the_res_output() {
+        let response = HttpResponse::json(201, &json!({"id": "o-1"}))
+            .with_header("set-cookie", "a=1")
+            .with_header("set-cookie", "b=2");
+        let out = serde_json::to_value(encode(response)).unwrap();
+        assert_eq!(out["statusCode"], 201);
+        assert_eq!(out["headers"]["content-type"], "application/json");
+        assert_eq!(out["headers"]["set-cookie"], "a=1, b=2");
+        assert_eq!(out["body"], "{\"id\":\"o-1\"}");
+    }
+}

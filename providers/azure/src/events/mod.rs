@@ -1,0 +1,159 @@
+//! The custom-handler payloads of each trigger, read into neutral events and
+//! written back: one file per trigger, pure, no I/O.
+//!
+//! The Functions host POSTs `{"Data": {<binding>: …}, "Metadata": {…}}` to
+//! `/<function>` and reads back `{"Outputs": {…}, "Logs": […],
+//! "ReturnValue": …}`. The binding names are fixed ([`binding`]): the
+//! `function.json` files cloudfn renders use the same ones.
+
+pub mod http;
+pub mod queue;
+pub mod schedule;
+pub mod storage;
+pub mod topic;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use cloudfn_core::Error;
+
+/// The binding names in every `function.json` cloudfn renders, and so in
+/// every payload its handler reads.
+pub mod binding {
+    /// The HTTP trigger's request.
+    pub const REQUEST: &str = "req";
+    /// The HTTP output binding the response goes to. A named output, not
+    /// `$return`: the host would try to read a `$return` string as base64.
+    pub const RESPONSE: &str = "res";
+    /// The queue or Service Bus trigger's message.
+    pub const MESSAGE: &str = "message";
+    /// The timer trigger's tick.
+    pub const TIMER: &str = "timer";
+    /// The blob trigger's blob.
+    pub const BLOB: &str = "blob";
+    /// The Event Grid trigger's event.
+    pub const EVENT: &str = "event";
+}
+
+/// What the host POSTs to `/<function>`.
+#[derive(Debug, Default, Deserialize)]
+pub struct InvocationRequest {
+    /// The trigger's and input bindings' values, by binding name.
+    #[serde(rename = "Data", default)]
+    pub data: Map<String, Value>,
+    /// The trigger's metadata (`DequeueCount`, `sys`, …).
+    #[serde(rename = "Metadata", default)]
+    pub metadata: Map<String, Value>,
+}
+
+impl InvocationRequest {
+    /// Reads the payload; what is not a payload is a bad-input error saying
+    /// what was expected.
+    pub fn from_slice(payload: &[u8]) -> Result<Self, Error> {
+        serde_json::from_slice(payload).map_err(|e| {
+            Error::bad_input(format!(
+                "the invocation is not a custom-handler payload ({{\"Data\": …, \"Metadata\": …}}): {e}"
+            ))
+        })
+    }
+
+    /// The value of binding `name`, or an error naming it.
+    pub fn binding(&self, name: &str) -> Result<&Value, Error> {
+        self.data.get(name).ok_or_else(|| {
+            Error::bad_input(format!(
+                "the invocation has no `Data.{name}` binding (it has {:?})",
+                self.data.keys().collect::<Vec<_>>()
+            ))
+            .with_field(format!("Data.{name}"))
+        })
+    }
+
+    /// Metadata `name` as text, if present.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.metadata.get(name).and_then(text)
+    }
+
+    /// Metadata `name` as a count, if present and a count.
+    pub fn count(&self, name: &str) -> Option<u32> {
+        self.text(name).and_then(|t| t.parse().ok())
+    }
+}
+
+/// What the handler answers the host: always 200 with this body, so that
+/// the host takes the outputs; a failed invocation answers 500 and its
+/// error in `Logs`.
+#[derive(Debug, Default, Serialize)]
+pub struct InvocationResponse {
+    /// Output binding values, by binding name.
+    #[serde(rename = "Outputs")]
+    pub outputs: Map<String, Value>,
+    /// Lines for the invocation's log.
+    #[serde(rename = "Logs")]
+    pub logs: Vec<String>,
+    /// The `$return` binding's value; cloudfn binds no `$return`.
+    #[serde(rename = "ReturnValue")]
+    pub return_value: Value,
+}
+
+/// A metadata or binding value as text. The host serialises trigger
+/// metadata once more than the bindings' own types would (a count arrives
+/// as `"1"`, a string as `"\"abc\""`), so a string holding a JSON string is
+/// unwrapped once.
+pub(crate) fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::String(inner)) => Some(inner),
+            _ => Some(s.clone()),
+        },
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Metadata that is itself a JSON object (properties, application
+/// properties): embedded, or serialised into a string.
+pub(crate) fn object(value: &Value) -> Option<Map<String, Value>> {
+    match value {
+        Value::Object(map) => Some(map.clone()),
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(map)) => Some(map),
+            Ok(Value::String(inner)) => match serde_json::from_str::<Value>(&inner) {
+                Ok(Value::Object(map)) => Some(map),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn metadata_reads_once_or_twice_encoded_values() {
+        assert_eq!(text(&json!("\"abc\"")).as_deref(), Some("abc"));
+        assert_eq!(text(&json!("abc")).as_deref(), Some("abc"));
+        assert_eq!(text(&json!(3)).as_deref(), Some("3"));
+        assert_eq!(text(&json!("3")).as_deref(), Some("3"));
+        assert_eq!(text(&Value::Null), None);
+        let props = json!("{\"a\":1}");
+        assert_eq!(object(&props).unwrap()["a"], 1);
+    }
+
+    #[test]
+    fn a_payload_without_the_binding_names_it() {
+        let request = InvocationRequest::from_slice(br#"{"Data":{"x":1},"Metadata":{}}"#).unwrap();
+        let error = request.binding("message").unwrap_err();
+        assert_eq!(error.field(), Some("Data.message"));
+        let error = InvocationRequest::from_slice(b"[1]").unwrap_err();
+        assert!(
+            error.message().contains("custom-handler payload"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! The timer trigger: `{"Schedule": …, "ScheduleStatus": {"Last", "Next",
+//! "LastUpdated"}, "IsPastDue": …}` into a [`ScheduledTick`].
+
+use chrono::{DateTime, Utc};
+use cloudfn_core::{Error, ScheduledTick};
+use serde::Deserialize;
+
+use super::{InvocationRequest, binding};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Timer {
+    #[serde(default)]
+    schedule_status: Option<Status>,
+    #[serde(default)]
+    is_past_due: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Status {
+    #[serde(default)]
+    last: Option<DateTime<Utc>>,
+}
+
+/// The tick of a timer invocation for the function's `cron` (the neutral,
+/// five-field expression; the host's six-field one adds the seconds). The
+/// time is the occurrence the host records as the last one, else the
+/// invocation's `sys.UtcNow`.
+pub fn decode(request: &InvocationRequest, cron: &str) -> Result<ScheduledTick, Error> {
+    let timer: Timer = match request.data.get(binding::TIMER) {
+        None => Timer::default(),
+        Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
+            Error::bad_input(format!("the `timer` binding is not a timer: {e}"))
+                .with_field(format!("Data.{}", binding::TIMER))
+        })?,
+    };
+    if timer.is_past_due {
+        tracing::info!("the timer is past due: the function ran late");
+    }
+    let now = request
+        .metadata
+        .get("sys")
+        .and_then(super::object)
+        .and_then(|sys| sys.get("UtcNow").and_then(super::text))
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let scheduled_time = timer
+        .schedule_status
+        .and_then(|status| status.last)
+        .or(now)
+        .unwrap_or_else(Utc::now);
+    Ok(ScheduledTick {
+        scheduled_time,
+        schedule: cron.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_timer_invocation_reads_as_a_tick() {
+        let request: InvocationRequest = serde_json::from_value(json!({
+            "Data": {"timer": {
+                "Schedule": {"AdjustForDST": true},
+                "ScheduleStatus": {
+                    "Last": "2026-11-27T10:15:00+00:00",
+                    "Next": "2026-11-27T10:20:00+00:00",
+                    "LastUpdated": "2026-11-27T10:15:00+00:00"
+                },
+                "IsPastDue": false
+            }},
+            "Metadata": {"sys": {"MethodName": "nightly", "UtcNow": "2026-11-27T10:15:00.12Z", "RandGuid": "x"}}
+        }))
+        .unwrap();
+        let tick = decode(&request, "*/5 * * * *").unwrap();
+        assert_eq!(
+            tick.scheduled_time.to_rfc3339(),
+            "2026-11-27T10:15:00+00:00"
+        );
+        assert_eq!(tick.schedule, "*/5 * * * *");
+    }
+
+    #[test]
+    fn without_a_status_the_invocation_time_is_used() {
+        let request: InvocationRequest = serde_json::from_value(json!({
+            "Data": {"timer": {"Schedule": {}, "ScheduleStatus": null, "IsPastDue": false}},
+            "Metadata": {"sys": {"UtcNow": "2026-11-27T10:15:00Z"}}
+        }))
+        .unwrap();
+        let tick = decode(&request, "* * * * *").unwrap();
+        assert_eq!(
+            tick.scheduled_time.to_rfc3339(),
+            "2026-11-27T10:15:00+00:00"
+        );
+        let bad: InvocationRequest =
+            serde_json::from_value(json!({"Data": {"timer": {"IsPastDue": "maybe"}}})).unwrap();
+        assert_eq!(
+            decode(&bad, "* * * * *").unwrap_err().field(),
+            Some("Data.timer")
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! The Service Bus trigger: a topic subscription's message. The body is
+//! the `message` binding; `MessageId`, `DeliveryCount`, `SessionId` (the
+//! ordering key), `EnqueuedTimeUtc` and `ApplicationProperties` (the
+//! attributes) come from the metadata.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use cloudfn_core::{Error, Message};
+use serde_json::Value;
+
+use super::{InvocationRequest, binding};
+
+/// Reads a Service Bus message delivered from neutral topic `topic`.
+pub fn decode(request: &InvocationRequest, topic: &str) -> Result<Message, Error> {
+    let body = match request.binding(binding::MESSAGE)? {
+        Value::String(text) => text.clone().into_bytes(),
+        Value::Null => Vec::new(),
+        other => other.to_string().into_bytes(),
+    };
+    let id = request.text("MessageId").unwrap_or_default();
+    let mut message = Message::new(id, topic, body);
+    message.attempt = request.count("DeliveryCount").unwrap_or(1).max(1);
+    message.ordering_key = request.text("SessionId").filter(|s| !s.is_empty());
+    message.published_at = request.text("EnqueuedTimeUtc").and_then(|t| time(&t));
+    let properties = ["ApplicationProperties", "UserProperties"]
+        .iter()
+        .find_map(|name| request.metadata.get(*name).and_then(super::object))
+        .unwrap_or_default();
+    message.attributes = properties
+        .iter()
+        .filter_map(|(name, value)| Some((name.clone(), super::text(value)?)))
+        .collect();
+    Ok(message)
+}
+
+/// The host writes `EnqueuedTimeUtc` with or without an offset.
+fn time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_service_bus_message_reads_with_its_properties() {
+        let request: InvocationRequest = serde_json::from_value(json!({
+            "Data": {"message": "{\"id\":\"o-1\"}"},
+            "Metadata": {
+                "MessageId": "\"m-1\"",
+                "DeliveryCount": "2",
+                "SessionId": "\"customer-1\"",
+                "EnqueuedTimeUtc": "\"2026-11-27T10:00:00\"",
+                "ApplicationProperties": {"cloudfn-message-id": "m-1", "n": 3},
+                "sys": {"MethodName": "notify"}
+            }
+        }))
+        .unwrap();
+        let message = decode(&request, "order-paid").unwrap();
+        assert_eq!(
+            (message.id.as_str(), message.source.as_str()),
+            ("m-1", "order-paid")
+        );
+        assert_eq!(&message.body[..], br#"{"id":"o-1"}"#);
+        assert_eq!(message.attempt, 2);
+        assert_eq!(message.ordering_key.as_deref(), Some("customer-1"));
+        assert_eq!(message.attribute("cloudfn-message-id"), Some("m-1"));
+        assert_eq!(message.attribute("n"), Some("3"));
+        assert_eq!(
+            message.published_at.unwrap().to_rfc3339(),
+            "2026-11-27T10:00:00+00:00"
+        );
+    }
+}
