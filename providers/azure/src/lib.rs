@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod events;
+pub mod names;
 
 /// The provider name handlers see in `Context::provider`.
 pub const PROVIDER: &str = "azure";

@@ -134,17 +134,38 @@ impl Envelope {
 
 /// Reads a queue message delivered from neutral queue `queue`: the text in
 /// the `message` binding, with `Id`, `DequeueCount` and `InsertionTime`
-/// from the metadata. A cloudfn envelope gives the attributes, the id kept
-/// across retries and the attempts made before this copy.
+/// from the metadata.
 pub fn decode(request: &InvocationRequest, queue: &str) -> Result<Message, Error> {
     let text = message_text(request)?;
-    let queue_id = request.text("Id").unwrap_or_default();
-    let dequeues = request.count("DequeueCount").unwrap_or(1).max(1);
-    let inserted = request
-        .text("InsertionTime")
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc));
-    let message = match Envelope::from_text(&text) {
+    let delivery = Delivery {
+        queue_id: request.text("Id").unwrap_or_default(),
+        dequeue_count: request.count("DequeueCount").unwrap_or(1),
+        inserted: request
+            .text("InsertionTime")
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)),
+    };
+    message_of(&text, &delivery, queue)
+}
+
+/// What the queue says of one delivery of a message.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    /// The queue's id of the message (of this copy).
+    pub queue_id: String,
+    /// How many times this copy was handed out, this time included.
+    pub dequeue_count: u32,
+    /// When this copy was put on the queue.
+    pub inserted: Option<DateTime<Utc>>,
+}
+
+/// The message a delivery of `text` (already base64-decoded) from neutral
+/// queue `queue` carries. A cloudfn envelope gives the attributes, the id
+/// kept across retries and the attempts made before this copy; a bare
+/// text is its own body, under the queue's id.
+pub fn message_of(text: &str, delivery: &Delivery, queue: &str) -> Result<Message, Error> {
+    let dequeues = delivery.dequeue_count.max(1);
+    Ok(match Envelope::from_text(text) {
         Some(envelope) => {
             let mut message = Message::new(envelope.id.clone(), queue, envelope.body()?);
             message.attempt = envelope.attempts.saturating_add(dequeues);
@@ -154,13 +175,13 @@ pub fn decode(request: &InvocationRequest, queue: &str) -> Result<Message, Error
             message
         }
         None => {
-            let mut message = Message::new(queue_id, queue, text.into_bytes());
+            let mut message =
+                Message::new(delivery.queue_id.clone(), queue, text.as_bytes().to_vec());
             message.attempt = dequeues;
-            message.published_at = inserted;
+            message.published_at = delivery.inserted;
             message
         }
-    };
-    Ok(message)
+    })
 }
 
 /// The message's text from the `message` binding: a string (JSON text
