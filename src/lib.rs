@@ -23,6 +23,9 @@
 /// The AWS adapter (feature `aws`).
 #[cfg(feature = "aws")]
 pub use cloudfn_aws as aws;
+/// The Azure adapter (feature `azure`).
+#[cfg(feature = "azure")]
+pub use cloudfn_azure as azure;
 pub use cloudfn_core::*;
 /// The embedded local runtime (feature `local`, on by default).
 #[cfg(feature = "local")]
@@ -94,6 +97,8 @@ pub async fn run(app: App) -> Result<(), Error> {
         Provider::Local => local::serve(app).await.map(|_| ()),
         #[cfg(feature = "aws")]
         Provider::Aws => aws::serve(app).await,
+        #[cfg(feature = "azure")]
+        Provider::Azure => azure::serve(app).await,
         cloud => Err(Error::unavailable(format!(
             "this process runs on {} but this build has no adapter for it: \
              build with cloudfn's `{}` feature",
@@ -105,7 +110,9 @@ pub async fn run(app: App) -> Result<(), Error> {
 
 /// Installs a `tracing` subscriber writing to stderr, unless one is
 /// installed. `RUST_LOG` filters it with `target=level` directives
-/// (`warn,cloudfn_aws=debug`); the default is `info`.
+/// (`warn,cloudfn_aws=debug`); the default is `info`. With the `azure`
+/// feature, an invocation's events also go back to the Functions host in
+/// its `Logs`.
 pub fn init_tracing() {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     let filter = std::env::var("RUST_LOG")
@@ -116,9 +123,11 @@ pub fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .finish();
-    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(
-        tracing_subscriber::layer::SubscriberExt::with(subscriber, filter),
-    );
+    let subscriber = tracing_subscriber::layer::SubscriberExt::with(subscriber, filter);
+    #[cfg(feature = "azure")]
+    let subscriber =
+        tracing_subscriber::layer::SubscriberExt::with(subscriber, azure::logs::layer());
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
 }
 
 /// Writes `app`'s spec to `path`, or to standard output for `-`.

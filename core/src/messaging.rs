@@ -23,7 +23,7 @@ use crate::{Error, OutgoingMessage, store::StoreAccess};
 pub mod dead_letter {
     use std::collections::BTreeMap;
 
-    use crate::Error;
+    use crate::{Error, Message, OutgoingMessage};
 
     /// The last error, as `kind: message`.
     pub const ERROR: &str = "cloudfn-dead-letter-error";
@@ -46,6 +46,28 @@ pub mod dead_letter {
         attributes.insert(FUNCTION.into(), function.into());
         attributes.insert(SOURCE.into(), source.into());
         attributes.insert(ATTEMPTS.into(), attempts.to_string());
+    }
+
+    /// The copy of `message` that goes to a dead-letter queue after
+    /// `function` gave up on it with `error`: its body, attributes and
+    /// ordering key, with the dead-letter attributes added. A message with an
+    /// ordering key keeps its id as the deduplication id, which FIFO
+    /// dead-letter queues need.
+    pub fn copy_of(function: &str, message: &Message, error: &Error) -> OutgoingMessage {
+        let mut copy = OutgoingMessage::new(message.body.clone());
+        copy.attributes = message.attributes.clone();
+        annotate(
+            &mut copy.attributes,
+            function,
+            &message.source,
+            message.attempt,
+            error,
+        );
+        if let Some(group) = &message.ordering_key {
+            copy.ordering_key = Some(group.clone());
+            copy.deduplication_id = Some(message.id.clone());
+        }
+        copy
     }
 }
 

@@ -134,6 +134,30 @@ pub fn port_from(variable: &str, value: Option<&str>, default: u16) -> Result<u1
     }
 }
 
+/// Waits for Ctrl-C or SIGTERM: what every platform sends a process it
+/// stops (Azure's host, Cloud Run, a terminal).
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// The trace id of W3C `traceparent` (`version-traceid-parentid-flags`).
 pub fn trace_id_of(request: &HttpRequest) -> Option<String> {
     request

@@ -47,6 +47,19 @@ impl Message<Bytes> {
         }
     }
 
+    /// A first delivery from `source` whose body is `value` as JSON: how an
+    /// event no queue delivered (a tick, a storage change) is carried to a
+    /// dead-letter queue.
+    pub fn json<T: Serialize + ?Sized>(
+        id: impl Into<String>,
+        source: impl Into<String>,
+        value: &T,
+    ) -> Result<Self, Error> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| Error::internal(format!("cannot serialise the message body: {e}")))?;
+        Ok(Self::new(id, source, body))
+    }
+
     /// The body read as JSON into `T`. A body that does not parse is a
     /// permanent [`crate::ErrorKind::BadInput`] error naming the field, so the
     /// message goes to the dead-letter queue instead of being retried forever.

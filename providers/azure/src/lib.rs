@@ -1,18 +1,137 @@
-//! cloudfn-azure: cloudfn on Azure Functions.
+//! cloudfn-azure: cloudfn on Azure Functions, as a custom handler.
 //!
-//! This first step holds what every Azure client of the adapter stands on:
-//! [`client::StorageAccount`], read from a Functions app's
-//! `AzureWebJobsStorage` connection string, and [`client::SharedKey`], the
-//! azure_core pipeline policy that signs Storage requests with the
-//! account's key (azure_core's own crates sign only with Entra ID tokens or
-//! SAS). The custom-handler server, event mapping, Storage Queue and Table
-//! clients and deployment files build on them.
+//! - [`serve`] answers the Functions host on `FUNCTIONS_CUSTOMHANDLER_PORT`
+//!   for every function of the app ([`runtime`]): HTTP (wrapped, or
+//!   forwarded as sent for all-HTTP apps), Storage queues, Service Bus
+//!   topics, timers and blob changes ([`events`]).
+//! - Failed queue deliveries follow the function's retry policy: a retry
+//!   is re-enqueued after its backoff, a delivery that fails for good goes
+//!   to the function's dead-letter queue ([`dispatch`]).
+//! - [`client`] has the Storage clients on azure_core: accounts from
+//!   `AzureWebJobsStorage` and SharedKey signing.
+//! - Handler `tracing` events of an invocation go back to the host in its
+//!   `Logs` ([`logs`]).
 
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod dispatch;
 pub mod events;
+pub mod logs;
 pub mod names;
+pub mod runtime;
+
+use std::{sync::Arc, time::Duration};
+
+use cloudfn_core::{
+    App, AppSpec, Capabilities, Error, Trigger, messaging::NoMessaging, provider::Services,
+    store::NoStore,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 /// The provider name handlers see in `Context::provider`.
 pub const PROVIDER: &str = "azure";
+
+/// The variable in which the Functions host gives the handler its port.
+pub const PORT_VARIABLE: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
+
+/// What Azure Functions and Storage queues can do, checked when the
+/// handler starts and when the function app is rendered.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    provider: PROVIDER,
+    // Storage queues keep no order.
+    fifo_queues: false,
+    // The host fetches up to 32 messages at once (`batchSize`) and runs
+    // each in its own invocation.
+    max_batch_size: 32,
+    max_fifo_batch_size: 32,
+    // Timers and blob changes are retried in the invocation, by the
+    // function's own policy.
+    max_event_attempts: None,
+    storage_triggers: true,
+    // The host's request size limit.
+    max_body_bytes: 100 * 1024 * 1024,
+    // The Consumption plan's longest `functionTimeout`.
+    max_timeout: Duration::from_secs(600),
+    queue_concurrency: 1..=32,
+};
+
+/// Checks `spec` against what Azure can do ([`CAPABILITIES`]) and refuses
+/// names Azure cannot take ([`names::check`]).
+pub fn validate(spec: &AppSpec) -> Result<(), Error> {
+    spec.validate_for(&CAPABILITIES)?;
+    names::check(spec)
+}
+
+/// Whether the host forwards `spec`'s HTTP requests as they are
+/// (`enableForwardingHttpRequest`): when every function is HTTP. The host
+/// forwards only functions with one HTTP trigger and one HTTP output, and
+/// sends the others' invocations to `/<function>`, where a forwarded
+/// request for a route of the same path could not be told apart.
+pub fn forwards_http(spec: &AppSpec) -> bool {
+    !spec.functions.is_empty()
+        && spec
+            .functions
+            .iter()
+            .all(|f| matches!(f.trigger, Trigger::Http { .. }))
+}
+
+/// The services of a function app: `app`'s state and the clients this
+/// build has, configured from the app settings; and what settles failed
+/// queue deliveries.
+pub fn services(app: &App) -> (Services, Option<Arc<dyn dispatch::Requeue>>) {
+    (
+        app.services(
+            PROVIDER,
+            Arc::new(NoMessaging),
+            Arc::new(NoMessaging),
+            Arc::new(NoStore),
+        ),
+        None,
+    )
+}
+
+/// Serves `app` to the Functions host on `127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT`
+/// until SIGTERM.
+pub async fn serve(app: App) -> Result<(), Error> {
+    let port = std::env::var(PORT_VARIABLE).map_err(|_| {
+        Error::invalid(format!(
+            "{PORT_VARIABLE} is not set: this process is not running under the Functions host"
+        ))
+    })?;
+    let port = cloudfn_server::port_from(PORT_VARIABLE, Some(&port), 0)?;
+    // The host dials 127.0.0.1 (IPv4) only.
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+        Error::unavailable(format!("cannot listen on 127.0.0.1:{port}: {e}")).with_source(e)
+    })?;
+    let stop = CancellationToken::new();
+    let stopping = stop.clone();
+    tokio::spawn(async move {
+        cloudfn_server::stop_signal().await;
+        stopping.cancel();
+    });
+    serve_on(app, listener, stop).await
+}
+
+/// Serves `app` on `listener` until `stop`: what [`serve`] and tests run.
+pub async fn serve_on(
+    app: App,
+    listener: TcpListener,
+    stop: CancellationToken,
+) -> Result<(), Error> {
+    app.validate()?;
+    validate(&app.spec())?;
+    let (services, requeue) = services(&app);
+    let handler = Arc::new(runtime::CustomHandler::new(&app, services, requeue)?);
+    tracing::info!(
+        functions = app.functions().len(),
+        "serving the Functions host"
+    );
+    cloudfn_server::serve(listener, Duration::from_secs(30), stop, move |request| {
+        let handler = handler.clone();
+        async move { handler.answer(request).await }
+    })
+    .await;
+    Ok(())
+}

@@ -34,7 +34,7 @@ use cloudfn_core::{App, Error};
 /// (`cloudfn::run` installs one writing to stderr, filtered by `RUST_LOG`).
 pub async fn serve(app: App) -> Result<ShutdownReport, Error> {
     let running = LocalRuntime::new(app).start().await?;
-    wait_for_signal().await;
+    cloudfn_server::stop_signal().await;
     tracing::info!("shutting down: finishing in-flight work");
     let report = running.shutdown().await;
     if report.is_clean() {
@@ -43,26 +43,4 @@ pub async fn serve(app: App) -> Result<ShutdownReport, Error> {
         tracing::warn!("{report}");
     }
     Ok(report)
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

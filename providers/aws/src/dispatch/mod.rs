@@ -168,7 +168,7 @@ impl Dispatcher {
                     return Err(unexpected(function, schedule::EXPECTED, payload));
                 }
                 let tick = schedule::decode(payload, cron)?;
-                let letter = as_message(invocation, &tick, function.name())?;
+                let letter = Message::json(invocation.request_id.clone(), function.name(), &tick)?;
                 self.asynchronous(vec![(Event::Tick(tick), letter)], invocation)
                     .await
             }
@@ -179,7 +179,8 @@ impl Dispatcher {
                 let events = storage::decode(payload)?
                     .into_iter()
                     .map(|change| {
-                        let letter = as_message(invocation, &change, &change.bucket)?;
+                        let letter =
+                            Message::json(invocation.request_id.clone(), &change.bucket, &change)?;
                         Ok((Event::Storage(change), letter))
                     })
                     .collect::<Result<_, Error>>()?;
@@ -235,18 +236,6 @@ impl Dispatcher {
             (None, None) => Ok(NULL),
         }
     }
-}
-
-/// The message an event no queue delivered is dead-lettered as: the neutral
-/// event as JSON, from `source`, named by the request id.
-fn as_message(
-    invocation: &Invocation,
-    event: &impl Serialize,
-    source: &str,
-) -> Result<Message, Error> {
-    let body = serde_json::to_vec(event)
-        .map_err(|e| Error::internal(format!("cannot serialise the event: {e}")))?;
-    Ok(Message::new(invocation.request_id.clone(), source, body))
 }
 
 /// Names a message's source by the neutral name the app uses (`orders`),

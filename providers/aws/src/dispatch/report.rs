@@ -51,21 +51,7 @@ pub(crate) struct DeadLetter {
 impl DeadLetter {
     /// The dead letter of `message`, which failed with `error`.
     pub(crate) fn of(function: &Function, message: &Message, error: &Error, receipt: &str) -> Self {
-        let mut copy = OutgoingMessage::new(message.body.clone());
-        copy.attributes = message.attributes.clone();
-        dead_letter::annotate(
-            &mut copy.attributes,
-            function.name(),
-            &message.source,
-            message.attempt,
-            error,
-        );
-        // FIFO dead-letter queues need a group and a deduplication id;
-        // standard queues refuse them.
-        if let Some(group) = &message.ordering_key {
-            copy.ordering_key = Some(group.clone());
-            copy.deduplication_id = Some(message.id.clone());
-        }
+        let copy = dead_letter::copy_of(function.name(), message, error);
         Self {
             id: message.id.clone(),
             receipt: receipt.to_owned(),

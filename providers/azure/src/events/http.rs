@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use base64::{Engine, engine::general_purpose::STANDARD};
 use bytes::Bytes;
 use cloudfn_core::{Error, HttpRequest, HttpResponse, event::mark_sensitive};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -42,9 +43,9 @@ pub enum OneOrMany {
 /// The `res` output.
 #[derive(Debug, Serialize)]
 pub struct HostResponse {
-    /// The status code.
+    /// The status code, as a string: the host reads it into a string.
     #[serde(rename = "statusCode")]
-    pub status_code: u16,
+    pub status_code: String,
     /// Headers; repeated ones joined with `, ` (the host takes one value per name).
     pub headers: BTreeMap<String, String>,
     /// The body as text.
@@ -70,11 +71,26 @@ pub fn decode(binding: &Value) -> Result<HttpRequest, Error> {
     request.headers = headers(&host.headers);
     request.body = match host.body {
         None | Some(Value::Null) => Bytes::new(),
+        // The host reads octet-stream and multipart bodies as bytes (sent
+        // in base64), every other body as text.
+        Some(Value::String(text)) if is_binary(&request) => {
+            STANDARD.decode(&text).map(Bytes::from).map_err(|e| {
+                Error::bad_input(format!("the binary body is not base64: {e}"))
+                    .with_field("Data.req.Body")
+            })?
+        }
         Some(Value::String(text)) => Bytes::from(text),
         // A JSON body the host parsed on the way: written back as JSON.
         Some(other) => Bytes::from(other.to_string()),
     };
     Ok(request)
+}
+
+fn is_binary(request: &HttpRequest) -> bool {
+    request.header("content-type").is_some_and(|t| {
+        let t = t.trim_start().to_ascii_lowercase();
+        t.starts_with("application/octet-stream") || t.starts_with("multipart/")
+    })
 }
 
 fn headers(host: &BTreeMap<String, OneOrMany>) -> HeaderMap {
@@ -122,7 +138,7 @@ pub fn encode(response: HttpResponse) -> HostResponse {
         }
     };
     HostResponse {
-        status_code: response.status.as_u16(),
+        status_code: response.status.as_u16().to_string(),
         headers,
         body,
     }
@@ -162,12 +178,15 @@ mod tests {
     }
 
     #[test]
-    fn a_body_the_host_parsed_reads_as_json() {
+    fn bodies_read_as_text_json_or_bytes() {
         let mut binding = binding();
         binding["Body"] = json!({"qty": 2});
         assert_eq!(&decode(&binding).unwrap().body[..], br#"{"qty":2}"#);
         binding["Body"] = Value::Null;
         assert!(decode(&binding).unwrap().body.is_empty());
+        binding["Headers"]["Content-Type"] = json!(["application/octet-stream"]);
+        binding["Body"] = json!("/wBh");
+        assert_eq!(&decode(&binding).unwrap().body[..], &[0xff, 0x00, b'a']);
     }
 
     #[test]
@@ -189,7 +208,7 @@ mod tests {
             .with_header("set-cookie", "a=1")
             .with_header("set-cookie", "b=2");
         let out = serde_json::to_value(encode(response)).unwrap();
-        assert_eq!(out["statusCode"], 201);
+        assert_eq!(out["statusCode"], "201");
         assert_eq!(out["headers"]["content-type"], "application/json");
         assert_eq!(out["headers"]["set-cookie"], "a=1, b=2");
         assert_eq!(out["body"], "{\"id\":\"o-1\"}");

@@ -112,6 +112,40 @@ pub(crate) fn text(value: &Value) -> Option<String> {
     }
 }
 
+/// The bytes of a trigger binding declared `"dataType": "binary"` (as
+/// cloudfn's `function.json` declares queue and Service Bus triggers, so
+/// that the host neither re-encodes the text nor copies a JSON message's
+/// fields over the metadata): one base64 string. A binding declared
+/// otherwise arrives as a JSON string holding the text's JSON literal, and
+/// is unwrapped once.
+pub(crate) fn bytes(value: &Value) -> Option<Vec<u8>> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    match value {
+        Value::String(s) if s.starts_with('"') => text(value).map(String::into_bytes),
+        Value::String(s) => Some(
+            STANDARD
+                .decode(s)
+                .unwrap_or_else(|_| s.clone().into_bytes()),
+        ),
+        Value::Null => None,
+        other => Some(other.to_string().into_bytes()),
+    }
+}
+
+/// A time as the host writes it: with an offset (`DateTimeOffset`), or
+/// without (`DateTime`, in UTC).
+pub(crate) fn time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
 /// Metadata that is itself a JSON object (properties, application
 /// properties): embedded, or serialised into a string.
 pub(crate) fn object(value: &Value) -> Option<Map<String, Value>> {
@@ -141,6 +175,19 @@ mod tests {
         assert_eq!(text(&json!(3)).as_deref(), Some("3"));
         assert_eq!(text(&json!("3")).as_deref(), Some("3"));
         assert_eq!(text(&Value::Null), None);
+        assert_eq!(bytes(&json!("eyJpZCI6IjEifQ==")).unwrap(), br#"{"id":"1"}"#);
+        assert_eq!(
+            bytes(&json!("\"{\\\"id\\\":\\\"1\\\"}\"")).unwrap(),
+            br#"{"id":"1"}"#
+        );
+        assert_eq!(
+            time("2026-11-27T10:00:00").unwrap().to_rfc3339(),
+            "2026-11-27T10:00:00+00:00"
+        );
+        assert_eq!(
+            time("2026-11-27T11:00:00+01:00").unwrap().to_rfc3339(),
+            "2026-11-27T10:00:00+00:00"
+        );
         let props = json!("{\"a\":1}");
         assert_eq!(object(&props).unwrap()["a"], 1);
     }

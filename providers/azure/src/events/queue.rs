@@ -140,10 +140,7 @@ pub fn decode(request: &InvocationRequest, queue: &str) -> Result<Message, Error
     let delivery = Delivery {
         queue_id: request.text("Id").unwrap_or_default(),
         dequeue_count: request.count("DequeueCount").unwrap_or(1),
-        inserted: request
-            .text("InsertionTime")
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.with_timezone(&Utc)),
+        inserted: request.text("InsertionTime").and_then(|t| super::time(&t)),
     };
     message_of(&text, &delivery, queue)
 }
@@ -184,16 +181,19 @@ pub fn message_of(text: &str, delivery: &Delivery, queue: &str) -> Result<Messag
     })
 }
 
-/// The message's text from the `message` binding: a string (JSON text
-/// arrives as the string holding it; the host may also hand parsed JSON).
+/// The message's text: the `message` binding is binary (base64 of the
+/// text the host read, already base64-decoded once by the host's
+/// `messageEncoding`).
 fn message_text(request: &InvocationRequest) -> Result<String, Error> {
-    use serde_json::Value;
-    match request.binding(binding::MESSAGE)? {
-        Value::String(text) => Ok(text.clone()),
-        Value::Null => Err(Error::bad_input("the queue message is null")
-            .with_field(format!("Data.{}", binding::MESSAGE))),
-        other => Ok(other.to_string()),
-    }
+    let field = || format!("Data.{}", binding::MESSAGE);
+    let bytes = super::bytes(request.binding(binding::MESSAGE)?)
+        .ok_or_else(|| Error::bad_input("the queue message is null").with_field(field()))?;
+    String::from_utf8(bytes).map_err(|_| {
+        Error::bad_input(
+            "the queue message is not UTF-8 text, which every Storage queue message is",
+        )
+        .with_field(field())
+    })
 }
 
 #[cfg(test)]
@@ -202,12 +202,13 @@ mod tests {
     use serde_json::json;
 
     fn invocation(text: &str, dequeue_count: u32) -> InvocationRequest {
+        use base64::{Engine, engine::general_purpose::STANDARD};
         serde_json::from_value(json!({
-            "Data": {"message": text},
+            "Data": {"message": STANDARD.encode(text)},
             "Metadata": {
                 "DequeueCount": dequeue_count.to_string(),
                 "Id": "\"7f1f6a3b-0000-0000-0000-000000000001\"",
-                "InsertionTime": "\"2026-11-27T10:00:00+00:00\"",
+                "InsertionTime": "2026-11-27T10:00:00+00:00",
                 "PopReceipt": "\"AgAAAAMAAAAAAAAA\"",
                 "sys": {"MethodName": "charge", "UtcNow": "2026-11-27T10:00:01Z", "RandGuid": "x"}
             }

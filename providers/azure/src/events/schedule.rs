@@ -1,7 +1,7 @@
 //! The timer trigger: `{"Schedule": …, "ScheduleStatus": {"Last", "Next",
 //! "LastUpdated"}, "IsPastDue": …}` into a [`ScheduledTick`].
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use cloudfn_core::{Error, ScheduledTick};
 use serde::Deserialize;
 
@@ -20,7 +20,7 @@ struct Timer {
 #[serde(rename_all = "PascalCase")]
 struct Status {
     #[serde(default)]
-    last: Option<DateTime<Utc>>,
+    last: Option<String>,
 }
 
 /// The tick of a timer invocation for the function's `cron` (the neutral,
@@ -43,11 +43,11 @@ pub fn decode(request: &InvocationRequest, cron: &str) -> Result<ScheduledTick, 
         .get("sys")
         .and_then(super::object)
         .and_then(|sys| sys.get("UtcNow").and_then(super::text))
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc));
+        .and_then(|t| super::time(&t));
     let scheduled_time = timer
         .schedule_status
         .and_then(|status| status.last)
+        .and_then(|t| super::time(&t))
         .or(now)
         .unwrap_or_else(Utc::now);
     Ok(ScheduledTick {
@@ -67,7 +67,7 @@ mod tests {
             "Data": {"timer": {
                 "Schedule": {"AdjustForDST": true},
                 "ScheduleStatus": {
-                    "Last": "2026-11-27T10:15:00+00:00",
+                    "Last": "2026-11-27T10:15:00",
                     "Next": "2026-11-27T10:20:00+00:00",
                     "LastUpdated": "2026-11-27T10:15:00+00:00"
                 },

@@ -8,17 +8,16 @@ use serde::Deserialize;
 
 use super::{InvocationRequest, binding};
 
-/// A blob trigger's change: `BlobTrigger` (`container/name`) names the
+/// A blob trigger's change in `container` (the trigger's bucket): the
+/// `name` metadata (from the binding's `container/{name}` path) names the
 /// blob, `Properties` give its size, ETag and time. The blob trigger fires
-/// on writes only.
-pub fn decode_blob(request: &InvocationRequest) -> Result<StorageEvent, Error> {
-    let path = request.text("BlobTrigger").ok_or_else(|| {
-        Error::bad_input("the blob invocation has no `BlobTrigger` metadata naming the blob")
-            .with_field("Metadata.BlobTrigger")
-    })?;
-    let (container, name) = path.split_once('/').ok_or_else(|| {
-        Error::bad_input(format!("`BlobTrigger` is {path:?}, not `container/name`"))
-            .with_field("Metadata.BlobTrigger")
+/// on writes only. (cloudfn renders Event Grid triggers for storage
+/// functions, which do not read the blob; this reads blob triggers
+/// written by hand.)
+pub fn decode_blob(request: &InvocationRequest, container: &str) -> Result<StorageEvent, Error> {
+    let name = request.text("name").ok_or_else(|| {
+        Error::bad_input("the blob invocation has no `name` metadata: bind the blob trigger's path as `<container>/{name}`")
+            .with_field("Metadata.name")
     })?;
     let properties = request
         .metadata
@@ -28,15 +27,15 @@ pub fn decode_blob(request: &InvocationRequest) -> Result<StorageEvent, Error> {
     let property = |name: &str| properties.get(name).and_then(super::text);
     Ok(StorageEvent {
         bucket: container.to_owned(),
-        key: name.to_owned(),
+        key: name,
         kind: StorageEventKind::Created,
         size: property("ContentLength")
             .or_else(|| property("Length"))
             .and_then(|n| n.parse().ok()),
         etag: property("ETag"),
         time: property("LastModified")
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
+            .and_then(|t| super::time(&t))
+            .unwrap_or_else(Utc::now),
     })
 }
 
@@ -114,14 +113,14 @@ mod tests {
         let request: InvocationRequest = serde_json::from_value(json!({
             "Data": {"blob": "aGVsbG8="},
             "Metadata": {
-                "BlobTrigger": "\"uploads/photos/a b.jpg\"",
+                "name": "\"photos/a b.jpg\"",
                 "Uri": "\"https://acct.blob.core.windows.net/uploads/photos/a%20b.jpg\"",
                 "Properties": {"ContentLength": 5, "ETag": "\"0x8DC\"", "LastModified": "2026-11-27T10:00:00+00:00"},
                 "Metadata": {}
             }
         }))
         .unwrap();
-        let event = decode_blob(&request).unwrap();
+        let event = decode_blob(&request, "uploads").unwrap();
         assert_eq!(
             (event.bucket.as_str(), event.key.as_str()),
             ("uploads", "photos/a b.jpg")
@@ -132,8 +131,8 @@ mod tests {
         let nameless: InvocationRequest =
             serde_json::from_value(json!({"Data": {}, "Metadata": {}})).unwrap();
         assert_eq!(
-            decode_blob(&nameless).unwrap_err().field(),
-            Some("Metadata.BlobTrigger")
+            decode_blob(&nameless, "uploads").unwrap_err().field(),
+            Some("Metadata.name")
         );
     }
 

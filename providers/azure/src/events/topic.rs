@@ -1,26 +1,22 @@
 //! The Service Bus trigger: a topic subscription's message. The body is
-//! the `message` binding; `MessageId`, `DeliveryCount`, `SessionId` (the
+//! the `message` binding (binary: base64); `MessageId`, `DeliveryCount`, `SessionId` (the
 //! ordering key), `EnqueuedTimeUtc` and `ApplicationProperties` (the
 //! attributes) come from the metadata.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use cloudfn_core::{Error, Message};
-use serde_json::Value;
 
 use super::{InvocationRequest, binding};
 
 /// Reads a Service Bus message delivered from neutral topic `topic`.
 pub fn decode(request: &InvocationRequest, topic: &str) -> Result<Message, Error> {
-    let body = match request.binding(binding::MESSAGE)? {
-        Value::String(text) => text.clone().into_bytes(),
-        Value::Null => Vec::new(),
-        other => other.to_string().into_bytes(),
-    };
+    let body = super::bytes(request.binding(binding::MESSAGE)?).unwrap_or_default();
     let id = request.text("MessageId").unwrap_or_default();
     let mut message = Message::new(id, topic, body);
     message.attempt = request.count("DeliveryCount").unwrap_or(1).max(1);
     message.ordering_key = request.text("SessionId").filter(|s| !s.is_empty());
-    message.published_at = request.text("EnqueuedTimeUtc").and_then(|t| time(&t));
+    message.published_at = request
+        .text("EnqueuedTimeUtc")
+        .and_then(|t| super::time(&t));
     let properties = ["ApplicationProperties", "UserProperties"]
         .iter()
         .find_map(|name| request.metadata.get(*name).and_then(super::object))
@@ -32,18 +28,6 @@ pub fn decode(request: &InvocationRequest, topic: &str) -> Result<Message, Error
     Ok(message)
 }
 
-/// The host writes `EnqueuedTimeUtc` with or without an offset.
-fn time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,7 +36,7 @@ mod tests {
     #[test]
     fn a_service_bus_message_reads_with_its_properties() {
         let request: InvocationRequest = serde_json::from_value(json!({
-            "Data": {"message": "{\"id\":\"o-1\"}"},
+            "Data": {"message": "eyJpZCI6Im8tMSJ9"},
             "Metadata": {
                 "MessageId": "\"m-1\"",
                 "DeliveryCount": "2",

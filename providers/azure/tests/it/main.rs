@@ -2,3 +2,4 @@
 //! Azurite, which checks every request's SharedKey signature.
 
 mod azurite;
+mod custom_handler;
