@@ -78,26 +78,33 @@ pub fn is_queue_name(name: &str) -> bool {
         && !name.contains("--")
 }
 
+/// Every Storage queue `spec` needs, by neutral name: the queues it
+/// declares, those that feed its consumers (a topic subscriber's own
+/// queue in the host simulator), and its functions' dead-letter queues.
+pub fn queues(spec: &AppSpec) -> std::collections::BTreeSet<String> {
+    let mut queues: std::collections::BTreeSet<String> =
+        spec.queues.iter().map(|q| q.name.clone()).collect();
+    for function in &spec.functions {
+        let trigger = &function.trigger;
+        queues.extend(cloudfn_core::conventions::consumed_queue(
+            &function.name,
+            trigger,
+        ));
+        queues.extend(cloudfn_core::conventions::failure_queue(
+            &function.name,
+            trigger,
+            &function.policy,
+        ));
+    }
+    queues
+}
+
 /// Refuses an app whose names Azure cannot take, or would take as one:
 /// a queue that is no Storage queue name, a store whose table name is not
 /// 3–63 characters starting with a letter, two stores with one table name,
 /// two names with one app setting. The error names what to rename.
 pub fn check(spec: &AppSpec) -> Result<(), Error> {
-    let mut queues: Vec<String> = spec.queues.iter().map(|q| q.name.clone()).collect();
-    for function in &spec.functions {
-        if let Some(queue) =
-            cloudfn_core::conventions::consumed_queue(&function.name, &function.trigger)
-        {
-            queues.push(queue);
-        }
-        if let Some(dlq) = cloudfn_core::conventions::failure_queue(
-            &function.name,
-            &function.trigger,
-            &function.policy,
-        ) {
-            queues.push(dlq);
-        }
-    }
+    let queues = queues(spec);
     for queue in &queues {
         if !is_queue_name(queue) {
             return Err(Error::invalid(format!(

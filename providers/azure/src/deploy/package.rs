@@ -1,0 +1,86 @@
+//! Writing the function app: the folder `func azure functionapp publish`
+//! takes, and the same as a zip for zip deploy.
+
+use std::path::{Path, PathBuf};
+
+use cloudfn_core::{AppSpec, Error};
+
+use super::{EXECUTABLE, function_json, host_json, local_settings};
+
+/// What [`package`] wrote.
+#[derive(Debug, Clone)]
+pub struct FunctionApp {
+    /// The folder: `host.json`, `<function>/function.json`, `handler`,
+    /// `local.settings.json.example`.
+    pub dir: PathBuf,
+    /// The same files (but the example settings) zipped for zip deploy.
+    pub zip: PathBuf,
+}
+
+/// Writes the function app of `spec`, with `binary` as its handler, into
+/// `out/app` and `out/app.zip`.
+pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<FunctionApp, Error> {
+    let dir = out.join("app");
+    let io = |what: &Path, e: std::io::Error| {
+        Error::unavailable(format!("writing {}: {e}", what.display()))
+    };
+    let mut files: Vec<(String, Vec<u8>)> = vec![("host.json".into(), pretty(&host_json(spec)?))];
+    for function in &spec.functions {
+        files.push((
+            format!("{}/function.json", function.name),
+            pretty(&function_json(function)?),
+        ));
+    }
+    let handler = std::fs::read(binary).map_err(|e| {
+        Error::unavailable(format!("reading the handler {}: {e}", binary.display()))
+    })?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    }
+    for (name, bytes) in &files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap_or(&dir)).map_err(|e| io(&path, e))?;
+        std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
+    }
+    let path = dir.join(EXECUTABLE);
+    std::fs::write(&path, &handler).map_err(|e| io(&path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| io(&path, e))?;
+    }
+    let path = dir.join("local.settings.json.example");
+    std::fs::write(&path, pretty(&local_settings(spec))).map_err(|e| io(&path, e))?;
+
+    files.push((EXECUTABLE.into(), handler));
+    let zip = out.join("app.zip");
+    write_zip(&zip, &files)?;
+    Ok(FunctionApp { dir, zip })
+}
+
+fn pretty(value: &serde_json::Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+fn write_zip(path: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
+    use std::io::Write;
+    let fail =
+        |e: &dyn std::fmt::Display| Error::unavailable(format!("writing {}: {e}", path.display()));
+    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
+    let mut zip = zip::ZipWriter::new(file);
+    for (name, bytes) in files {
+        let mode = if name == EXECUTABLE { 0o755 } else { 0o644 };
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(9))
+            .unix_permissions(mode);
+        zip.start_file(name.as_str(), options)
+            .map_err(|e| fail(&e))?;
+        zip.write_all(bytes).map_err(|e| fail(&e))?;
+    }
+    zip.finish().map_err(|e| fail(&e))?;
+    Ok(())
+}
