@@ -7,6 +7,14 @@
 
 use cloudfn_core::{AppSpec, Error};
 
+/// The app setting holding the Storage account's connection string: the
+/// host's own (queue triggers, timer locks) and cloudfn's clients'.
+pub const STORAGE_CONNECTION: &str = "AzureWebJobsStorage";
+
+/// The app setting holding the connection string of the Service Bus
+/// namespace with the app's topics.
+pub const SERVICE_BUS_CONNECTION: &str = "CLOUDFN_SERVICE_BUS";
+
 /// The app setting naming queue `name`'s Storage queue:
 /// `CLOUDFN_QUEUE_ORDERS_DLQ` for `orders-dlq`. `function.json` refers to
 /// it as `%CLOUDFN_QUEUE_ORDERS_DLQ%`.

@@ -3,6 +3,8 @@
 
 mod account;
 mod auth;
+mod service_bus;
 
 pub use account::{DEVELOPMENT_ACCOUNT, StorageAccount};
 pub use auth::SharedKey;
+pub use service_bus::ServiceBus;

@@ -4,8 +4,10 @@
 use cloudfn_core::{Access, Error, FunctionSpec, Method, Trigger};
 use serde_json::{Value, json};
 
-use super::settings::{SERVICE_BUS_CONNECTION, STORAGE_CONNECTION};
-use crate::{events::binding, names};
+use crate::{
+    events::binding,
+    names::{self, SERVICE_BUS_CONNECTION, STORAGE_CONNECTION},
+};
 
 /// `function.json` for `function`.
 ///

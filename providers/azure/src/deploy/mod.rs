@@ -16,7 +16,7 @@ pub use cron::ncrontab;
 pub use function::function_json;
 pub use host::{EXECUTABLE, host_json};
 pub use package::{FunctionApp, package};
-pub use settings::{SERVICE_BUS_CONNECTION, STORAGE_CONNECTION, app_settings, local_settings};
+pub use settings::{app_settings, local_settings};
 
 #[cfg(test)]
 mod tests {

@@ -6,16 +6,7 @@ use std::collections::BTreeMap;
 use cloudfn_core::{AppSpec, conventions};
 use serde_json::{Value, json};
 
-use crate::names;
-
-/// The setting holding the Storage account's connection: the host's own
-/// (queues, timers' locks) and cloudfn's clients'.
-pub const STORAGE_CONNECTION: &str = "AzureWebJobsStorage";
-
-/// The setting (prefix, with managed identity:
-/// `CLOUDFN_SERVICE_BUS__fullyQualifiedNamespace`) of the Service Bus
-/// namespace holding the app's topics.
-pub const SERVICE_BUS_CONNECTION: &str = "CLOUDFN_SERVICE_BUS";
+use crate::names::{self, SERVICE_BUS_CONNECTION, STORAGE_CONNECTION};
 
 /// The settings naming every resource of `spec` in the cloud, each the
 /// neutral name behind `prefix` ([`conventions::physical_name`]), plus
