@@ -12,6 +12,9 @@ pub const DEVELOPMENT_ACCOUNT: (&str, &str) = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
 );
 
+/// The app setting that holds a Functions app's Storage connection string.
+pub const CONNECTION_SETTING: &str = "AzureWebJobsStorage";
+
 /// A Storage account: its name, its key, and where each service answers.
 ///
 /// ```
@@ -117,6 +120,22 @@ impl StorageAccount {
             name,
             key,
         })
+    }
+
+    /// The account of the function app: the connection string in the
+    /// [`CONNECTION_SETTING`] app setting (`AzureWebJobsStorage`), which the
+    /// Functions host requires. The error names the setting when it is unset.
+    pub fn from_env() -> Result<Self, Error> {
+        let connection = std::env::var(CONNECTION_SETTING)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "`{CONNECTION_SETTING}` is not set: it holds the Storage account's connection string (`UseDevelopmentStorage=true` for Azurite)"
+                ))
+            })?;
+        Self::from_connection_string(&connection)
+            .map_err(|e| Error::invalid(format!("`{CONNECTION_SETTING}`: {}", e.message())))
     }
 
     /// The account's name.

@@ -1,10 +1,15 @@
-//! Storage clients on azure_core's pipeline: the account they reach and how
-//! its requests are signed.
+//! Storage clients on azure_core's pipeline: the account they reach, how
+//! its requests are signed, and the clients themselves — Storage Queues
+//! ([`StorageQueues`]) — and Service Bus publishing ([`ServiceBus`]).
 
 mod account;
 mod auth;
+mod pipeline;
+mod queue;
 mod service_bus;
 
-pub use account::{DEVELOPMENT_ACCOUNT, StorageAccount};
+pub use account::{CONNECTION_SETTING, DEVELOPMENT_ACCOUNT, StorageAccount};
 pub use auth::SharedKey;
+pub use pipeline::pipeline;
+pub use queue::{MAX_DELAY, Received, StorageQueues};
 pub use service_bus::ServiceBus;

@@ -1,46 +1,12 @@
 //! Signed requests reach Azurite's Queue and Table services, and a request
 //! signed with the wrong key is refused.
 
-use std::sync::Arc;
-
 use azure_core::http::{
-    ClientOptions, Context, Method, Pipeline, PipelineSendOptions, Request, StatusCode, Url,
-    headers::HeaderName, policies::Policy,
+    Context, Method, Pipeline, PipelineSendOptions, Request, StatusCode, Url, headers::HeaderName,
 };
-use cloudfn_azure::client::{DEVELOPMENT_ACCOUNT, SharedKey, StorageAccount};
+use cloudfn_azure::client::{DEVELOPMENT_ACCOUNT, SharedKey, StorageAccount, pipeline};
 
-/// Azurite's endpoints, when the test command started it. Without them the
-/// test skips loudly, unless `TEST_INTEGRATION=1` says it must run.
-fn azurite() -> Option<StorageAccount> {
-    let (Ok(queue), Ok(table)) = (
-        std::env::var("CLOUDFN_TEST_AZURITE_QUEUE_URL"),
-        std::env::var("CLOUDFN_TEST_AZURITE_TABLE_URL"),
-    ) else {
-        assert_ne!(
-            std::env::var("TEST_INTEGRATION").as_deref(),
-            Ok("1"),
-            "TEST_INTEGRATION=1 but CLOUDFN_TEST_AZURITE_*_URL are unset: run scripts/test"
-        );
-        eprintln!("SKIPPED: Azurite is not running (scripts/test starts it)");
-        return None;
-    };
-    let (name, key) = DEVELOPMENT_ACCOUNT;
-    let connection = format!(
-        "DefaultEndpointsProtocol=http;AccountName={name};AccountKey={key};QueueEndpoint={queue};TableEndpoint={table}"
-    );
-    Some(StorageAccount::from_connection_string(&connection).unwrap())
-}
-
-fn pipeline(signer: Arc<dyn Policy>) -> Pipeline {
-    Pipeline::new(
-        Some("cloudfn-azure"),
-        Some(env!("CARGO_PKG_VERSION")),
-        ClientOptions::default(),
-        Vec::new(),
-        vec![signer],
-        None,
-    )
-}
+use crate::support::{azurite, unique};
 
 async fn send(pipeline: &Pipeline, mut request: Request) -> (StatusCode, String) {
     let options = PipelineSendOptions {
@@ -64,7 +30,7 @@ fn under(base: &Url, path: &str) -> Url {
 async fn signed_queue_requests_round_trip_a_message() {
     let Some(account) = azurite() else { return };
     let queues = pipeline(SharedKey::queue(&account));
-    let name = format!("signed-{}", uuid::Uuid::new_v4().simple());
+    let name = unique("signed-");
     let queue = under(account.queue_endpoint(), &name);
 
     let (status, body) = send(&queues, Request::new(queue.clone(), Method::Put)).await;
@@ -93,7 +59,7 @@ async fn signed_queue_requests_round_trip_a_message() {
 async fn signed_table_requests_create_a_table() {
     let Some(account) = azurite() else { return };
     let tables = pipeline(SharedKey::table(&account));
-    let name = format!("signed{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let name = unique("signed");
     let mut create = Request::new(under(account.table_endpoint(), "Tables"), Method::Post);
     create.insert_header(HeaderName::from_static("content-type"), "application/json");
     create.insert_header(

@@ -3,3 +3,5 @@
 
 mod azurite;
 mod custom_handler;
+mod queue;
+mod support;
