@@ -1,15 +1,18 @@
 //! Storage clients on azure_core's pipeline: the account they reach, how
 //! its requests are signed, and the clients themselves — Storage Queues
-//! ([`StorageQueues`]) — and Service Bus publishing ([`ServiceBus`]).
+//! ([`StorageQueues`]), Table Storage as a cloudfn store ([`TableStore`])
+//! — and Service Bus publishing ([`ServiceBus`]).
 
 mod account;
 mod auth;
 mod pipeline;
 mod queue;
 mod service_bus;
+mod table;
 
 pub use account::{CONNECTION_SETTING, DEVELOPMENT_ACCOUNT, StorageAccount};
 pub use auth::SharedKey;
 pub use pipeline::pipeline;
 pub use queue::{MAX_DELAY, Received, StorageQueues};
 pub use service_bus::ServiceBus;
+pub use table::TableStore;

@@ -4,4 +4,5 @@
 mod azurite;
 mod custom_handler;
 mod queue;
+mod store;
 mod support;
