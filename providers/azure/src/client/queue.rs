@@ -291,6 +291,14 @@ impl QueueClient for StorageQueues {
     }
 }
 
+/// What the runtime re-enqueues retries and dead-letters with.
+#[async_trait]
+impl crate::dispatch::Requeue for StorageQueues {
+    async fn put(&self, queue: &str, envelope: &Envelope, delay: Duration) -> Result<(), Error> {
+        StorageQueues::put(self, queue, envelope, delay).await
+    }
+}
+
 /// `delay` in whole seconds, rounded up, at most [`MAX_DELAY`].
 fn seconds(delay: Duration) -> u64 {
     let delay = delay.min(MAX_DELAY);
