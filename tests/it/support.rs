@@ -57,7 +57,19 @@ pub fn dynamodb() -> Option<String> {
     emulator("CLOUDFN_TEST_DYNAMODB_URL", "moto (DynamoDB)")
 }
 
-#[cfg(feature = "aws")]
+/// Azurite's account as a connection string (Queue and Table endpoints),
+/// when the test command started it; like [`localstack`].
+#[cfg(feature = "azure")]
+pub fn azurite() -> Option<String> {
+    let queue = emulator("CLOUDFN_TEST_AZURITE_QUEUE_URL", "Azurite")?;
+    let table = emulator("CLOUDFN_TEST_AZURITE_TABLE_URL", "Azurite")?;
+    let (name, key) = cloudfn::azure::client::DEVELOPMENT_ACCOUNT;
+    Some(format!(
+        "DefaultEndpointsProtocol=http;AccountName={name};AccountKey={key};QueueEndpoint={queue};TableEndpoint={table}"
+    ))
+}
+
+#[cfg(any(feature = "aws", feature = "azure"))]
 fn emulator(variable: &str, name: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(url) if !url.is_empty() => Some(url),

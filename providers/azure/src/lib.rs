@@ -18,6 +18,8 @@ pub mod client;
 #[cfg(feature = "deploy")]
 pub mod deploy;
 pub mod dispatch;
+#[cfg(feature = "emulate")]
+pub mod emulate;
 pub mod events;
 pub mod logs;
 pub mod names;
@@ -26,7 +28,9 @@ pub mod runtime;
 use std::{sync::Arc, time::Duration};
 
 use cloudfn_core::{
-    App, AppSpec, Capabilities, Error, Trigger, messaging::NoMessaging, provider::Services,
+    App, AppSpec, Capabilities, Error, Trigger,
+    messaging::NoMessaging,
+    provider::{QueueClient, Services, StoreClient, TopicClient},
     store::NoStore,
 };
 use tokio::net::TcpListener;
@@ -97,16 +101,38 @@ pub fn forwards_http(spec: &AppSpec) -> bool {
 /// The services of a function app: `app`'s state and the clients this
 /// build has, configured from the app settings; and what settles failed
 /// queue deliveries.
+///
+/// Without `AzureWebJobsStorage` (or with one that does not read) there is
+/// no queue or store client, and what would use one fails saying so; the
+/// host could not run queue triggers either. Without `CLOUDFN_SERVICE_BUS`
+/// publishing fails saying it is unset.
 pub fn services(app: &App) -> (Services, Option<Arc<dyn dispatch::Requeue>>) {
-    (
-        app.services(
-            PROVIDER,
-            Arc::new(NoMessaging),
-            Arc::new(NoMessaging),
-            Arc::new(NoStore),
-        ),
-        None,
-    )
+    let storage = client::StorageAccount::from_env()
+        .inspect_err(|error| {
+            tracing::warn!(error = %error, "no Storage account: queues and stores are unreachable");
+        })
+        .ok();
+    let requeue = storage
+        .as_ref()
+        .map(|account| Arc::new(client::StorageQueues::new(account)));
+    let queues: Arc<dyn QueueClient> = match &requeue {
+        Some(queues) => queues.clone(),
+        None => Arc::new(NoMessaging),
+    };
+    let stores: Arc<dyn StoreClient> = match &storage {
+        Some(account) => Arc::new(client::TableStore::new(account)),
+        None => Arc::new(NoStore),
+    };
+    let topics: Arc<dyn TopicClient> = match client::ServiceBus::from_env() {
+        Ok(Some(bus)) => Arc::new(bus),
+        Ok(None) => Arc::new(NoMessaging),
+        Err(error) => {
+            tracing::warn!(error = %error, "the Service Bus connection does not read: topics are unreachable");
+            Arc::new(NoMessaging)
+        }
+    };
+    let requeue = requeue.map(|queues| queues as Arc<dyn dispatch::Requeue>);
+    (app.services(PROVIDER, queues, topics, stores), requeue)
 }
 
 /// Serves `app` to the Functions host on `127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT`

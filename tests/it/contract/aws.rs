@@ -38,15 +38,14 @@ impl AwsDeployment {
             app.name,
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let mut options = DevOptions::new((app.app)().spec(), example_binary(app.example), &url);
+        let mut options = DevOptions::new(
+            (app.app)(&CAPABILITIES).spec(),
+            example_binary(app.example),
+            &url,
+        );
         options.prefix = prefix;
         options.dynamodb_endpoint_url = Some(dynamodb_url);
-        options.env = app
-            .env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .chain([("RUST_LOG".to_owned(), "warn".to_owned())])
-            .collect();
+        options.env = app.env_for(&CAPABILITIES);
         let stack = DevStack::start(options).await.expect("the stack starts");
         Some(Self {
             stack,

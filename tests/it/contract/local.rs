@@ -18,7 +18,7 @@ pub struct LocalDeployment {
 impl LocalDeployment {
     pub async fn start(app: &AppUnderTest) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let running = LocalRuntime::new((app.app)())
+        let running = LocalRuntime::new((app.app)(&cloudfn::local::CAPABILITIES))
             .port(0)
             .data_dir(data.path())
             .start()

@@ -16,6 +16,8 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "azure")]
+mod azure;
 mod local;
 mod scenarios;
 mod shop;
@@ -179,8 +181,8 @@ fn observations_of(messages: &[Message], key: &str) -> Vec<Observation> {
 pub struct AppUnderTest {
     /// Its name, in resource names.
     pub name: &'static str,
-    /// The app, for providers that serve it in this process.
-    pub app: fn() -> App,
+    /// The app on a provider that can do what `Capabilities` say.
+    pub app: fn(&Capabilities) -> App,
     /// The example that serves it, for providers that run real processes.
     pub example: &'static str,
     /// Environment for those processes (what `app` sets in code).
@@ -193,26 +195,48 @@ pub struct AppUnderTest {
 pub const APPS: &[AppUnderTest] = &[
     AppUnderTest {
         name: "contract",
-        app: crate::contract_app::app,
+        app: |caps| crate::contract_app::app_for(caps.fifo_queues),
         example: "contract",
         env: &[],
         scenarios: scenarios::ALL,
     },
     AppUnderTest {
         name: "shop",
-        app: || crate::shop_app::app(crate::shop_app::Shop::new(0.0)),
+        app: |_| crate::shop_app::app(crate::shop_app::Shop::new(0.0)),
         example: "shop",
         env: &[("SHOP_CHARGE_FAILURE_RATE", "0")],
         scenarios: shop::ALL,
     },
     AppUnderTest {
         name: "declining",
-        app: || crate::shop_app::app(crate::shop_app::Shop::new(1.0)),
+        app: |_| crate::shop_app::app(crate::shop_app::Shop::new(1.0)),
         example: "shop",
         env: &[("SHOP_CHARGE_FAILURE_RATE", "1")],
         scenarios: shop::DECLINING,
     },
 ];
+
+impl AppUnderTest {
+    /// The environment of its processes on a provider that can do what
+    /// `caps` say: [`AppUnderTest::env`], and for the contract app
+    /// without FIFO queues the switch that leaves its FIFO function out
+    /// (as `app` does in this process), plus `RUST_LOG=warn`.
+    pub fn env_for(&self, caps: &Capabilities) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if !caps.fifo_queues {
+            env.push((
+                crate::contract_app::FIFO_VARIABLE.to_owned(),
+                "off".to_owned(),
+            ));
+        }
+        env.push(("RUST_LOG".to_owned(), "warn".to_owned()));
+        env
+    }
+}
 
 fn all_scenarios() -> impl Iterator<Item = &'static Scenario> {
     APPS.iter().flat_map(|app| app.scenarios.iter())
@@ -307,6 +331,15 @@ fn providers() -> Vec<(&'static str, Start)> {
     providers.push(("aws", |app| {
         async move {
             aws::AwsDeployment::start(app)
+                .await
+                .map(|d| Box::new(d) as Box<dyn Deployment>)
+        }
+        .boxed()
+    }));
+    #[cfg(feature = "azure")]
+    providers.push(("azure", |app| {
+        async move {
+            azure::AzureDeployment::start(app)
                 .await
                 .map(|d| Box::new(d) as Box<dyn Deployment>)
         }

@@ -42,6 +42,8 @@ const POP_RECEIPT: HeaderName = HeaderName::from_static("x-ms-popreceipt");
 pub struct StorageQueues {
     pipeline: Pipeline,
     endpoint: Url,
+    /// Names are the Storage queues' own, not neutral ones.
+    as_given: bool,
 }
 
 impl std::fmt::Debug for StorageQueues {
@@ -58,6 +60,12 @@ impl std::fmt::Debug for StorageQueues {
 pub struct Received {
     /// The message, read from cloudfn's envelope (or a bare text).
     pub message: Message,
+    /// The message's text, base64-decoded: what the host hands a trigger.
+    pub text: String,
+    /// Deliveries of this copy so far, this one included.
+    pub dequeue_count: u32,
+    /// When this copy was put on the queue.
+    pub inserted: Option<DateTime<Utc>>,
     /// The queue's id of this copy of the message.
     pub queue_id: String,
     /// The receipt that deletes this delivery or changes its visibility.
@@ -70,6 +78,23 @@ impl StorageQueues {
         Self {
             pipeline: pipeline::pipeline(SharedKey::queue(account)),
             endpoint: account.queue_endpoint().clone(),
+            as_given: false,
+        }
+    }
+
+    /// The same queues, named by their Storage names rather than through
+    /// the app settings: for tools and the host simulator, which reach
+    /// several apps' queues.
+    pub fn as_given(mut self) -> Self {
+        self.as_given = true;
+        self
+    }
+
+    fn physical(&self, queue: &str) -> String {
+        if self.as_given {
+            queue.to_owned()
+        } else {
+            names::queue_name(queue)
         }
     }
 
@@ -89,7 +114,7 @@ impl StorageQueues {
         delay: Duration,
     ) -> Result<(), Error> {
         let text = STANDARD.encode(envelope.to_text()?);
-        let physical = names::queue_name(queue);
+        let physical = self.physical(queue);
         let mut url = self.messages(&physical, &[]);
         {
             let mut query = url.query_pairs_mut();
@@ -110,7 +135,7 @@ impl StorageQueues {
 
     /// Creates queue `queue`; nothing happens if it exists.
     pub async fn create(&self, queue: &str) -> Result<(), Error> {
-        let physical = names::queue_name(queue);
+        let physical = self.physical(queue);
         let request = Request::new(pipeline::url(&self.endpoint, &[&physical]), Method::Put);
         let answer = self.send(request, "creating", queue, &physical).await?;
         match answer.status {
@@ -123,7 +148,7 @@ impl StorageQueues {
     /// Deletes queue `queue` and its messages; nothing happens if it does
     /// not exist.
     pub async fn delete_queue(&self, queue: &str) -> Result<(), Error> {
-        let physical = names::queue_name(queue);
+        let physical = self.physical(queue);
         let request = Request::new(pipeline::url(&self.endpoint, &[&physical]), Method::Delete);
         let answer = self.send(request, "deleting", queue, &physical).await?;
         match answer.status {
@@ -153,6 +178,9 @@ impl StorageQueues {
                 let message = item.message(queue)?;
                 Ok(Received {
                     message,
+                    text: text_of(&item.message_text),
+                    dequeue_count: item.dequeue_count.unwrap_or(1),
+                    inserted: item.inserted(),
                     queue_id: item.message_id,
                     pop_receipt: item.pop_receipt.unwrap_or_default(),
                 })
@@ -179,7 +207,7 @@ impl StorageQueues {
         queue_id: &str,
         pop_receipt: &str,
     ) -> Result<(), Error> {
-        let physical = names::queue_name(queue);
+        let physical = self.physical(queue);
         let mut url = self.messages(&physical, &[queue_id]);
         url.query_pairs_mut().append_pair("popreceipt", pop_receipt);
         let request = Request::new(url, Method::Delete);
@@ -205,7 +233,7 @@ impl StorageQueues {
         pop_receipt: &str,
         delay: Duration,
     ) -> Result<String, Error> {
-        let physical = names::queue_name(queue);
+        let physical = self.physical(queue);
         let mut url = self.messages(&physical, &[queue_id]);
         url.query_pairs_mut()
             .append_pair("popreceipt", pop_receipt)
@@ -258,7 +286,7 @@ impl StorageQueues {
         doing: &str,
         parameters: &[(&str, String)],
     ) -> Result<Vec<Item>, Error> {
-        let physical = names::queue_name(queue);
+        let physical = self.physical(queue);
         let mut url = self.messages(&physical, &[]);
         url.query_pairs_mut().extend_pairs(parameters);
         let answer = self
@@ -367,15 +395,18 @@ struct Item {
 }
 
 impl Item {
+    fn inserted(&self) -> Option<DateTime<Utc>> {
+        self.insertion_time
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc2822(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+
     fn message(&self, queue: &str) -> Result<Message, Error> {
         let delivery = Delivery {
             queue_id: self.message_id.clone(),
             dequeue_count: self.dequeue_count.unwrap_or_default(),
-            inserted: self
-                .insertion_time
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc2822(t).ok())
-                .map(|t| t.with_timezone(&Utc)),
+            inserted: self.inserted(),
         };
         message_of(&text_of(&self.message_text), &delivery, queue)
     }

@@ -63,6 +63,8 @@ const PREFER: HeaderName = HeaderName::from_static("prefer");
 pub struct TableStore {
     pipeline: Pipeline,
     endpoint: Url,
+    /// Names are the tables' own, not store names.
+    as_given: bool,
 }
 
 impl std::fmt::Debug for TableStore {
@@ -81,10 +83,10 @@ struct At {
 }
 
 impl At {
-    fn new(store: &str, key: &str) -> Result<Self, Error> {
+    fn new(store: &str, table: String, key: &str) -> Result<Self, Error> {
         Ok(Self {
             store: store.to_owned(),
-            table: names::table_name(store),
+            table,
             partition: partition_key(key)?,
         })
     }
@@ -120,6 +122,22 @@ impl TableStore {
         Self {
             pipeline: pipeline::pipeline(SharedKey::table(account)),
             endpoint: account.table_endpoint().clone(),
+            as_given: false,
+        }
+    }
+
+    /// The same tables, named by their own names rather than through the
+    /// app settings: for tools and the host simulator.
+    pub fn as_given(mut self) -> Self {
+        self.as_given = true;
+        self
+    }
+
+    fn table(&self, store: &str) -> String {
+        if self.as_given {
+            store.to_owned()
+        } else {
+            names::table_name(store)
         }
     }
 
@@ -131,7 +149,7 @@ impl TableStore {
 
     /// Creates the table of store `store`; nothing happens if it exists.
     pub async fn create_table(&self, store: &str) -> Result<(), Error> {
-        let table = names::table_name(store);
+        let table = self.table(store);
         let mut request = self.request(pipeline::url(&self.endpoint, &["Tables"]), Method::Post);
         request.insert_header(CONTENT_TYPE, "application/json");
         request.insert_header(PREFER, "return-no-content");
@@ -148,7 +166,7 @@ impl TableStore {
     /// Deletes the table of store `store` and everything in it; nothing
     /// happens if it does not exist.
     pub async fn delete_table(&self, store: &str) -> Result<(), Error> {
-        let table = names::table_name(store);
+        let table = self.table(store);
         let segment = format!("Tables('{table}')");
         let request = self.request(pipeline::url(&self.endpoint, &[&segment]), Method::Delete);
         let what = format!("deleting table `{table}` of store `{store}`");
@@ -300,13 +318,13 @@ impl TableStore {
 #[async_trait]
 impl StoreClient for TableStore {
     async fn get(&self, store: &str, key: &str) -> Result<Option<Record>, Error> {
-        let at = At::new(store, key)?;
+        let at = At::new(store, self.table(store), key)?;
         let stored = self.read(&at).await?;
         Ok(stored.filter(|s| s.live(now_ms())).map(|s| s.record))
     }
 
     async fn put(&self, store: &str, key: &str, write: Write) -> Result<bool, Error> {
-        let at = At::new(store, key)?;
+        let at = At::new(store, self.table(store), key)?;
         let body = entity(&at.partition, &write, now_ms())?;
         match write.condition {
             Condition::Always => {
@@ -321,7 +339,7 @@ impl StoreClient for TableStore {
     }
 
     async fn delete(&self, store: &str, key: &str, condition: Condition) -> Result<bool, Error> {
-        let at = At::new(store, key)?;
+        let at = At::new(store, self.table(store), key)?;
         let expected = match condition {
             Condition::Absent => return Ok(false),
             Condition::Always => None,

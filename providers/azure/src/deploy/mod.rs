@@ -15,7 +15,7 @@ mod settings;
 pub use cron::ncrontab;
 pub use function::function_json;
 pub use host::{EXECUTABLE, host_json};
-pub use package::{FunctionApp, package};
+pub use package::{FunctionApp, app_files, package, write_app_files};
 pub use settings::{app_settings, local_settings};
 
 #[cfg(test)]

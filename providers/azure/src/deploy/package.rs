@@ -17,13 +17,9 @@ pub struct FunctionApp {
     pub zip: PathBuf,
 }
 
-/// Writes the function app of `spec`, with `binary` as its handler, into
-/// `out/app` and `out/app.zip`.
-pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<FunctionApp, Error> {
-    let dir = out.join("app");
-    let io = |what: &Path, e: std::io::Error| {
-        Error::unavailable(format!("writing {}: {e}", what.display()))
-    };
+/// The function app's configuration files: `host.json` and
+/// `<function>/function.json`, by path, as JSON text.
+pub fn app_files(spec: &AppSpec) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let mut files: Vec<(String, Vec<u8>)> = vec![("host.json".into(), pretty(&host_json(spec)?))];
     for function in &spec.functions {
         files.push((
@@ -31,17 +27,39 @@ pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<FunctionApp,
             pretty(&function_json(function)?),
         ));
     }
+    Ok(files)
+}
+
+/// Writes [`app_files`] under `dir`.
+pub fn write_app_files(spec: &AppSpec, dir: &Path) -> Result<(), Error> {
+    write_files(dir, &app_files(spec)?)
+}
+
+fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), Error> {
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(|e| io(&path, e))?;
+        std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
+    }
+    Ok(())
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::unavailable(format!("writing {}: {e}", path.display()))
+}
+
+/// Writes the function app of `spec`, with `binary` as its handler, into
+/// `out/app` and `out/app.zip`.
+pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<FunctionApp, Error> {
+    let dir = out.join("app");
+    let mut files = app_files(spec)?;
     let handler = std::fs::read(binary).map_err(|e| {
         Error::unavailable(format!("reading the handler {}: {e}", binary.display()))
     })?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
     }
-    for (name, bytes) in &files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap_or(&dir)).map_err(|e| io(&path, e))?;
-        std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
-    }
+    write_files(&dir, &files)?;
     let path = dir.join(EXECUTABLE);
     std::fs::write(&path, &handler).map_err(|e| io(&path, e))?;
     #[cfg(unix)]
