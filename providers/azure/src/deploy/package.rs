@@ -1,11 +1,12 @@
 //! Writing the function app: the folder `func azure functionapp publish`
-//! takes, and the same as a zip for zip deploy.
+//! takes, the same as a zip for zip deploy, and the ARM template of the
+//! resources it runs on.
 
 use std::path::{Path, PathBuf};
 
 use cloudfn_core::{AppSpec, Error};
 
-use super::{EXECUTABLE, function_json, host_json, local_settings};
+use super::{ArmOptions, EXECUTABLE, arm_template, function_json, host_json, local_settings};
 
 /// What [`package`] wrote.
 #[derive(Debug, Clone)]
@@ -15,16 +16,21 @@ pub struct FunctionApp {
     pub dir: PathBuf,
     /// The same files (but the example settings) zipped for zip deploy.
     pub zip: PathBuf,
+    /// The ARM template of the function app and its resources
+    /// ([`arm_template`] with the default [`ArmOptions`]).
+    pub template: PathBuf,
 }
 
 /// Writes the function app of `spec`, with `binary` as its handler, into
-/// `out/app` and `out/app.zip`.
+/// `out/app` and `out/app.zip`, and its ARM template into
+/// `out/azuredeploy.json`.
 pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<FunctionApp, Error> {
     let dir = out.join("app");
     let io = |what: &Path, e: std::io::Error| {
         Error::unavailable(format!("writing {}: {e}", what.display()))
     };
     let mut files: Vec<(String, Vec<u8>)> = vec![("host.json".into(), pretty(&host_json(spec)?))];
+    let arm = pretty(&arm_template(spec, &ArmOptions::default())?);
     for function in &spec.functions {
         files.push((
             format!("{}/function.json", function.name),
@@ -56,7 +62,9 @@ pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<FunctionApp,
     files.push((EXECUTABLE.into(), handler));
     let zip = out.join("app.zip");
     write_zip(&zip, &files)?;
-    Ok(FunctionApp { dir, zip })
+    let template = out.join("azuredeploy.json");
+    std::fs::write(&template, arm).map_err(|e| io(&template, e))?;
+    Ok(FunctionApp { dir, zip, template })
 }
 
 fn pretty(value: &serde_json::Value) -> Vec<u8> {
