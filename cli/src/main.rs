@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo cloudfn package --cloud aws --example shop     # target/cloudfn/aws/{template.yaml,bootstrap.zip}
+//! cargo cloudfn package --cloud azure --example shop   # target/cloudfn/azure/{app/,app.zip,azuredeploy.json}
 //! cargo cloudfn dev --cloud aws --example shop --endpoint-url http://127.0.0.1:4566
 //! cargo cloudfn spec --example shop                    # the app's AppSpec as JSON
 //! ```
@@ -43,7 +44,8 @@ enum Command {
         /// Where to write the files (default: `target/cloudfn/<cloud>`).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// `x86_64` or `arm64` (the binary must be built for it).
+        /// `x86_64` or `arm64` (the binary must be built for it); Azure's
+        /// Linux Consumption plan runs `x86_64` only.
         #[arg(long, default_value = "x86_64")]
         arch: String,
     },
@@ -72,6 +74,7 @@ enum Command {
 #[derive(Clone, Copy, ValueEnum)]
 enum Cloud {
     Aws,
+    Azure,
 }
 
 #[tokio::main]
@@ -109,6 +112,35 @@ async fn run(command: Command) -> Result<(), Error> {
             );
             Ok(())
         }
+        Command::Package {
+            cloud: Cloud::Azure,
+            target,
+            out,
+            arch,
+        } => {
+            if arch != "x86_64" {
+                return Err(Error::invalid(format!(
+                    "Azure's Linux Consumption plan runs x86_64 only, not `{arch}`"
+                )));
+            }
+            let (binary, spec) = azure_handler(&target)?;
+            let out = out.unwrap_or_else(|| build::target_dir().join("cloudfn/azure"));
+            let app = cloudfn_azure::deploy::package(&spec, &binary, &out)?;
+            println!(
+                "wrote {} (the function app), {} and {}",
+                app.dir.display(),
+                app.zip.display(),
+                app.template.display()
+            );
+            print!("{}", azure_next_steps(&spec, &app));
+            Ok(())
+        }
+        Command::Dev {
+            cloud: Cloud::Azure,
+            ..
+        } => Err(Error::invalid(
+            "`cargo cloudfn dev --cloud azure` is not there yet: run the package under `func start` with Azurite",
+        )),
         Command::Dev {
             cloud: Cloud::Aws,
             target,
@@ -133,17 +165,23 @@ async fn run(command: Command) -> Result<(), Error> {
     }
 }
 
-/// The app's spec (from a build for this machine), then its Lambda
-/// bootstrap, built with exactly the SDK clients its functions declare.
-fn aws_bootstrap(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSpec), Error> {
-    let spec = match &target.binary {
-        Some(binary) => build::spec(binary)?,
+/// The app's spec, from the `--binary` given or from a build for this
+/// machine with the user's features.
+fn app_spec(target: &build::Target) -> Result<cloudfn_core::AppSpec, Error> {
+    match &target.binary {
+        Some(binary) => build::spec(binary),
         None => build::spec(&build::build(&build::Build {
             features: Vec::new(),
             for_cloud: false,
             target,
-        })?)?,
-    };
+        })?),
+    }
+}
+
+/// The app's spec (from a build for this machine), then its Lambda
+/// bootstrap, built with exactly the SDK clients its functions declare.
+fn aws_bootstrap(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSpec), Error> {
+    let spec = app_spec(target)?;
     spec.validate_for(&cloudfn_aws::CAPABILITIES)?;
     let mut features = std::collections::BTreeSet::from(["cloudfn/aws".to_owned()]);
     for function in &spec.functions {
@@ -157,4 +195,73 @@ fn aws_bootstrap(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSp
         target,
     })?;
     Ok((binary, spec))
+}
+
+/// The app's spec, then its custom handler: a cloud build with the
+/// `azure` feature, for Linux on x86_64, which is what this machine builds
+/// (no cross-compilation yet).
+fn azure_handler(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSpec), Error> {
+    if target.binary.is_none()
+        && (std::env::consts::OS, std::env::consts::ARCH) != ("linux", "x86_64")
+    {
+        return Err(Error::invalid(format!(
+            "Azure's Linux Consumption plan runs Linux x86_64 executables, and this machine builds for {} {}: build on Linux x86_64, or pass one with --binary",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )));
+    }
+    let spec = app_spec(target)?;
+    cloudfn_azure::validate(&spec)?;
+    let binary = build::build(&build::Build {
+        features: vec!["cloudfn/azure".to_owned()],
+        for_cloud: true,
+        target,
+    })?;
+    Ok((binary, spec))
+}
+
+/// The `az` commands that deploy what [`cloudfn_azure::deploy::package`]
+/// wrote: the template, then the code; for storage functions, the template
+/// again with the code's URL and the Event Grid subscriptions, which Event
+/// Grid accepts only once the functions run.
+fn azure_next_steps(
+    spec: &cloudfn_core::AppSpec,
+    app: &cloudfn_azure::deploy::FunctionApp,
+) -> String {
+    let template = app.template.display();
+    let storage = spec
+        .functions
+        .iter()
+        .any(|f| matches!(f.trigger, cloudfn_core::Trigger::Storage { .. }));
+    let again = format!(
+        "az deployment group create -g $RG --template-file {template} \\\n    \
+         --parameters \"packageUri=$(az functionapp config appsettings list -g $RG -n $APP \\\n    \
+         --query \"[?name=='WEBSITE_RUN_FROM_PACKAGE'].value\" -o tsv)\"{}",
+        if storage {
+            " subscribeStorageEvents=true"
+        } else {
+            ""
+        }
+    );
+    let mut steps = format!(
+        "deploy with ($RG a resource group: az group create -n $RG -l <region>):\n  \
+         az deployment group create -g $RG --template-file {template}\n  \
+         APP=$(az deployment group show -g $RG -n azuredeploy --query properties.outputs.functionAppName.value -o tsv)\n  \
+         az functionapp deployment source config-zip -g $RG -n $APP --src {}\n",
+        app.zip.display()
+    );
+    if storage {
+        steps.push_str(&format!(
+            "then subscribe the storage functions to their buckets:\n  {again}\n"
+        ));
+    }
+    steps.push_str(&format!(
+        "deploying the template again replaces every app setting: give it the code's URL{}\n",
+        if storage {
+            ", as above".to_owned()
+        } else {
+            format!(":\n  {again}")
+        }
+    ));
+    steps
 }

@@ -1,4 +1,5 @@
-//! `cargo cloudfn package --cloud aws` on the shop: the files a user would deploy.
+//! `cargo cloudfn package --cloud aws|azure` on the shop: the files a user
+//! would deploy.
 //!
 //! The shop binary is the one `cargo test --workspace --all-features` built
 //! beside this test (with the `aws` feature), passed with `--binary` so the
@@ -259,4 +260,148 @@ fn lint(template: &std::path::Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn package_shop_for_azure() -> PathBuf {
+    let out = std::env::temp_dir().join(format!("cloudfn-package-azure-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
+        .current_dir(workspace())
+        .args(["cloudfn", "package", "--cloud", "azure", "--binary"])
+        .arg(shop_binary())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("cargo-cloudfn runs");
+    assert!(
+        output.status.success(),
+        "package failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("azuredeploy.json") && said.contains("config-zip"),
+        "it says what it wrote and what to run next: {said}"
+    );
+    out
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The neutral names behind `format('{0}-<name>', parameters('prefix'))`
+/// in the `name`s of `kind`'s resources.
+fn prefixed_names(template: &Value, kind: &str) -> std::collections::BTreeSet<String> {
+    template["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == kind)
+        .map(|r| {
+            let name = r["name"].as_str().unwrap();
+            let start = name.rfind("format('{0}").expect("a prefixed name") + "format('{0}".len();
+            let rest = &name[start..];
+            rest[..rest.find('\'').unwrap()]
+                .trim_start_matches('-')
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_shop_packages_into_an_azure_function_app_and_arm_template() {
+    let out = package_shop_for_azure();
+    let functions = [
+        "checkout",
+        "order-status",
+        "charge",
+        "inventory",
+        "notify",
+        "stock-report",
+    ];
+
+    let host = read_json(&out.join("app/host.json"));
+    assert_eq!(
+        host["customHandler"]["description"]["defaultExecutablePath"],
+        "handler"
+    );
+    let auth = |function: &str| {
+        read_json(&out.join(format!("app/{function}/function.json")))["bindings"][0]["authLevel"]
+            .clone()
+    };
+    assert_eq!(auth("checkout"), "anonymous", "anyone may order");
+    assert_eq!(auth("order-status"), "function", "private: a function key");
+    for function in functions {
+        assert!(out.join(format!("app/{function}/function.json")).exists());
+    }
+
+    let zip = std::fs::File::open(out.join("app.zip")).unwrap();
+    let mut zip = zip::ZipArchive::new(zip).unwrap();
+    let names: std::collections::BTreeSet<String> = zip
+        .file_names()
+        .map(|name| name.expect("a readable name").into_owned())
+        .collect();
+    let mut expected: std::collections::BTreeSet<String> = functions
+        .iter()
+        .map(|f| format!("{f}/function.json"))
+        .collect();
+    expected.extend(["host.json".to_owned(), "handler".to_owned()]);
+    assert_eq!(
+        names, expected,
+        "the host's files and the handler, not the example settings"
+    );
+    let mut handler = zip.by_name("handler").unwrap();
+    assert_eq!(handler.unix_mode().map(|m| m & 0o777), Some(0o755));
+    let mut head = [0u8; 4];
+    handler.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"\x7fELF");
+    drop(handler);
+
+    let t = read_json(&out.join("azuredeploy.json"));
+    assert_eq!(
+        t["$schema"],
+        "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
+    );
+    let set = |names: &[&str]| -> std::collections::BTreeSet<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    };
+    assert_eq!(
+        prefixed_names(&t, "Microsoft.Storage/storageAccounts/queueServices/queues"),
+        set(&[
+            "orders",
+            "orders-dlq",
+            "order-paid-inventory",
+            "order-paid-inventory-dead-letter",
+            "order-paid-notify",
+            "order-paid-notify-dead-letter",
+            "stock-report-dead-letter",
+        ])
+    );
+    assert_eq!(
+        prefixed_names(&t, "Microsoft.Storage/storageAccounts/tableServices/tables"),
+        set(&["cloudfnidempotency", "notifications", "orders", "stock"])
+    );
+    assert_eq!(
+        prefixed_names(&t, "Microsoft.ServiceBus/namespaces/topics"),
+        set(&["order-paid"])
+    );
+    let roles: Vec<&str> = t["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "Microsoft.Authorization/roleAssignments")
+        .map(|r| r["properties"]["description"].as_str().unwrap())
+        .collect();
+    for role in [
+        "Storage Queue Data Message Sender on queue `orders`, for charge, checkout",
+        "Storage Queue Data Message Processor on queue `orders`, for charge",
+        "Storage Table Data Contributor on store `orders`, for charge, checkout, order-status",
+        "Storage Table Data Contributor on store `stock`, for inventory, stock-report",
+        "Azure Service Bus Data Sender on topic `order-paid`, for charge",
+        "Azure Service Bus Data Receiver on subscription `notify` of topic `order-paid`, for notify",
+    ] {
+        assert!(roles.contains(&role), "{role} missing from {roles:#?}");
+    }
+    let _ = std::fs::remove_dir_all(out);
 }

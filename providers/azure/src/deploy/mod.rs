@@ -1,22 +1,33 @@
 //! `AppSpec` → an Azure function app: `host.json`, one
 //! `<function>/function.json` per function, the app settings naming each
-//! resource, and the package zip-deploy takes ([`package`]).
+//! resource, the package zip-deploy takes ([`package`]), and the ARM
+//! template of the app and everything it uses ([`arm_template`]), with the
+//! roles its identity needs ([`role_grants`]).
 //!
 //! The bindings use the names the handler reads ([`crate::events::binding`]);
 //! resource names go through app settings (`%CLOUDFN_QUEUE_ORDERS%`), so
 //! one package deploys under any prefix.
 
+mod arm;
 mod cron;
 mod function;
 mod host;
 mod package;
+mod roles;
 mod settings;
+mod template;
 
 pub use cron::ncrontab;
 pub use function::function_json;
 pub use host::{EXECUTABLE, host_json};
 pub use package::{FunctionApp, app_files, package, write_app_files};
+pub use roles::{
+    AZURE_SERVICE_BUS_DATA_RECEIVER, AZURE_SERVICE_BUS_DATA_SENDER, BuiltInRole, GrantTarget,
+    RoleGrant, STORAGE_QUEUE_DATA_MESSAGE_PROCESSOR, STORAGE_QUEUE_DATA_MESSAGE_SENDER,
+    STORAGE_TABLE_DATA_CONTRIBUTOR, STORAGE_TABLE_DATA_READER, role_grants,
+};
 pub use settings::{app_settings, local_settings};
+pub use template::{ArmOptions, TEMPLATE_SCHEMA, arm_template};
 
 #[cfg(test)]
 mod tests {
@@ -41,7 +52,7 @@ mod tests {
         Ok(())
     }
 
-    fn every_trigger() -> App {
+    pub(super) fn every_trigger() -> App {
         App::new("all")
             .function(Function::http("checkout", Method::Post, "/orders", page).public())
             .function(Function::http("status", Method::Get, "/orders/{id}", page))

@@ -1,11 +1,12 @@
 //! Writing the function app: the folder `func azure functionapp publish`
-//! takes, and the same as a zip for zip deploy.
+//! takes, the same as a zip for zip deploy, and the ARM template of the
+//! resources it runs on.
 
 use std::path::{Path, PathBuf};
 
 use cloudfn_core::{AppSpec, Error};
 
-use super::{EXECUTABLE, function_json, host_json, local_settings};
+use super::{ArmOptions, EXECUTABLE, arm_template, function_json, host_json, local_settings};
 
 /// What [`package`] wrote.
 #[derive(Debug, Clone)]
@@ -15,6 +16,9 @@ pub struct FunctionApp {
     pub dir: PathBuf,
     /// The same files (but the example settings) zipped for zip deploy.
     pub zip: PathBuf,
+    /// The ARM template of the function app and its resources
+    /// ([`arm_template`] with the default [`ArmOptions`]).
+    pub template: PathBuf,
 }
 
 /// The function app's configuration files: `host.json` and
@@ -49,10 +53,12 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 }
 
 /// Writes the function app of `spec`, with `binary` as its handler, into
-/// `out/app` and `out/app.zip`.
+/// `out/app` and `out/app.zip`, and its ARM template into
+/// `out/azuredeploy.json`.
 pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<FunctionApp, Error> {
     let dir = out.join("app");
     let mut files = app_files(spec)?;
+    let arm = pretty(&arm_template(spec, &ArmOptions::default())?);
     let handler = std::fs::read(binary).map_err(|e| {
         Error::unavailable(format!("reading the handler {}: {e}", binary.display()))
     })?;
@@ -74,7 +80,9 @@ pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<FunctionApp,
     files.push((EXECUTABLE.into(), handler));
     let zip = out.join("app.zip");
     write_zip(&zip, &files)?;
-    Ok(FunctionApp { dir, zip })
+    let template = out.join("azuredeploy.json");
+    std::fs::write(&template, arm).map_err(|e| io(&template, e))?;
+    Ok(FunctionApp { dir, zip, template })
 }
 
 fn pretty(value: &serde_json::Value) -> Vec<u8> {
