@@ -22,3 +22,21 @@ pub async fn aws(
     stack.stop().await;
     Ok(())
 }
+
+/// Runs the app under the simulated Functions host until Ctrl-C: its
+/// queues and tables in the Storage account of `storage` (Azurite), its
+/// topics through the simulator's Service Bus stand-in.
+pub async fn azure(
+    spec: AppSpec,
+    binary: PathBuf,
+    storage: String,
+    port: u16,
+) -> Result<(), Error> {
+    let mut options = cloudfn_azure::emulate::DevOptions::new(spec, binary, storage);
+    options.http_port = port;
+    let host = cloudfn_azure::emulate::HostSimulator::start(options).await?;
+    println!("HTTP functions on {}; Ctrl-C stops them", host.http_url());
+    let _ = tokio::signal::ctrl_c().await;
+    host.stop().await;
+    Ok(())
+}

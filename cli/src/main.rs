@@ -5,6 +5,7 @@
 //! cargo cloudfn package --cloud aws --example shop     # target/cloudfn/aws/{template.yaml,bootstrap.zip}
 //! cargo cloudfn package --cloud azure --example shop   # target/cloudfn/azure/{app/,app.zip,azuredeploy.json}
 //! cargo cloudfn dev --cloud aws --example shop --endpoint-url http://127.0.0.1:4566
+//! cargo cloudfn dev --cloud azure --example shop         # Azurite on its default ports
 //! cargo cloudfn spec --example shop                    # the app's AppSpec as JSON
 //! ```
 
@@ -57,9 +58,16 @@ enum Command {
         cloud: Cloud,
         #[command(flatten)]
         target: build::Target,
-        /// The AWS endpoint for SQS and SNS (LocalStack).
+        /// AWS: the endpoint for SQS and SNS (LocalStack).
         #[arg(long, env = "AWS_ENDPOINT_URL")]
-        endpoint_url: String,
+        endpoint_url: Option<String>,
+        /// Azure: the Storage account's connection string (Azurite's by default).
+        #[arg(
+            long,
+            env = "AzureWebJobsStorage",
+            default_value = "UseDevelopmentStorage=true"
+        )]
+        storage: String,
         /// The port of the emulated HTTP API.
         #[arg(long, default_value_t = 3000)]
         port: u16,
@@ -137,16 +145,26 @@ async fn run(command: Command) -> Result<(), Error> {
         }
         Command::Dev {
             cloud: Cloud::Azure,
+            target,
+            storage,
+            port,
             ..
-        } => Err(Error::invalid(
-            "`cargo cloudfn dev --cloud azure` is not there yet: run the package under `func start` with Azurite",
-        )),
+        } => {
+            let (binary, spec) = azure_handler(&target)?;
+            dev::azure(spec, binary, storage, port).await
+        }
         Command::Dev {
             cloud: Cloud::Aws,
             target,
             endpoint_url,
             port,
+            ..
         } => {
+            let endpoint_url = endpoint_url.ok_or_else(|| {
+                Error::invalid(
+                    "`--endpoint-url` (or AWS_ENDPOINT_URL) names LocalStack for `--cloud aws`",
+                )
+            })?;
             let (binary, spec) = aws_bootstrap(&target)?;
             dev::aws(spec, binary, endpoint_url, port).await
         }

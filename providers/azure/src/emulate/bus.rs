@@ -196,3 +196,43 @@ impl Bus {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cloudfn_core::provider::TopicClient;
+
+    use super::*;
+    use crate::client::{DEVELOPMENT_ACCOUNT, ServiceBus, StorageAccount};
+
+    /// A send signed with another key is refused as Service Bus refuses it
+    /// (401), before anything is put on a queue.
+    #[tokio::test]
+    async fn a_send_signed_with_another_key_is_refused() {
+        let (name, key) = DEVELOPMENT_ACCOUNT;
+        let account = StorageAccount::from_connection_string(&format!(
+            "DefaultEndpointsProtocol=http;AccountName={name};AccountKey={key};QueueEndpoint=http://127.0.0.1:9/{name}"
+        ))
+        .unwrap();
+        let bus = Bus::new(StorageQueues::new(&account).as_given(), &[]);
+        let stop = CancellationToken::new();
+        let (url, _task) = bus.clone().serve(stop.clone()).await.unwrap();
+        let wrong = ServiceBus::from_connection_string(&format!(
+            "Endpoint={url}/;SharedAccessKeyName=dev;SharedAccessKey=not-the-key"
+        ))
+        .unwrap();
+        let error = wrong
+            .publish("order-paid", OutgoingMessage::new("{}"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), cloudfn_core::ErrorKind::Forbidden, "{error}");
+        assert!(error.message().contains("401"), "{error}");
+        // Signed with the key, the same send is taken (the topic has no
+        // subscription, so nothing is put on a queue).
+        let right = ServiceBus::from_connection_string(&bus.connection_string(&url)).unwrap();
+        let sent = right
+            .publish("order-paid", OutgoingMessage::new("{}"))
+            .await;
+        assert!(sent.is_ok(), "{sent:?}");
+        stop.cancel();
+    }
+}

@@ -161,7 +161,11 @@ impl HostSimulator {
         tasks.push(task);
 
         let port = free_port().await?;
-        let mut command = tokio::process::Command::new(&options.binary);
+        // The handler runs in the app's folder, as under the host.
+        let binary = std::path::absolute(&options.binary).map_err(|e| {
+            Error::unavailable(format!("no path to {}: {e}", options.binary.display()))
+        })?;
+        let mut command = tokio::process::Command::new(&binary);
         command
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
             .env(crate::names::STORAGE_CONNECTION, &options.storage)
