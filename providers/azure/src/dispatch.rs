@@ -108,7 +108,7 @@ impl Dispatcher {
         let function = &*self.function;
         match function.trigger() {
             Trigger::Http { .. } => {
-                let response = match http::decode(request.binding(binding::REQUEST)?) {
+                let response = match http::decode(request) {
                     Ok(http) => {
                         let trace_id = cloudfn_server::trace_id_of(&http);
                         let router = self.router.as_ref().expect("http functions have a router");
@@ -153,7 +153,7 @@ impl Dispatcher {
                     .await)
             }
             Trigger::Storage { bucket, events } => {
-                let change = if request.data.contains_key(binding::EVENT) {
+                let change = if request.has_binding(binding::EVENT) {
                     match storage::decode_event_grid(request)? {
                         Some(change) => change,
                         None => return Ok(Answer::settled()),

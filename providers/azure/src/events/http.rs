@@ -14,6 +14,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::{InvocationRequest, binding};
+
 /// The `req` binding as the host sends it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -31,13 +33,37 @@ pub struct HostRequest {
 }
 
 /// A header's values: the host sends lists, older hosts a single string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum OneOrMany {
     /// One value.
     One(String),
     /// Every value, in order.
     Many(Vec<String>),
+}
+
+/// Read by hand: serde's untagged enums buffer every value first, which
+/// costs more than the rest of the request.
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Values;
+        impl<'de> serde::de::Visitor<'de> for Values {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a header value or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(value.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(value) = seq.next_element()? {
+                    values.push(value);
+                }
+                Ok(OneOrMany::Many(values))
+            }
+        }
+        deserializer.deserialize_any(Values)
+    }
 }
 
 /// The `res` output.
@@ -54,16 +80,13 @@ pub struct HostResponse {
 
 /// Reads the `req` binding into a request (not yet routed). A binding that
 /// is not a request is a bad-input error naming what is wrong.
-pub fn decode(binding: &Value) -> Result<HttpRequest, Error> {
-    let host: HostRequest = serde_json::from_value(binding.clone()).map_err(|e| {
-        Error::bad_input(format!("the `req` binding is not an HTTP request: {e}"))
-            .with_field("Data.req")
-    })?;
+pub fn decode(request: &InvocationRequest) -> Result<HttpRequest, Error> {
+    let host: HostRequest = request.binding(binding::REQUEST, "an HTTP request")?;
     let method = http::Method::from_bytes(host.method.as_bytes()).map_err(|_| {
         Error::bad_input(format!("`{}` is no HTTP method", host.method))
             .with_field("Data.req.Method")
     })?;
-    let url = url::Url::parse(&host.url).map_err(|e| {
+    let url: http::Uri = host.url.parse().map_err(|e| {
         Error::bad_input(format!("`{}` is no URL: {e}", host.url)).with_field("Data.req.Url")
     })?;
     let mut request = HttpRequest::new(method, url.path());
@@ -149,6 +172,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn invocation(req: Value) -> InvocationRequest {
+        InvocationRequest::of(json!({"Data": {"req": req}, "Metadata": {}}))
+    }
+
     fn binding() -> Value {
         json!({
             "Url": "https://shop.azurewebsites.net/orders/o%2D1?verbose=1&x=a%20b",
@@ -167,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_request_binding_reads_into_a_request() {
-        let request = decode(&binding()).unwrap();
+        let request = decode(&invocation(binding())).unwrap();
         assert_eq!(request.method, http::Method::POST);
         assert_eq!(request.path, "/orders/o%2D1");
         assert_eq!(request.query.as_deref(), Some("verbose=1&x=a%20b"));
@@ -181,12 +208,12 @@ mod tests {
     fn bodies_read_as_text_json_or_bytes() {
         let mut binding = binding();
         binding["Body"] = json!({"qty": 2});
-        assert_eq!(&decode(&binding).unwrap().body[..], br#"{"qty":2}"#);
+        assert_eq!(&decode(&invocation(binding.clone())).unwrap().body[..], br#"{"qty":2}"#);
         binding["Body"] = Value::Null;
-        assert!(decode(&binding).unwrap().body.is_empty());
+        assert!(decode(&invocation(binding.clone())).unwrap().body.is_empty());
         binding["Headers"]["Content-Type"] = json!(["application/octet-stream"]);
         binding["Body"] = json!("/wBh");
-        assert_eq!(&decode(&binding).unwrap().body[..], &[0xff, 0x00, b'a']);
+        assert_eq!(&decode(&invocation(binding.clone())).unwrap().body[..], &[0xff, 0x00, b'a']);
     }
 
     #[test]
@@ -194,10 +221,10 @@ mod tests {
         let mut binding = binding();
         binding["Method"] = json!("NOT A METHOD");
         assert_eq!(
-            decode(&binding).unwrap_err().field(),
+            decode(&invocation(binding)).unwrap_err().field(),
             Some("Data.req.Method")
         );
-        let error = decode(&json!({"Method": "GET"})).unwrap_err();
+        let error = decode(&invocation(json!({"Method": "GET"}))).unwrap_err();
         assert_eq!(error.field(), Some("Data.req"));
         assert!(error.message().contains("Url"), "{error}");
     }

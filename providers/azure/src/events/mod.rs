@@ -12,8 +12,10 @@ pub mod schedule;
 pub mod storage;
 pub mod topic;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value, value::RawValue};
 
 use cloudfn_core::Error;
 
@@ -35,15 +37,18 @@ pub mod binding {
     pub const EVENT: &str = "event";
 }
 
-/// What the host POSTs to `/<function>`.
+/// What the host POSTs to `/<function>`. Each value is kept as the JSON
+/// text it came as and read only when asked for, straight into the type
+/// wanted: an HTTP invocation carries headers and query twice over, which
+/// nobody reads.
 #[derive(Debug, Default, Deserialize)]
 pub struct InvocationRequest {
     /// The trigger's and input bindings' values, by binding name.
     #[serde(rename = "Data", default)]
-    pub data: Map<String, Value>,
+    data: HashMap<String, Box<RawValue>>,
     /// The trigger's metadata (`DequeueCount`, `sys`, …).
     #[serde(rename = "Metadata", default)]
-    pub metadata: Map<String, Value>,
+    metadata: HashMap<String, Box<RawValue>>,
 }
 
 impl InvocationRequest {
@@ -57,20 +62,38 @@ impl InvocationRequest {
         })
     }
 
-    /// The value of binding `name`, or an error naming it.
-    pub fn binding(&self, name: &str) -> Result<&Value, Error> {
-        self.data.get(name).ok_or_else(|| {
+    /// Whether binding `name` is there.
+    pub fn has_binding(&self, name: &str) -> bool {
+        self.data.contains_key(name)
+    }
+
+    /// Binding `name` read as `T`; an error naming the binding when it is
+    /// missing or is no `T` (saying `what` it should be).
+    pub fn binding<T: DeserializeOwned>(&self, name: &str, what: &str) -> Result<T, Error> {
+        let field = || format!("Data.{name}");
+        let raw = self.data.get(name).ok_or_else(|| {
+            let mut present: Vec<&String> = self.data.keys().collect();
+            present.sort();
             Error::bad_input(format!(
-                "the invocation has no `Data.{name}` binding (it has {:?})",
-                self.data.keys().collect::<Vec<_>>()
+                "the invocation has no `Data.{name}` binding (it has {present:?})"
             ))
-            .with_field(format!("Data.{name}"))
+            .with_field(field())
+        })?;
+        serde_json::from_str(raw.get()).map_err(|e| {
+            Error::bad_input(format!("the `{name}` binding is not {what}: {e}")).with_field(field())
         })
+    }
+
+    /// Metadata `name` as a JSON value, if present.
+    pub fn metadata(&self, name: &str) -> Option<Value> {
+        self.metadata
+            .get(name)
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
     }
 
     /// Metadata `name` as text, if present.
     pub fn text(&self, name: &str) -> Option<String> {
-        self.metadata.get(name).and_then(text)
+        self.metadata(name).as_ref().and_then(text)
     }
 
     /// Metadata `name` as a count, if present and a count.
@@ -164,6 +187,14 @@ pub(crate) fn object(value: &Value) -> Option<Map<String, Value>> {
 }
 
 #[cfg(test)]
+impl InvocationRequest {
+    /// The request a JSON value holds, for tests.
+    pub(crate) fn of(value: Value) -> Self {
+        Self::from_slice(value.to_string().as_bytes()).unwrap()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -195,7 +226,7 @@ mod tests {
     #[test]
     fn a_payload_without_the_binding_names_it() {
         let request = InvocationRequest::from_slice(br#"{"Data":{"x":1},"Metadata":{}}"#).unwrap();
-        let error = request.binding("message").unwrap_err();
+        let error = request.binding::<Value>("message", "a message").unwrap_err();
         assert_eq!(error.field(), Some("Data.message"));
         let error = InvocationRequest::from_slice(b"[1]").unwrap_err();
         assert!(

@@ -186,7 +186,7 @@ pub fn message_of(text: &str, delivery: &Delivery, queue: &str) -> Result<Messag
 /// `messageEncoding`).
 fn message_text(request: &InvocationRequest) -> Result<String, Error> {
     let field = || format!("Data.{}", binding::MESSAGE);
-    let bytes = super::bytes(request.binding(binding::MESSAGE)?)
+    let bytes = super::bytes(&request.binding::<serde_json::Value>(binding::MESSAGE, "a queue message")?)
         .ok_or_else(|| Error::bad_input("the queue message is null").with_field(field()))?;
     String::from_utf8(bytes).map_err(|_| {
         Error::bad_input(
@@ -203,7 +203,7 @@ mod tests {
 
     fn invocation(text: &str, dequeue_count: u32) -> InvocationRequest {
         use base64::{Engine, engine::general_purpose::STANDARD};
-        serde_json::from_value(json!({
+        InvocationRequest::of(json!({
             "Data": {"message": STANDARD.encode(text)},
             "Metadata": {
                 "DequeueCount": dequeue_count.to_string(),
@@ -213,7 +213,6 @@ mod tests {
                 "sys": {"MethodName": "charge", "UtcNow": "2026-11-27T10:00:01Z", "RandGuid": "x"}
             }
         }))
-        .unwrap()
     }
 
     #[test]

@@ -28,19 +28,17 @@ struct Status {
 /// time is the occurrence the host records as the last one, else the
 /// invocation's `sys.UtcNow`.
 pub fn decode(request: &InvocationRequest, cron: &str) -> Result<ScheduledTick, Error> {
-    let timer: Timer = match request.data.get(binding::TIMER) {
-        None => Timer::default(),
-        Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
-            Error::bad_input(format!("the `timer` binding is not a timer: {e}"))
-                .with_field(format!("Data.{}", binding::TIMER))
-        })?,
+    let timer: Timer = if request.has_binding(binding::TIMER) {
+        request.binding(binding::TIMER, "a timer")?
+    } else {
+        Timer::default()
     };
     if timer.is_past_due {
         tracing::info!("the timer is past due: the function ran late");
     }
     let now = request
-        .metadata
-        .get("sys")
+        .metadata("sys")
+        .as_ref()
         .and_then(super::object)
         .and_then(|sys| sys.get("UtcNow").and_then(super::text))
         .and_then(|t| super::time(&t));
@@ -63,7 +61,7 @@ mod tests {
 
     #[test]
     fn a_timer_invocation_reads_as_a_tick() {
-        let request: InvocationRequest = serde_json::from_value(json!({
+        let request = InvocationRequest::of(json!({
             "Data": {"timer": {
                 "Schedule": {"AdjustForDST": true},
                 "ScheduleStatus": {
@@ -74,8 +72,7 @@ mod tests {
                 "IsPastDue": false
             }},
             "Metadata": {"sys": {"MethodName": "nightly", "UtcNow": "2026-11-27T10:15:00.12Z", "RandGuid": "x"}}
-        }))
-        .unwrap();
+        }));
         let tick = decode(&request, "*/5 * * * *").unwrap();
         assert_eq!(
             tick.scheduled_time.to_rfc3339(),
@@ -86,18 +83,16 @@ mod tests {
 
     #[test]
     fn without_a_status_the_invocation_time_is_used() {
-        let request: InvocationRequest = serde_json::from_value(json!({
+        let request = InvocationRequest::of(json!({
             "Data": {"timer": {"Schedule": {}, "ScheduleStatus": null, "IsPastDue": false}},
             "Metadata": {"sys": {"UtcNow": "2026-11-27T10:15:00Z"}}
-        }))
-        .unwrap();
+        }));
         let tick = decode(&request, "* * * * *").unwrap();
         assert_eq!(
             tick.scheduled_time.to_rfc3339(),
             "2026-11-27T10:15:00+00:00"
         );
-        let bad: InvocationRequest =
-            serde_json::from_value(json!({"Data": {"timer": {"IsPastDue": "maybe"}}})).unwrap();
+        let bad = InvocationRequest::of(json!({"Data": {"timer": {"IsPastDue": "maybe"}}}));
         assert_eq!(
             decode(&bad, "* * * * *").unwrap_err().field(),
             Some("Data.timer")

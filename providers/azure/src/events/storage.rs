@@ -20,8 +20,8 @@ pub fn decode_blob(request: &InvocationRequest, container: &str) -> Result<Stora
             .with_field("Metadata.name")
     })?;
     let properties = request
-        .metadata
-        .get("Properties")
+        .metadata("Properties")
+        .as_ref()
         .and_then(super::object)
         .unwrap_or_default();
     let property = |name: &str| properties.get(name).and_then(super::text);
@@ -63,13 +63,7 @@ struct GridBlob {
 /// blob created or deleted.
 pub fn decode_event_grid(request: &InvocationRequest) -> Result<Option<StorageEvent>, Error> {
     let field = || format!("Data.{}", binding::EVENT);
-    let event: GridEvent = serde_json::from_value(request.binding(binding::EVENT)?.clone())
-        .map_err(|e| {
-            Error::bad_input(format!(
-                "the `event` binding is not an Event Grid event: {e}"
-            ))
-            .with_field(field())
-        })?;
+    let event: GridEvent = request.binding(binding::EVENT, "an Event Grid event")?;
     let kind = match event.event_type.as_str() {
         "Microsoft.Storage.BlobCreated" => StorageEventKind::Created,
         "Microsoft.Storage.BlobDeleted" => StorageEventKind::Deleted,
@@ -110,7 +104,7 @@ mod tests {
 
     #[test]
     fn a_blob_trigger_names_container_and_blob() {
-        let request: InvocationRequest = serde_json::from_value(json!({
+        let request = InvocationRequest::of(json!({
             "Data": {"blob": "aGVsbG8="},
             "Metadata": {
                 "name": "\"photos/a b.jpg\"",
@@ -118,8 +112,7 @@ mod tests {
                 "Properties": {"ContentLength": 5, "ETag": "\"0x8DC\"", "LastModified": "2026-11-27T10:00:00+00:00"},
                 "Metadata": {}
             }
-        }))
-        .unwrap();
+        }));
         let event = decode_blob(&request, "uploads").unwrap();
         assert_eq!(
             (event.bucket.as_str(), event.key.as_str()),
@@ -128,8 +121,7 @@ mod tests {
         assert_eq!(event.kind, StorageEventKind::Created);
         assert_eq!(event.size, Some(5));
         assert_eq!(event.time.to_rfc3339(), "2026-11-27T10:00:00+00:00");
-        let nameless: InvocationRequest =
-            serde_json::from_value(json!({"Data": {}, "Metadata": {}})).unwrap();
+        let nameless = InvocationRequest::of(json!({"Data": {}, "Metadata": {}}));
         assert_eq!(
             decode_blob(&nameless, "uploads").unwrap_err().field(),
             Some("Metadata.name")
@@ -138,7 +130,7 @@ mod tests {
 
     #[test]
     fn event_grid_blob_events_read_as_changes() {
-        let request: InvocationRequest = serde_json::from_value(json!({
+        let request = InvocationRequest::of(json!({
             "Data": {"event": {
                 "topic": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/acct",
                 "subject": "/blobServices/default/containers/uploads/blobs/a.txt",
@@ -150,8 +142,7 @@ mod tests {
                 "eventTime": "2026-11-27T10:00:00.0000000Z"
             }},
             "Metadata": {}
-        }))
-        .unwrap();
+        }));
         let event = decode_event_grid(&request).unwrap().unwrap();
         assert_eq!(
             (event.bucket.as_str(), event.key.as_str()),

@@ -9,7 +9,8 @@ use super::{InvocationRequest, binding};
 
 /// Reads a Service Bus message delivered from neutral topic `topic`.
 pub fn decode(request: &InvocationRequest, topic: &str) -> Result<Message, Error> {
-    let body = super::bytes(request.binding(binding::MESSAGE)?).unwrap_or_default();
+    let body = super::bytes(&request.binding::<serde_json::Value>(binding::MESSAGE, "a Service Bus message")?)
+        .unwrap_or_default();
     let id = request.text("MessageId").unwrap_or_default();
     let mut message = Message::new(id, topic, body);
     message.attempt = request.count("DeliveryCount").unwrap_or(1).max(1);
@@ -19,7 +20,7 @@ pub fn decode(request: &InvocationRequest, topic: &str) -> Result<Message, Error
         .and_then(|t| super::time(&t));
     let properties = ["ApplicationProperties", "UserProperties"]
         .iter()
-        .find_map(|name| request.metadata.get(*name).and_then(super::object))
+        .find_map(|name| request.metadata(name).as_ref().and_then(super::object))
         .unwrap_or_default();
     message.attributes = properties
         .iter()
@@ -35,7 +36,7 @@ mod tests {
 
     #[test]
     fn a_service_bus_message_reads_with_its_properties() {
-        let request: InvocationRequest = serde_json::from_value(json!({
+        let request = InvocationRequest::of(json!({
             "Data": {"message": "eyJpZCI6Im8tMSJ9"},
             "Metadata": {
                 "MessageId": "\"m-1\"",
@@ -45,8 +46,7 @@ mod tests {
                 "ApplicationProperties": {"cloudfn-message-id": "m-1", "n": 3},
                 "sys": {"MethodName": "notify"}
             }
-        }))
-        .unwrap();
+        }));
         let message = decode(&request, "order-paid").unwrap();
         assert_eq!(
             (message.id.as_str(), message.source.as_str()),
