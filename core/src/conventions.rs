@@ -103,6 +103,25 @@ pub fn physical_name(prefix: &str, name: &str) -> String {
     }
 }
 
+/// The environment variable (app setting) through which a deployment
+/// tells a function the physical name of resource `name`: `prefix`, then
+/// the name upper-cased with everything but letters and digits as `_`
+/// (`resource_variable("CLOUDFN_QUEUE_", "orders-dlq")` is
+/// `CLOUDFN_QUEUE_ORDERS_DLQ`).
+pub fn resource_variable(prefix: &str, name: &str) -> String {
+    let suffix: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}{suffix}")
+}
+
 /// How long a delivered message stays invisible to other consumers: six
 /// times the function's timeout (whole seconds, at least one), Lambda's
 /// guidance for SQS event sources, which leaves room for the platform to

@@ -360,7 +360,10 @@ impl Store {
     }
 }
 
-fn check_key(key: &str) -> Result<(), Error> {
+/// Checks a key against what every provider's store keeps as it is: 1 to
+/// [`MAX_KEY_BYTES`] bytes, no control characters. [`Store`] checks every
+/// key; a [`StoreClient`] whose encoding depends on it checks again.
+pub fn check_key(key: &str) -> Result<(), Error> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(Error::invalid(format!(
             "store keys are 1 to {MAX_KEY_BYTES} bytes; this one is {}",

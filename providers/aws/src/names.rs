@@ -28,19 +28,7 @@ pub fn logical_id(name: &str, suffix: &str) -> String {
 /// The environment variable that names a resource's physical id, as the
 /// SAM template sets it: `CLOUDFN_QUEUE_URL_ORDERS_DLQ` for queue
 /// `orders-dlq`.
-pub fn resource_variable(prefix: &str, name: &str) -> String {
-    let suffix: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{prefix}{suffix}")
-}
+pub use cloudfn_core::conventions::resource_variable;
 
 /// SQS wants FIFO queue names to end in `.fifo`.
 pub fn sqs_name(name: &str, fifo: bool) -> String {

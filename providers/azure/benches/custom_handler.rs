@@ -25,7 +25,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use cloudfn_core::{App, Context, Error, Function, HttpRequest, HttpResponse, Method, Message};
+use cloudfn_core::{App, Context, Error, Function, HttpRequest, HttpResponse, Message, Method};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
@@ -41,7 +41,10 @@ const ROUNDS: usize = 7;
 
 async fn hello(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
     let name = req.query_param("name").unwrap_or_else(|| "world".into());
-    Ok(HttpResponse::json(200, &json!({ "message": format!("hello, {name}") })))
+    Ok(HttpResponse::json(
+        200,
+        &json!({ "message": format!("hello, {name}") }),
+    ))
 }
 
 async fn ignore(_: Message<Value>, _: Context) -> Result<(), Error> {
@@ -81,10 +84,18 @@ fn payload() -> Bytes {
 async fn bare(request: http::Request<hyper::body::Incoming>) -> http::Response<Full<Bytes>> {
     let forwarded = request.method() == http::Method::GET;
     let (parts, body) = request.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let name_of = |query: Option<&str>| {
         query
-            .and_then(|q| form_urlencoded(q).find(|(k, _)| k == "name").map(|(_, v)| v))
+            .and_then(|q| {
+                form_urlencoded(q)
+                    .find(|(k, _)| k == "name")
+                    .map(|(_, v)| v)
+            })
             .unwrap_or_else(|| "world".into())
     };
     let greeting = |name: String| json!({ "message": format!("hello, {name}") }).to_string();
@@ -92,7 +103,9 @@ async fn bare(request: http::Request<hyper::body::Incoming>) -> http::Response<F
         greeting(name_of(parts.uri.query()))
     } else {
         let invocation: Value = serde_json::from_slice(&body).unwrap_or_default();
-        let url = invocation["Data"]["req"]["Url"].as_str().unwrap_or_default();
+        let url = invocation["Data"]["req"]["Url"]
+            .as_str()
+            .unwrap_or_default();
         let query = url.split_once('?').map(|(_, q)| q);
         json!({
             "Outputs": {"res": {
@@ -106,9 +119,10 @@ async fn bare(request: http::Request<hyper::body::Incoming>) -> http::Response<F
         .to_string()
     };
     let mut response = http::Response::new(Full::new(Bytes::from(answer)));
-    response
-        .headers_mut()
-        .insert("content-type", http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -124,7 +138,8 @@ async fn serve_bare(listener: tokio::net::TcpListener, stop: CancellationToken) 
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(|r| async { Ok::<_, Infallible>(bare(r).await) });
+            let service =
+                hyper::service::service_fn(|r| async { Ok::<_, Infallible>(bare(r).await) });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -145,7 +160,9 @@ async fn drive(address: std::net::SocketAddr, wrapped: bool) -> f64 {
             let stream = tokio::net::TcpStream::connect(address).await.unwrap();
             stream.set_nodelay(true).unwrap();
             let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .unwrap();
             tokio::spawn(connection);
             while Instant::now() < until {
                 let request = if wrapped {
@@ -172,7 +189,9 @@ async fn measure<F: Future<Output = ()> + Send + 'static>(
     serve: impl FnOnce(tokio::net::TcpListener, CancellationToken) -> F,
     wrapped: bool,
 ) -> f64 {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
     let address = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let server = tokio::spawn(serve(listener, stop.clone()));
@@ -196,7 +215,9 @@ async fn throughput() {
         for _ in 0..ROUNDS {
             let mine = measure(
                 move |listener, stop| async move {
-                    cloudfn_azure::serve_on(app(wrapped), listener, stop).await.unwrap();
+                    cloudfn_azure::serve_on(app(wrapped), listener, stop)
+                        .await
+                        .unwrap();
                 },
                 wrapped,
             )
@@ -210,7 +231,11 @@ async fn throughput() {
         let high = ratios.iter().cloned().fold(0.0, f64::max);
         println!(
             "| {} | {:.0} req/s | {:.0} req/s | **{:.2}×** | {low:.2}–{high:.2} |",
-            if wrapped { "wrapped (POST /hello, res output)" } else { "forwarded (GET /hello)" },
+            if wrapped {
+                "wrapped (POST /hello, res output)"
+            } else {
+                "forwarded (GET /hello)"
+            },
             median(ours),
             median(peer),
             median(ratios),
@@ -238,9 +263,13 @@ async fn start_up(binary: &str) {
         loop {
             if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
                 let (mut sender, connection) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .unwrap();
                 tokio::spawn(connection);
-                let request = http::Request::get("/").body(Full::new(Bytes::new())).unwrap();
+                let request = http::Request::get("/")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
                 if sender.send_request(request).await.is_ok() {
                     break;
                 }
@@ -267,7 +296,9 @@ fn main() {
         throughput().await;
         match std::env::var("CLOUDFN_HELLO") {
             Ok(binary) => start_up(&binary).await,
-            Err(_) => println!("\nstart-up: set CLOUDFN_HELLO to the hello example built with the azure feature"),
+            Err(_) => println!(
+                "\nstart-up: set CLOUDFN_HELLO to the hello example built with the azure feature"
+            ),
         }
     });
 }

@@ -5,7 +5,7 @@
 //! With nothing set, queue `orders` is the Storage queue `orders` of the
 //! `AzureWebJobsStorage` account, and store `orders` the table `orders`.
 
-use cloudfn_core::{AppSpec, Error};
+use cloudfn_core::{AppSpec, Error, conventions::resource_variable};
 
 /// The app setting holding the Storage account's connection string: the
 /// host's own (queue triggers, timer locks) and cloudfn's clients'.
@@ -19,31 +19,17 @@ pub const SERVICE_BUS_CONNECTION: &str = "CLOUDFN_SERVICE_BUS";
 /// `CLOUDFN_QUEUE_ORDERS_DLQ` for `orders-dlq`. `function.json` refers to
 /// it as `%CLOUDFN_QUEUE_ORDERS_DLQ%`.
 pub fn queue_variable(name: &str) -> String {
-    variable("CLOUDFN_QUEUE_", name)
+    resource_variable("CLOUDFN_QUEUE_", name)
 }
 
 /// The app setting naming store `name`'s table.
 pub fn table_variable(name: &str) -> String {
-    variable("CLOUDFN_STORE_TABLE_", name)
+    resource_variable("CLOUDFN_STORE_TABLE_", name)
 }
 
 /// The app setting naming topic `name`'s Service Bus topic.
 pub fn topic_variable(name: &str) -> String {
-    variable("CLOUDFN_TOPIC_", name)
-}
-
-fn variable(prefix: &str, name: &str) -> String {
-    let suffix: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{prefix}{suffix}")
+    resource_variable("CLOUDFN_TOPIC_", name)
 }
 
 /// The Storage queue of neutral queue `name`: the app setting

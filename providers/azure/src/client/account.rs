@@ -5,15 +5,14 @@ use std::collections::HashMap;
 use azure_core::http::Url;
 use cloudfn_core::Error;
 
+use crate::names::STORAGE_CONNECTION;
+
 /// Azurite's and the old emulator's account: its name and well-known key
 /// (public, documented by Microsoft for local development).
 pub const DEVELOPMENT_ACCOUNT: (&str, &str) = (
     "devstoreaccount1",
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
 );
-
-/// The app setting that holds a Functions app's Storage connection string.
-pub const CONNECTION_SETTING: &str = "AzureWebJobsStorage";
 
 /// A Storage account: its name, its key, and where each service answers.
 ///
@@ -123,19 +122,19 @@ impl StorageAccount {
     }
 
     /// The account of the function app: the connection string in the
-    /// [`CONNECTION_SETTING`] app setting (`AzureWebJobsStorage`), which the
+    /// [`STORAGE_CONNECTION`] app setting (`AzureWebJobsStorage`), which the
     /// Functions host requires. The error names the setting when it is unset.
     pub fn from_env() -> Result<Self, Error> {
-        let connection = std::env::var(CONNECTION_SETTING)
+        let connection = std::env::var(STORAGE_CONNECTION)
             .ok()
             .filter(|v| !v.trim().is_empty())
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "`{CONNECTION_SETTING}` is not set: it holds the Storage account's connection string (`UseDevelopmentStorage=true` for Azurite)"
+                    "`{STORAGE_CONNECTION}` is not set: it holds the Storage account's connection string (`UseDevelopmentStorage=true` for Azurite)"
                 ))
             })?;
         Self::from_connection_string(&connection)
-            .map_err(|e| Error::invalid(format!("`{CONNECTION_SETTING}`: {}", e.message())))
+            .map_err(|e| Error::invalid(format!("`{STORAGE_CONNECTION}`: {}", e.message())))
     }
 
     /// The account's name.

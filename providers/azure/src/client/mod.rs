@@ -10,7 +10,7 @@ mod queue;
 mod service_bus;
 mod table;
 
-pub use account::{CONNECTION_SETTING, DEVELOPMENT_ACCOUNT, StorageAccount};
+pub use account::{DEVELOPMENT_ACCOUNT, StorageAccount};
 pub use auth::SharedKey;
 pub use pipeline::pipeline;
 pub use queue::{MAX_DELAY, Received, StorageQueues};

@@ -7,7 +7,7 @@ use azure_core::http::{Method, Pipeline, Request, StatusCode, Url, headers::Head
 use base64::{Engine, engine::general_purpose::STANDARD};
 use cloudfn_core::{
     Error,
-    store::{Condition, MAX_KEY_BYTES, MAX_VALUE_BYTES, Record, StoreClient, Version, Write},
+    store::{Condition, MAX_VALUE_BYTES, Record, StoreClient, Version, Write},
 };
 use serde_json::{Map, Value};
 
@@ -49,7 +49,7 @@ const PREFER: HeaderName = HeaderName::from_static("prefer");
 /// `#` as `＃`, `?` as `？`), and a full-width one of those or `％` in the
 /// key escaped by a `％` before it: readable, one-to-one, and never longer
 /// in UTF-16 units than the key is in UTF-8 bytes, so every key of up to
-/// [`MAX_KEY_BYTES`] fits the 1 KiB (512 UTF-16 units) a PartitionKey
+/// [`MAX_KEY_BYTES`](cloudfn_core::store::MAX_KEY_BYTES) fits the 1 KiB (512 UTF-16 units) a PartitionKey
 /// holds. Keys with control characters are refused, as Table Storage
 /// refuses them. The RowKey is empty.
 ///
@@ -390,18 +390,7 @@ fn contended(at: &At) -> Error {
 
 /// The PartitionKey of store key `key` (see [`TableStore`]).
 fn partition_key(key: &str) -> Result<String, Error> {
-    if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        return Err(Error::invalid(format!(
-            "store keys are 1 to {MAX_KEY_BYTES} bytes; this one is {}",
-            key.len()
-        )));
-    }
-    if key.chars().any(char::is_control) {
-        return Err(Error::invalid(format!(
-            "store key `{}` holds a control character, which Table Storage keys cannot",
-            key.escape_debug()
-        )));
-    }
+    cloudfn_core::store::check_key(key)?;
     let mut partition = String::with_capacity(key.len());
     for c in key.chars() {
         match c {
@@ -500,6 +489,7 @@ fn stored(body: &[u8], etag: String) -> Result<Stored, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cloudfn_core::store::MAX_KEY_BYTES;
 
     #[test]
     fn every_key_fits_a_partition_key_one_to_one() {

@@ -54,7 +54,10 @@ impl<'de> Deserialize<'de> for OneOrMany {
             fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<OneOrMany, E> {
                 Ok(OneOrMany::One(value.to_owned()))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OneOrMany, A::Error> {
                 let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(1));
                 while let Some(value) = seq.next_element()? {
                     values.push(value);
@@ -208,12 +211,23 @@ mod tests {
     fn bodies_read_as_text_json_or_bytes() {
         let mut binding = binding();
         binding["Body"] = json!({"qty": 2});
-        assert_eq!(&decode(&invocation(binding.clone())).unwrap().body[..], br#"{"qty":2}"#);
+        assert_eq!(
+            &decode(&invocation(binding.clone())).unwrap().body[..],
+            br#"{"qty":2}"#
+        );
         binding["Body"] = Value::Null;
-        assert!(decode(&invocation(binding.clone())).unwrap().body.is_empty());
+        assert!(
+            decode(&invocation(binding.clone()))
+                .unwrap()
+                .body
+                .is_empty()
+        );
         binding["Headers"]["Content-Type"] = json!(["application/octet-stream"]);
         binding["Body"] = json!("/wBh");
-        assert_eq!(&decode(&invocation(binding.clone())).unwrap().body[..], &[0xff, 0x00, b'a']);
+        assert_eq!(
+            &decode(&invocation(binding.clone())).unwrap().body[..],
+            &[0xff, 0x00, b'a']
+        );
     }
 
     #[test]

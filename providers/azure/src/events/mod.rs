@@ -226,7 +226,9 @@ mod tests {
     #[test]
     fn a_payload_without_the_binding_names_it() {
         let request = InvocationRequest::from_slice(br#"{"Data":{"x":1},"Metadata":{}}"#).unwrap();
-        let error = request.binding::<Value>("message", "a message").unwrap_err();
+        let error = request
+            .binding::<Value>("message", "a message")
+            .unwrap_err();
         assert_eq!(error.field(), Some("Data.message"));
         let error = InvocationRequest::from_slice(b"[1]").unwrap_err();
         assert!(

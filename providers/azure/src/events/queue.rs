@@ -186,8 +186,9 @@ pub fn message_of(text: &str, delivery: &Delivery, queue: &str) -> Result<Messag
 /// `messageEncoding`).
 fn message_text(request: &InvocationRequest) -> Result<String, Error> {
     let field = || format!("Data.{}", binding::MESSAGE);
-    let bytes = super::bytes(&request.binding::<serde_json::Value>(binding::MESSAGE, "a queue message")?)
-        .ok_or_else(|| Error::bad_input("the queue message is null").with_field(field()))?;
+    let bytes =
+        super::bytes(&request.binding::<serde_json::Value>(binding::MESSAGE, "a queue message")?)
+            .ok_or_else(|| Error::bad_input("the queue message is null").with_field(field()))?;
     String::from_utf8(bytes).map_err(|_| {
         Error::bad_input(
             "the queue message is not UTF-8 text, which every Storage queue message is",

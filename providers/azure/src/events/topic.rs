@@ -9,8 +9,10 @@ use super::{InvocationRequest, binding};
 
 /// Reads a Service Bus message delivered from neutral topic `topic`.
 pub fn decode(request: &InvocationRequest, topic: &str) -> Result<Message, Error> {
-    let body = super::bytes(&request.binding::<serde_json::Value>(binding::MESSAGE, "a Service Bus message")?)
-        .unwrap_or_default();
+    let body = super::bytes(
+        &request.binding::<serde_json::Value>(binding::MESSAGE, "a Service Bus message")?,
+    )
+    .unwrap_or_default();
     let id = request.text("MessageId").unwrap_or_default();
     let mut message = Message::new(id, topic, body);
     message.attempt = request.count("DeliveryCount").unwrap_or(1).max(1);
