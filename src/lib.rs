@@ -88,6 +88,8 @@ impl Provider {
 /// With no cloud environment this is the local runtime on `127.0.0.1:$PORT`
 /// (3000 by default).
 pub async fn run(app: App) -> Result<(), Error> {
+    #[cfg(feature = "azure")]
+    azure::client::install_tls();
     if let Some(path) = std::env::var_os(PRINT_SPEC_VARIABLE) {
         return print_spec(&app, &path);
     }

@@ -41,6 +41,9 @@ pub async fn eventually_async<F: Future<Output = bool>>(what: &str, mut done: im
 }
 
 pub fn client() -> reqwest::Client {
+    // With the azure feature, reqwest has rustls and no provider of its own.
+    #[cfg(feature = "azure")]
+    cloudfn::azure::client::install_tls();
     reqwest::Client::new()
 }
 

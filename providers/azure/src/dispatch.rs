@@ -111,7 +111,9 @@ impl Dispatcher {
                 let response = match http::decode(request) {
                     Ok(http) => {
                         let trace_id = cloudfn_server::trace_id_of(&http);
-                        let router = self.router.as_ref().expect("http functions have a router");
+                        let router = self.router.as_ref().ok_or_else(|| {
+                            Error::internal(format!("function `{}` has no route", function.name()))
+                        })?;
                         router
                             .handle(http, |_| self.context(invocation_id, 1, trace_id))
                             .await

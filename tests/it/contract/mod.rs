@@ -68,7 +68,7 @@ impl Harness {
     fn new(deployment: Box<dyn Deployment>) -> Self {
         Self {
             deployment,
-            http: reqwest::Client::new(),
+            http: crate::support::client(),
             inboxes: Mutex::default(),
             run: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
         }

@@ -12,7 +12,7 @@ mod table;
 
 pub use account::{DEVELOPMENT_ACCOUNT, StorageAccount};
 pub use auth::SharedKey;
-pub use pipeline::pipeline;
+pub use pipeline::{install_tls, pipeline};
 pub use queue::{MAX_DELAY, Received, StorageQueues};
 pub use service_bus::ServiceBus;
 pub use table::TableStore;

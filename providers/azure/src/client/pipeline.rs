@@ -23,15 +23,35 @@ use super::SharedKey;
 /// `x-ms-retry-after-ms`). What still fails after that reaches the caller
 /// as a retryable [`cloudfn_core::ErrorKind::Unavailable`].
 pub fn pipeline(signer: Arc<SharedKey>) -> Pipeline {
-    let signer: Arc<dyn Policy> = signer;
+    build(vec![signer])
+}
+
+/// A pipeline with `per_try` policies (a signer), over HTTPS with rustls.
+pub(crate) fn build(per_try: Vec<Arc<dyn Policy>>) -> Pipeline {
+    install_tls();
     Pipeline::new(
         Some(env!("CARGO_PKG_NAME")),
         Some(env!("CARGO_PKG_VERSION")),
         ClientOptions::default(),
         Vec::new(),
-        vec![signer],
+        per_try,
         None,
     )
+}
+
+/// Makes ring the process's TLS crypto provider, once: azure_core's HTTP
+/// client is reqwest with rustls and no provider of its own (the AWS
+/// clients use ring; one provider serves the whole process), and every
+/// reqwest client of the process — the application's own too — needs one
+/// before it is built. cloudfn's clients call it; `cloudfn::run` calls it
+/// first thing; call it before building a reqwest client of your own
+/// outside `cloudfn::run`.
+pub fn install_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Refused only when the process installed a provider already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// `base` with `segments` appended, each percent-encoded as one path

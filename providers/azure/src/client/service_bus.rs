@@ -6,10 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use azure_core::{
     credentials::Secret,
-    http::{
-        ClientOptions, Context, Method, Pipeline, PipelineSendOptions, Request, Url,
-        headers::HeaderName,
-    },
+    http::{Context, Method, Pipeline, PipelineSendOptions, Request, Url, headers::HeaderName},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use cloudfn_core::{Error, OutgoingMessage, messaging::PUBLISHED_ID, provider::TopicClient};
@@ -88,14 +85,7 @@ impl ServiceBus {
             endpoint,
             key_name: key_name.to_owned(),
             key: Secret::new(STANDARD.encode(key.as_bytes())),
-            pipeline: Pipeline::new(
-                Some("cloudfn-azure"),
-                Some(env!("CARGO_PKG_VERSION")),
-                ClientOptions::default(),
-                Vec::new(),
-                Vec::new(),
-                None,
-            ),
+            pipeline: super::pipeline::build(Vec::new()),
         })
     }
 

@@ -319,8 +319,18 @@ impl TableStore {
 impl StoreClient for TableStore {
     async fn get(&self, store: &str, key: &str) -> Result<Option<Record>, Error> {
         let at = At::new(store, self.table(store), key)?;
-        let stored = self.read(&at).await?;
-        Ok(stored.filter(|s| s.live(now_ms())).map(|s| s.record))
+        let Some(stored) = self.read(&at).await? else {
+            return Ok(None);
+        };
+        if stored.live(now_ms()) {
+            return Ok(Some(stored.record));
+        }
+        // Table Storage has no TTL: an expired entity read is swept, if
+        // unchanged since (its ETag). The answer stands either way.
+        if let Err(e) = self.remove(&at, &stored.etag).await {
+            tracing::debug!(error = %e, "{}", at.what("sweeping an expired key of"));
+        }
+        Ok(None)
     }
 
     async fn put(&self, store: &str, key: &str, write: Write) -> Result<bool, Error> {

@@ -181,6 +181,7 @@ impl HostSimulator {
             Error::unavailable(format!("cannot start {}: {e}", options.binary.display()))
         })?;
         let handler = format!("http://127.0.0.1:{port}");
+        crate::client::install_tls();
         let http = reqwest::Client::new();
         wait_ready(&http, &handler).await?;
 

@@ -28,6 +28,7 @@ impl Served {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();
         tokio::spawn(cloudfn_azure::serve_on(app, listener, stop.clone()));
+        cloudfn_azure::client::install_tls();
         Self {
             url,
             stop,

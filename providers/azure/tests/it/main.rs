@@ -6,3 +6,4 @@ mod custom_handler;
 mod queue;
 mod store;
 mod support;
+mod tls;

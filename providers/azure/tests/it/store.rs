@@ -114,3 +114,54 @@ async fn a_missing_table_is_named_with_what_to_do() {
     let error = tables.put(&store, "k", write("v")).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotFound, "{error}");
 }
+
+/// Table Storage has no TTL: an expired key that is read is deleted, so
+/// the table does not keep it (a listing of the table, signed as any
+/// Storage request, finds nothing).
+#[tokio::test]
+async fn an_expired_key_that_is_read_leaves_the_table() {
+    let Some((tables, store)) = fresh().await else {
+        return;
+    };
+    let mut short = write("brief");
+    short.ttl = Some(std::time::Duration::from_millis(300));
+    assert!(tables.put(&store, "brief", short).await.unwrap());
+    assert!(tables.put(&store, "kept", write("kept")).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(tables.get(&store, "brief").await.unwrap().is_none());
+
+    let account = azurite().unwrap();
+    let pipeline =
+        cloudfn_azure::client::pipeline(cloudfn_azure::client::SharedKey::table(&account));
+    let url = azure_core::http::Url::parse(&format!(
+        "{}/{store}()",
+        account.table_endpoint().as_str().trim_end_matches('/')
+    ))
+    .unwrap();
+    let mut request = azure_core::http::Request::new(url, azure_core::http::Method::Get);
+    request.insert_header(
+        azure_core::http::headers::HeaderName::from_static("accept"),
+        "application/json;odata=nometadata",
+    );
+    let options = azure_core::http::PipelineSendOptions {
+        skip_checks: true,
+        ..Default::default()
+    };
+    let response = pipeline
+        .send(
+            &azure_core::http::Context::new(),
+            &mut request,
+            Some(options),
+        )
+        .await
+        .unwrap();
+    let listing: serde_json::Value = serde_json::from_slice(&response.into_body()).unwrap();
+    let keys: Vec<&str> = listing["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["PartitionKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["kept"], "{listing}");
+    tables.delete_table(&store).await.unwrap();
+}
