@@ -60,6 +60,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     max_body_bytes: 100 * 1024 * 1024,
     // The Consumption plan's longest `functionTimeout`.
     max_timeout: Duration::from_secs(600),
+    // Not per function on Azure: [`validate`] refuses a consumer's limit.
     queue_concurrency: 1..=32,
 };
 
@@ -73,6 +74,18 @@ pub fn validate(spec: &AppSpec) -> Result<(), Error> {
         .find(|f| matches!(f.policy.access, cloudfn_core::Access::Jwt { .. }))
     {
         return Err(jwt_unsupported(&f.name));
+    }
+    // The host's queue concurrency (`batchSize`, `newBatchThreshold`) is
+    // per instance and the same for every function of the app: a limit
+    // rendered nowhere would be a silent cap of nothing.
+    if let Some(f) = spec.functions.iter().find(|f| {
+        f.policy.max_concurrency.is_some()
+            && matches!(f.trigger, Trigger::Queue { .. } | Trigger::Topic { .. })
+    }) {
+        return Err(Error::invalid(format!(
+            "function `{}` limits its concurrency, which Azure Functions cannot do per function (the host's queue concurrency is per instance and app-wide): drop `.max_concurrency(..)` for Azure",
+            f.name
+        )));
     }
     names::check(spec)
 }

@@ -16,13 +16,10 @@ use cloudfn_core::{Error, HttpResponse, OutgoingMessage};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use cloudfn_core::conventions::subscription_queue;
+
 use super::Declared;
 use crate::{client::StorageQueues, events::queue::Envelope};
-
-/// The Storage queue a subscription's messages wait in.
-pub(crate) fn subscription_queue(topic: &str, subscription: &str) -> String {
-    cloudfn_core::conventions::subscription_queue(topic, subscription)
-}
 
 /// The topics and their subscriptions' queues, by physical name.
 pub(crate) struct Bus {

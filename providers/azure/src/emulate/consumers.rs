@@ -180,7 +180,7 @@ impl Host {
         function: Declared,
         stop: CancellationToken,
     ) {
-        let queue = super::bus::subscription_queue(
+        let queue = conventions::subscription_queue(
             function.field("topicName"),
             function.field("subscriptionName"),
         );
