@@ -3,12 +3,16 @@
 # cache outside the clone, then starts it on free loopback ports and waits
 # until the queue service answers.
 #
-#   scripts/emulators/azurite.sh start <state-dir>   # prints the queue, blob and table URLs
+#   scripts/emulators/azurite.sh start <state-dir>         # prints the queue, blob and table URLs
+#   scripts/emulators/azurite.sh start <state-dir> oauth   # HTTPS, bearer tokens too; prints cert= as well
 #   scripts/emulators/azurite.sh stop <state-dir>
 #
 # The URLs are path-style, for the development account `devstoreaccount1`
-# (requests must be SharedKey-signed with its well-known key). scripts/test
-# starts it for cloudfn-azure's tests.
+# (requests must be SharedKey-signed with its well-known key, or, with
+# `oauth`, carry a bearer token: Azurite checks its issuer, audience and
+# lifetime, not its signature, and takes tokens over HTTPS only — with a
+# self-signed certificate for 127.0.0.1 made in the state dir). scripts/test
+# starts both for cloudfn-azure's tests.
 set -euo pipefail
 
 VERSION=3.35.0
@@ -26,25 +30,34 @@ install() {
 }
 
 start() {
-    local state="$1"
+    local state="$1" mode="${2:-}"
     install
     mkdir -p "$state"
-    local queue blob table
+    local queue blob table scheme=http tls=()
     queue=$(free_port)
     blob=$(free_port)
     table=$(free_port)
+    if [ "$mode" = oauth ]; then
+        scheme=https
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+            -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
+            -addext extendedKeyUsage=serverAuth \
+            -keyout "$state/key.pem" -out "$state/cert.pem" 2>/dev/null
+        tls=(--cert "$state/cert.pem" --key "$state/key.pem" --oauth basic)
+    fi
     "$CACHE/node_modules/.bin/azurite" --silent --disableTelemetry --inMemoryPersistence \
-        --skipApiVersionCheck \
+        --skipApiVersionCheck "${tls[@]}" \
         --queueHost 127.0.0.1 --queuePort "$queue" \
         --blobHost 127.0.0.1 --blobPort "$blob" \
         --tableHost 127.0.0.1 --tablePort "$table" >"$state/azurite.log" 2>&1 &
     echo $! >"$state/azurite.pid"
     # Any HTTP answer (an unsigned request is refused) means it listens.
-    answers() { curl -s -o /dev/null "http://127.0.0.1:$queue/devstoreaccount1?comp=list"; }
+    answers() { curl -sk -o /dev/null "$scheme://127.0.0.1:$queue/devstoreaccount1?comp=list"; }
     wait_ready Azurite "$state/azurite.pid" "$state/azurite.log" 60 answers
-    echo "queue=http://127.0.0.1:$queue/devstoreaccount1"
-    echo "blob=http://127.0.0.1:$blob/devstoreaccount1"
-    echo "table=http://127.0.0.1:$table/devstoreaccount1"
+    echo "queue=$scheme://127.0.0.1:$queue/devstoreaccount1"
+    echo "blob=$scheme://127.0.0.1:$blob/devstoreaccount1"
+    echo "table=$scheme://127.0.0.1:$table/devstoreaccount1"
+    if [ "$mode" = oauth ]; then echo "cert=$state/cert.pem"; fi
 }
 
 stop() {
@@ -53,7 +66,7 @@ stop() {
 
 case "${1:-}" in
     install) install ;;
-    start) start "${2:?state dir}" ;;
+    start) start "${2:?state dir}" "${3:-}" ;;
     stop) stop "${2:?state dir}" ;;
-    *) echo "usage: $0 install | start <state-dir> | stop <state-dir>" >&2; exit 2 ;;
+    *) echo "usage: $0 install | start <state-dir> [oauth] | stop <state-dir>" >&2; exit 2 ;;
 esac

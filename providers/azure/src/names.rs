@@ -8,8 +8,15 @@
 use cloudfn_core::{AppSpec, Error, conventions::resource_variable};
 
 /// The app setting holding the Storage account's connection string: the
-/// host's own (queue triggers, timer locks) and cloudfn's clients'.
+/// host's own (queue triggers, timer locks), and cloudfn's clients' unless
+/// [`CLIENT_STORAGE_CONNECTION`] is set.
 pub const STORAGE_CONNECTION: &str = "AzureWebJobsStorage";
+
+/// The connection cloudfn's Storage clients prefer to the host's: in a
+/// deployment, `CLOUDFN_STORAGE__accountName`, so that the function code
+/// reaches Storage with the app's managed identity, bounded by its role
+/// assignments, rather than with the account key the host holds.
+pub const CLIENT_STORAGE_CONNECTION: &str = "CLOUDFN_STORAGE";
 
 /// The app setting holding the connection string of the Service Bus
 /// namespace with the app's topics.

@@ -1,5 +1,6 @@
-//! Signing Storage requests with the account key (SharedKey), as a policy
-//! in azure_core's pipeline.
+//! Authorizing Storage requests, as policies in azure_core's pipeline:
+//! signed with the account key (SharedKey), or carrying a bearer token of
+//! the app's managed identity.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -9,11 +10,14 @@ use azure_core::{
     http::{
         Context, Request,
         headers::HeaderName,
-        policies::{Policy, PolicyResult},
+        policies::{Policy, PolicyResult, auth::BearerTokenAuthorizationPolicy},
     },
 };
 
-use super::StorageAccount;
+use super::{StorageAccount, account::Credential};
+
+/// The audience of Storage's tokens.
+const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 
 /// The Storage REST version cloudfn speaks.
 pub(crate) const VERSION: &str = "2021-12-02";
@@ -22,17 +26,67 @@ const DATE: HeaderName = HeaderName::from_static("x-ms-date");
 const MS_VERSION: HeaderName = HeaderName::from_static("x-ms-version");
 const AUTHORIZATION: HeaderName = HeaderName::from_static("authorization");
 
-/// Which string a service signs: the Table service's is shorter.
+/// A Storage service cloudfn reaches. Each signs its own string: the
+/// Table service's is shorter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Service {
-    BlobOrQueue,
+pub enum Service {
+    /// Queues (signed as Blob is).
+    Queue,
+    /// Tables.
     Table,
 }
 
+/// The per-try policies that authorize `account`'s requests to `service`:
+/// a [`SharedKey`] signature, or the [`Stamp`] Storage needs and a bearer
+/// token for Storage from the account's credential, fetched once and
+/// renewed before it expires.
+pub fn authorization(account: &StorageAccount, service: Service) -> Vec<Arc<dyn Policy>> {
+    match account.credential() {
+        Credential::Key(key) => vec![Arc::new(SharedKey::new(account.name(), key, service))],
+        Credential::Token(credential) => vec![
+            Arc::new(Stamp),
+            Arc::new(BearerTokenAuthorizationPolicy::new(
+                credential.clone(),
+                [STORAGE_SCOPE],
+            )),
+        ],
+    }
+}
+
+/// Stamps a request with the `x-ms-date` and `x-ms-version` every Storage
+/// request carries (a token is accepted from version 2017-11-09).
+#[derive(Debug)]
+pub struct Stamp;
+
+impl Stamp {
+    fn stamp(request: &mut Request) {
+        let now = chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        request.insert_header(DATE, now);
+        if request.headers().get_optional_str(&MS_VERSION).is_none() {
+            request.insert_header(MS_VERSION, VERSION);
+        }
+    }
+}
+
+#[async_trait]
+impl Policy for Stamp {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
+        Self::stamp(request);
+        next[0].send(ctx, request, &next[1..]).await
+    }
+}
+
 /// The pipeline policy that signs each try of a request with the account's
-/// key (`Authorization: SharedKey <account>:<signature>`), after stamping it
-/// with `x-ms-date` and `x-ms-version`. Put it among the per-try policies,
-/// so a retry is signed afresh.
+/// key (`Authorization: SharedKey <account>:<signature>`), after its
+/// [`Stamp`]. Put it among the per-try policies, so a retry is signed
+/// afresh.
 #[derive(Clone)]
 pub struct SharedKey {
     account: String,
@@ -49,22 +103,13 @@ impl std::fmt::Debug for SharedKey {
 }
 
 impl SharedKey {
-    /// Signs Queue (and Blob) requests for `account`.
-    pub fn queue(account: &StorageAccount) -> Arc<Self> {
-        Self::new(account, Service::BlobOrQueue)
-    }
-
-    /// Signs Table requests for `account`.
-    pub fn table(account: &StorageAccount) -> Arc<Self> {
-        Self::new(account, Service::Table)
-    }
-
-    fn new(account: &StorageAccount, service: Service) -> Arc<Self> {
-        Arc::new(Self {
-            account: account.name().to_owned(),
-            key: Secret::new(account.key().to_owned()),
+    /// Signs requests to `service` of `account` with its base64 `key`.
+    pub fn new(account: &str, key: &str, service: Service) -> Self {
+        Self {
+            account: account.to_owned(),
+            key: Secret::new(key.to_owned()),
             service,
-        })
+        }
     }
 
     /// What is signed: the fields the service names, in its order, then the
@@ -88,7 +133,7 @@ impl SharedKey {
                 resource,
             ]
             .join("\n"),
-            Service::BlobOrQueue => {
+            Service::Queue => {
                 // Since version 2015-02-21 a zero length is signed as empty.
                 let length = match request.body().len() {
                     Some(0) | None => String::new(),
@@ -149,7 +194,7 @@ impl SharedKey {
                     resource.push_str(&format!("?comp={}", comp.join(",")));
                 }
             }
-            Service::BlobOrQueue => {
+            Service::Queue => {
                 for (name, mut values) in parameters {
                     values.sort();
                     resource.push_str(&format!("\n{name}:{}", values.join(",")));
@@ -168,13 +213,7 @@ impl Policy for SharedKey {
         request: &mut Request,
         next: &[Arc<dyn Policy>],
     ) -> PolicyResult {
-        let now = chrono::Utc::now()
-            .format("%a, %d %b %Y %H:%M:%S GMT")
-            .to_string();
-        request.insert_header(DATE, now);
-        if request.headers().get_optional_str(&MS_VERSION).is_none() {
-            request.insert_header(MS_VERSION, VERSION);
-        }
+        Stamp::stamp(request);
         let signature = azure_core::hmac::hmac_sha256(&self.string_to_sign(request), &self.key)?;
         request.insert_header(
             AUTHORIZATION,
@@ -191,8 +230,8 @@ mod tests {
     use super::*;
 
     fn signer(service: Service) -> SharedKey {
-        let account = StorageAccount::from_connection_string("UseDevelopmentStorage=true").unwrap();
-        Arc::unwrap_or_clone(SharedKey::new(&account, service))
+        let (name, key) = super::super::DEVELOPMENT_ACCOUNT;
+        SharedKey::new(name, key, service)
     }
 
     /// The canonical form Storage documents, for a path-style (Azurite) URL
@@ -209,7 +248,7 @@ mod tests {
         request.insert_header(HeaderName::from_static("content-type"), "application/xml");
         request.set_body("<QueueMessage/>");
         assert_eq!(
-            signer(Service::BlobOrQueue).string_to_sign(&request),
+            signer(Service::Queue).string_to_sign(&request),
             "POST\n\n\n15\n\napplication/xml\n\n\n\n\n\n\n\
              x-ms-date:Fri, 27 Nov 2026 15:00:00 GMT\nx-ms-version:2021-12-02\n\
              /devstoreaccount1/devstoreaccount1/orders/messages\ncomp:a,x\nvisibilitytimeout:5"

@@ -1,5 +1,5 @@
 //! Storage clients on azure_core's pipeline: the account they reach, how
-//! its requests are signed, and the clients themselves — Storage Queues
+//! its requests are authorized (account key or managed identity), and the clients themselves — Storage Queues
 //! ([`StorageQueues`]), Table Storage as a cloudfn store ([`TableStore`])
 //! — and Service Bus publishing ([`ServiceBus`]).
 
@@ -11,7 +11,7 @@ mod service_bus;
 mod table;
 
 pub use account::{DEVELOPMENT_ACCOUNT, StorageAccount};
-pub use auth::SharedKey;
+pub use auth::{Service, SharedKey, Stamp, authorization};
 pub use pipeline::{install_tls, pipeline};
 pub use queue::{MAX_DELAY, Received, StorageQueues};
 pub use service_bus::ServiceBus;

@@ -11,10 +11,10 @@ use azure_core::http::{
 use bytes::Bytes;
 use cloudfn_core::Error;
 
-use super::SharedKey;
+use super::{Service, StorageAccount, auth::authorization};
 
-/// The signed pipeline of one Storage service: `signer` ([`SharedKey::queue`]
-/// or [`SharedKey::table`]) signs every try afresh.
+/// The pipeline to `service` of `account`, each try authorized afresh
+/// ([`authorization`](super::authorization)).
 ///
 /// The retry policy is `ClientOptions`' default, which is what Storage
 /// needs: exponential backoff from 200 ms (at most 30 s apart, 8 retries,
@@ -22,8 +22,8 @@ use super::SharedKey;
 /// failures, waiting as long as a 429 or 503 asks (`Retry-After`,
 /// `x-ms-retry-after-ms`). What still fails after that reaches the caller
 /// as a retryable [`cloudfn_core::ErrorKind::Unavailable`].
-pub fn pipeline(signer: Arc<SharedKey>) -> Pipeline {
-    build(vec![signer])
+pub fn pipeline(account: &StorageAccount, service: Service) -> Pipeline {
+    build(authorization(account, service))
 }
 
 /// A pipeline with `per_try` policies (a signer), over HTTPS with rustls.

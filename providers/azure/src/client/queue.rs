@@ -11,7 +11,7 @@ use cloudfn_core::{Error, Message, OutgoingMessage, provider::QueueClient};
 use serde::Deserialize;
 
 use super::{
-    SharedKey, StorageAccount,
+    Service, StorageAccount,
     pipeline::{self, Answer},
 };
 use crate::{
@@ -76,7 +76,7 @@ impl StorageQueues {
     /// The queues of `account`.
     pub fn new(account: &StorageAccount) -> Self {
         Self {
-            pipeline: pipeline::pipeline(SharedKey::queue(account)),
+            pipeline: pipeline::pipeline(account, Service::Queue),
             endpoint: account.queue_endpoint().clone(),
             as_given: false,
         }

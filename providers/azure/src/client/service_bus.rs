@@ -1,12 +1,19 @@
 //! Publishing to Service Bus topics over the REST API, signed with a
-//! shared access signature from the namespace's connection string.
+//! shared access signature from the namespace's connection string, or
+//! with a bearer token of the app's managed identity.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use async_trait::async_trait;
 use azure_core::{
-    credentials::Secret,
-    http::{Context, Method, Pipeline, PipelineSendOptions, Request, Url, headers::HeaderName},
+    credentials::{Secret, TokenCredential},
+    http::{
+        Context, Method, Pipeline, PipelineSendOptions, Request, Url, headers::HeaderName,
+        policies::auth::BearerTokenAuthorizationPolicy,
+    },
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use cloudfn_core::{Error, OutgoingMessage, messaging::PUBLISHED_ID, provider::TopicClient};
@@ -17,9 +24,12 @@ use crate::names;
 /// How long a signature lasts: an hour, made afresh for each send.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// A Service Bus namespace, reached with a shared access key: what
-/// publishes a function's messages to its topics. The key never shows in
-/// `Debug` or errors.
+/// The audience of Service Bus' tokens.
+const SERVICE_BUS_SCOPE: &str = "https://servicebus.azure.net/.default";
+
+/// A Service Bus namespace, reached with a shared access key or the app's
+/// managed identity: what publishes a function's messages to its topics.
+/// The key never shows in `Debug` or errors.
 ///
 /// ```
 /// use cloudfn_azure::client::ServiceBus;
@@ -34,18 +44,24 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 #[derive(Clone)]
 pub struct ServiceBus {
     endpoint: Url,
-    key_name: String,
+    /// The shared access key, when not a token of the pipeline's.
+    key: Option<SharedAccessKey>,
+    pipeline: Pipeline,
+}
+
+#[derive(Clone)]
+struct SharedAccessKey {
+    name: String,
     /// The key as the HMAC takes it: Service Bus signs with the key's text
     /// itself, azure_core's HMAC with the bytes a base64 text decodes to.
     key: Secret,
-    pipeline: Pipeline,
 }
 
 impl std::fmt::Debug for ServiceBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceBus")
             .field("endpoint", &self.endpoint.as_str())
-            .field("key_name", &self.key_name)
+            .field("key_name", &self.key.as_ref().map(|k| &k.name))
             .finish_non_exhaustive()
     }
 }
@@ -83,20 +99,57 @@ impl ServiceBus {
         let key = part("SharedAccessKey").ok_or_else(|| missing("SharedAccessKey"))?;
         Ok(Self {
             endpoint,
-            key_name: key_name.to_owned(),
-            key: Secret::new(STANDARD.encode(key.as_bytes())),
+            key: Some(SharedAccessKey {
+                name: key_name.to_owned(),
+                key: Secret::new(STANDARD.encode(key.as_bytes())),
+            }),
             pipeline: super::pipeline::build(Vec::new()),
         })
     }
 
-    /// The namespace in app setting `CLOUDFN_SERVICE_BUS`, if set.
+    /// Namespace `namespace` (`shop.servicebus.windows.net`) reached with
+    /// `credential`'s tokens.
+    pub fn with_token(
+        namespace: &str,
+        credential: Arc<dyn TokenCredential>,
+    ) -> Result<Self, Error> {
+        let endpoint = Url::parse(&format!("https://{namespace}/")).map_err(|e| {
+            Error::invalid(format!(
+                "the Service Bus namespace `{namespace}` makes no URL: {e}"
+            ))
+        })?;
+        let bearer = BearerTokenAuthorizationPolicy::new(credential, [SERVICE_BUS_SCOPE]);
+        Ok(Self {
+            endpoint,
+            key: None,
+            pipeline: super::pipeline::build(vec![Arc::new(bearer)]),
+        })
+    }
+
+    /// The namespace of connection `CLOUDFN_SERVICE_BUS`, if set, read as
+    /// the Functions host reads its Service Bus trigger's: a connection
+    /// string, or `CLOUDFN_SERVICE_BUS__fullyQualifiedNamespace` for the
+    /// app's managed identity (a user-assigned one's client id in
+    /// `CLOUDFN_SERVICE_BUS__clientId`).
     pub fn from_env() -> Result<Option<Self>, Error> {
         let variable = names::SERVICE_BUS_CONNECTION;
-        match std::env::var(variable) {
-            Ok(connection) if !connection.is_empty() => {
-                Self::from_connection_string(&connection).map(Some)
+        let setting = |suffix: &str| {
+            std::env::var(format!("{variable}{suffix}"))
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        };
+        if let Some(connection) = setting("") {
+            return Self::from_connection_string(&connection)
+                .map(Some)
+                .map_err(|e| Error::invalid(format!("`{variable}`: {}", e.message())));
+        }
+        match setting("__fullyQualifiedNamespace") {
+            Some(namespace) => {
+                let credential =
+                    super::account::managed_identity(setting("__clientId").as_deref())?;
+                Self::with_token(namespace.trim(), credential).map(Some)
             }
-            _ => Ok(None),
+            None => Ok(None),
         }
     }
 
@@ -117,14 +170,16 @@ impl ServiceBus {
     }
 
     fn signature_until(&self, resource: &str, expiry: u64) -> Result<String, Error> {
+        let Some(SharedAccessKey { name, key }) = &self.key else {
+            return Err(Error::internal("no shared access key to sign with"));
+        };
         let encoded: String = url::form_urlencoded::byte_serialize(resource.as_bytes()).collect();
         let signed = format!("{encoded}\n{expiry}");
-        let sig = azure_core::hmac::hmac_sha256(&signed, &self.key)
+        let sig = azure_core::hmac::hmac_sha256(&signed, key)
             .map_err(|e| Error::internal(format!("cannot sign for Service Bus: {e}")))?;
         let sig: String = url::form_urlencoded::byte_serialize(sig.as_bytes()).collect();
         Ok(format!(
-            "SharedAccessSignature sr={encoded}&sig={sig}&se={expiry}&skn={}",
-            self.key_name
+            "SharedAccessSignature sr={encoded}&sig={sig}&se={expiry}&skn={name}"
         ))
     }
 }
@@ -156,10 +211,12 @@ impl TopicClient for ServiceBus {
         }
         let resource = format!("{}{physical}", self.endpoint);
         let mut request = Request::new(url, Method::Post);
-        request.insert_header(
-            HeaderName::from_static("authorization"),
-            self.signature(&resource)?,
-        );
+        if self.key.is_some() {
+            request.insert_header(
+                HeaderName::from_static("authorization"),
+                self.signature(&resource)?,
+            );
+        }
         request.insert_header(
             HeaderName::from_static("brokerproperties"),
             broker.to_string(),

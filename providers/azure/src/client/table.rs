@@ -12,7 +12,7 @@ use cloudfn_core::{
 use serde_json::{Map, Value};
 
 use super::{
-    SharedKey, StorageAccount,
+    Service, StorageAccount,
     pipeline::{self, Answer},
 };
 use crate::names;
@@ -120,7 +120,7 @@ impl TableStore {
     /// The tables of `account`.
     pub fn new(account: &StorageAccount) -> Self {
         Self {
-            pipeline: pipeline::pipeline(SharedKey::table(account)),
+            pipeline: pipeline::pipeline(account, Service::Table),
             endpoint: account.table_endpoint().clone(),
             as_given: false,
         }

@@ -13,7 +13,7 @@ use super::{
     arm::{Resource, call, expr, format, format_text, lit, literal_value, param, var},
     roles::{GrantTarget, role_grants},
 };
-use crate::names::{self, SERVICE_BUS_CONNECTION, STORAGE_CONNECTION};
+use crate::names::{self, CLIENT_STORAGE_CONNECTION, SERVICE_BUS_CONNECTION, STORAGE_CONNECTION};
 
 /// The schema of a resource-group deployment template.
 pub const TEMPLATE_SCHEMA: &str =
@@ -79,16 +79,18 @@ pub struct ArmOptions {
 ///   4), HTTPS only, with a system-assigned identity and the app settings
 ///   of [`app_settings`], `AzureWebJobsStorage` (a connection string with
 ///   the account key: the host keeps its own state in the account, and
-///   `config-zip` uploads the package with it) and, for topics,
+///   `config-zip` uploads the package with it),
+///   `CLOUDFN_STORAGE__accountName` (cloudfn's queue and table clients sign
+///   in with the identity) and, for topics,
 ///   `CLOUDFN_SERVICE_BUS__fullyQualifiedNamespace` (the host's Service Bus
-///   trigger signs in with the identity);
+///   trigger and cloudfn's publisher sign in with the identity);
 /// - role assignments for the identity, from [`super::role_grants`], each
 ///   scoped to its one queue, table, topic or subscription. On Azure the
 ///   identity belongs to the function app, not to a function, so these are
 ///   the union of what its functions declare; isolating one function from
-///   another would take one function app per function. Note that code
-///   holding the account key (`AzureWebJobsStorage`) is not bound by the
-///   Storage roles: they bound the identity.
+///   another would take one function app per function. cloudfn's clients
+///   use the identity; code that reads the host's `AzureWebJobsStorage`
+///   setting itself holds the account key, which no role bounds.
 ///
 /// On Linux Consumption a package runs only from a URL
 /// (`WEBSITE_RUN_FROM_PACKAGE=<URL>`; `1` is not supported there):
@@ -305,6 +307,12 @@ impl<'a> Renderer<'a> {
             })
             .collect();
         settings.push(json!({ "name": "FUNCTIONS_EXTENSION_VERSION", "value": "~4" }));
+        // cloudfn's clients reach Storage with the identity, so the role
+        // assignments bound what the function code can do.
+        settings.push(json!({
+            "name": format!("{CLIENT_STORAGE_CONNECTION}__accountName"),
+            "value": expr(&var("storageAccountName")),
+        }));
         let mut variables = json!({
             // Storage account names are global: 3 to 24 lower-case letters
             // and digits.
@@ -859,6 +867,10 @@ mod tests {
         assert_eq!(
             settings["CLOUDFN_SERVICE_BUS__fullyQualifiedNamespace"],
             "[format('{0}.servicebus.windows.net', variables('serviceBusNamespace'))]"
+        );
+        assert_eq!(
+            settings["CLOUDFN_STORAGE__accountName"],
+            "[variables('storageAccountName')]"
         );
         let site = &resources(&t, "Microsoft.Web/sites")[0];
         assert_eq!(site["kind"], "functionapp,linux");

@@ -4,7 +4,7 @@
 use azure_core::http::{
     Context, Method, Pipeline, PipelineSendOptions, Request, StatusCode, Url, headers::HeaderName,
 };
-use cloudfn_azure::client::{DEVELOPMENT_ACCOUNT, SharedKey, StorageAccount, pipeline};
+use cloudfn_azure::client::{DEVELOPMENT_ACCOUNT, Service, StorageAccount, pipeline};
 
 use crate::support::{azurite, unique};
 
@@ -29,7 +29,7 @@ fn under(base: &Url, path: &str) -> Url {
 #[tokio::test]
 async fn signed_queue_requests_round_trip_a_message() {
     let Some(account) = azurite() else { return };
-    let queues = pipeline(SharedKey::queue(&account));
+    let queues = pipeline(&account, Service::Queue);
     let name = unique("signed-");
     let queue = under(account.queue_endpoint(), &name);
 
@@ -58,7 +58,7 @@ async fn signed_queue_requests_round_trip_a_message() {
 #[tokio::test]
 async fn signed_table_requests_create_a_table() {
     let Some(account) = azurite() else { return };
-    let tables = pipeline(SharedKey::table(&account));
+    let tables = pipeline(&account, Service::Table);
     let name = unique("signed");
     let mut create = Request::new(under(account.table_endpoint(), "Tables"), Method::Post);
     create.insert_header(HeaderName::from_static("content-type"), "application/json");
@@ -82,7 +82,7 @@ async fn a_request_signed_with_another_key_is_refused() {
         account.queue_endpoint()
     ))
     .unwrap();
-    let queues = pipeline(SharedKey::queue(&wrong));
+    let queues = pipeline(&wrong, Service::Queue);
     let queue = under(account.queue_endpoint(), "never-made");
     let (status, body) = send(&queues, Request::new(queue, Method::Put)).await;
     assert_eq!(status, StatusCode::Forbidden, "{body}");

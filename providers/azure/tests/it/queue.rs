@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use azure_core::http::{Context, Method, PipelineSendOptions, Request, headers::HeaderName};
 use cloudfn_azure::{
-    client::{SharedKey, StorageQueues, pipeline},
+    client::{Service, StorageQueues, pipeline},
     events::queue::Envelope,
 };
 use cloudfn_core::{ErrorKind, OutgoingMessage, provider::QueueClient};
@@ -202,7 +202,7 @@ async fn a_plain_text_message_from_another_producer_is_its_own_body() {
         skip_checks: true,
         ..Default::default()
     };
-    let sent = pipeline(SharedKey::queue(&account))
+    let sent = pipeline(&account, Service::Queue)
         .send(&Context::new(), &mut put, Some(options))
         .await
         .unwrap();

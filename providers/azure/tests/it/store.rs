@@ -131,8 +131,7 @@ async fn an_expired_key_that_is_read_leaves_the_table() {
     assert!(tables.get(&store, "brief").await.unwrap().is_none());
 
     let account = azurite().unwrap();
-    let pipeline =
-        cloudfn_azure::client::pipeline(cloudfn_azure::client::SharedKey::table(&account));
+    let pipeline = cloudfn_azure::client::pipeline(&account, cloudfn_azure::client::Service::Table);
     let url = azure_core::http::Url::parse(&format!(
         "{}/{store}()",
         account.table_endpoint().as_str().trim_end_matches('/')
