@@ -117,8 +117,11 @@ impl Function {
         async move {
             let key = self.idempotency_key(&event);
             let mut claim = None;
+            // The idempotency store's futures are boxed: most functions
+            // have none, and would otherwise carry their size in every
+            // invocation's future.
             if let Some(key) = &key {
-                match self.claim(key, &ctx).await? {
+                match Box::pin(self.claim(key, &ctx)).await? {
                     Some(token) => claim = Some(token),
                     None => {
                         tracing::info!(key = ?key, "duplicate delivery suppressed");
@@ -130,8 +133,8 @@ impl Function {
             if let (Some(key), Some(held), Some(policy)) = (&key, claim, &self.policy.idempotency) {
                 let store = ctx.idempotency_store();
                 let recorded = match &result {
-                    Ok(_) => idempotency::complete(&store, key, policy.ttl).await,
-                    Err(_) => idempotency::release(&store, key, held).await,
+                    Ok(_) => Box::pin(idempotency::complete(&store, key, policy.ttl)).await,
+                    Err(_) => Box::pin(idempotency::release(&store, key, held)).await,
                 };
                 if let Err(e) = recorded {
                     tracing::warn!(error = %e, key = ?key, "idempotency store failed");

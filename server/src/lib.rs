@@ -35,7 +35,7 @@ use cloudfn_core::{
     provider::{ContextBuilder, HttpRouter, Services},
 };
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
@@ -83,7 +83,9 @@ pub async fn serve<H, F>(
         let _ = stream.set_nodelay(true);
         let handle = handle.clone();
         let service = hyper::service::service_fn(move |request| {
-            let answer = handle(request);
+            // Boxed once here: an invocation's future runs to kilobytes,
+            // and hyper moves the service's future as it sets it up.
+            let answer = Box::pin(handle(request));
             async move { Ok::<_, Infallible>(answer.await.map(Full::new)) }
         });
         let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
@@ -99,10 +101,11 @@ pub async fn serve<H, F>(
 /// Reads `request` whole into an [`HttpRequest`], refusing a body over
 /// `limit` bytes as [`cloudfn_core::ErrorKind::TooLarge`] (a declared
 /// length over it before any of the body is read).
-pub async fn read_request(
-    request: http::Request<Incoming>,
-    limit: usize,
-) -> Result<HttpRequest, Error> {
+pub async fn read_request<B>(request: http::Request<B>, limit: usize) -> Result<HttpRequest, Error>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let declared = request.body().size_hint().lower();
     if declared > limit as u64 {
         return Err(Error::too_large(format!(
@@ -181,7 +184,11 @@ impl Routed {
     /// what no function serves, 413 for a body over every function's limit,
     /// else the function's response. The context carries the trace id of
     /// `traceparent`.
-    pub async fn handle(&self, request: http::Request<Incoming>) -> http::Response<Bytes> {
+    pub async fn handle<B>(&self, request: http::Request<B>) -> http::Response<Bytes>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let response = match read_request(request, self.max_body_bytes).await {
             Ok(request) => self.route(request).await,
             Err(error) => HttpResponse::from_error(&error),

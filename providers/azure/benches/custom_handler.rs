@@ -8,6 +8,13 @@
 //! - forwarded: `GET /hello?name=…` as an all-HTTP app receives it, a JSON
 //!   greeting back.
 //!
+//! Each server runs alone on a thread of its own, whose CPU time per
+//! request is reported beside the rates. Then, with criterion, the same
+//! work without sockets: one invocation answered by
+//! `CustomHandler::answer` against the peer's function, from a request in
+//! memory to the response's bytes — the part of a request's cost that is
+//! the adapter's, free of the loopback's noise.
+//!
 //! Then start-up to the first answered `GET /` (the host's readiness poll)
 //! of the `hello` example built with the `azure` feature, when
 //! `CLOUDFN_HELLO` names it (`scripts/bench-azure` builds it).
@@ -34,10 +41,10 @@ use tokio_util::sync::CancellationToken;
 /// Connections driving each server at once.
 const CONNECTIONS: usize = 32;
 /// How long each contender is driven per round.
-const ROUND: Duration = Duration::from_secs(2);
+const ROUND: Duration = Duration::from_millis(500);
 /// Rounds, alternating contenders; each round's ratio compares two
 /// neighbouring runs, and the median of those is reported.
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 21;
 
 async fn hello(req: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
     let name = req.query_param("name").unwrap_or_else(|| "world".into());
@@ -81,7 +88,10 @@ fn payload() -> Bytes {
 }
 
 /// The peer: hyper and serde_json alone, doing what the host needs.
-async fn bare(request: http::Request<hyper::body::Incoming>) -> http::Response<Full<Bytes>> {
+async fn bare<B>(request: http::Request<B>) -> http::Response<Full<Bytes>>
+where
+    B: hyper::body::Body<Data = Bytes>,
+{
     let forwarded = request.method() == http::Method::GET;
     let (parts, body) = request.into_parts();
     let body = body
@@ -148,8 +158,8 @@ async fn serve_bare(listener: tokio::net::TcpListener, stop: CancellationToken) 
 }
 
 /// Drives `address` from [`CONNECTIONS`] keep-alive connections for
-/// [`ROUND`]; requests answered per second.
-async fn drive(address: std::net::SocketAddr, wrapped: bool) -> f64 {
+/// [`ROUND`]; requests answered per second, and in all.
+async fn drive(address: std::net::SocketAddr, wrapped: bool) -> (f64, u64) {
     let done = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + ROUND;
     let body = payload();
@@ -182,23 +192,68 @@ async fn drive(address: std::net::SocketAddr, wrapped: bool) -> f64 {
     });
     let started = Instant::now();
     futures::future::join_all(clients).await;
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let done = done.load(Ordering::Relaxed);
+    (done as f64 / started.elapsed().as_secs_f64(), done)
 }
 
-async fn measure<F: Future<Output = ()> + Send + 'static>(
-    serve: impl FnOnce(tokio::net::TcpListener, CancellationToken) -> F,
+/// CPU time the thread `tid` of this process has run, from the
+/// scheduler's own account (`schedstat`, in nanoseconds).
+fn cpu_time(tid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap();
+    let ns = stat.split_whitespace().next().unwrap().parse().unwrap();
+    Duration::from_nanos(ns)
+}
+
+/// One contender's round: requests answered per second, and the server's
+/// CPU time per request.
+struct Round {
+    rate: f64,
+    cpu_per_request: Duration,
+}
+
+/// Runs `serve` alone on a thread of its own (a current-thread runtime)
+/// while [`drive`] loads it, so that its CPU time is its own: what a
+/// request costs the server, undisturbed by the client sharing the cores.
+async fn measure<F: Future<Output = ()> + 'static>(
+    name: &str,
+    serve: impl FnOnce(tokio::net::TcpListener, CancellationToken) -> F + Send + 'static,
     wrapped: bool,
-) -> f64 {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+) -> Round {
+    let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let address = std_listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let stopping = stop.clone();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    // Named, so that a profile tells the contenders apart.
+    let server = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let thread = std::fs::read_link("/proc/thread-self").unwrap();
+            let tid = thread.file_name().unwrap().to_string_lossy().into_owned();
+            tid_tx.send(tid).unwrap();
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                    serve(listener, stopping).await;
+                });
+        })
+        .unwrap();
+    let tid = tid_rx.recv().unwrap();
+    let before = cpu_time(&tid);
+    let (rate, requests) = drive(address, wrapped).await;
+    let used = cpu_time(&tid) - before;
+    stop.cancel();
+    tokio::task::spawn_blocking(move || server.join().unwrap())
         .await
         .unwrap();
-    let address = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(serve(listener, stop.clone()));
-    let rate = drive(address, wrapped).await;
-    stop.cancel();
-    let _ = server.await;
-    rate
+    Round {
+        rate,
+        cpu_per_request: used / requests.max(1) as u32,
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -208,12 +263,14 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 async fn throughput() {
     println!(
-        "| mode | cloudfn-azure (median) | bare hyper (median) | ratio (median of {ROUNDS} rounds) | ratio range |\n|---|---|---|---|---|"
+        "| mode | cloudfn-azure (median) | bare hyper (median) | throughput ratio (median of {ROUNDS}) | range | server CPU per request, cloudfn / hyper (medians) | CPU ratio, hyper / cloudfn (median of {ROUNDS}) | range |\n|---|---|---|---|---|---|---|---|"
     );
     for wrapped in [true, false] {
         let (mut ours, mut peer, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut our_cpu, mut peer_cpu, mut cpu_ratios) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
             let mine = measure(
+                "cloudfn-azure",
                 move |listener, stop| async move {
                     cloudfn_azure::serve_on(app(wrapped), listener, stop)
                         .await
@@ -222,15 +279,25 @@ async fn throughput() {
                 wrapped,
             )
             .await;
-            let theirs = measure(serve_bare, wrapped).await;
-            ours.push(mine);
-            peer.push(theirs);
-            ratios.push(mine / theirs);
+            let theirs = measure("bare-hyper", serve_bare, wrapped).await;
+            ours.push(mine.rate);
+            peer.push(theirs.rate);
+            ratios.push(mine.rate / theirs.rate);
+            let (mine, theirs) = (
+                mine.cpu_per_request.as_secs_f64() * 1e6,
+                theirs.cpu_per_request.as_secs_f64() * 1e6,
+            );
+            our_cpu.push(mine);
+            peer_cpu.push(theirs);
+            cpu_ratios.push(theirs / mine);
         }
-        let low = ratios.iter().cloned().fold(f64::MAX, f64::min);
-        let high = ratios.iter().cloned().fold(0.0, f64::max);
+        let range = |values: &[f64]| {
+            let low = values.iter().cloned().fold(f64::MAX, f64::min);
+            let high = values.iter().cloned().fold(0.0, f64::max);
+            format!("{low:.2}–{high:.2}")
+        };
         println!(
-            "| {} | {:.0} req/s | {:.0} req/s | **{:.2}×** | {low:.2}–{high:.2} |",
+            "| {} | {:.0} req/s | {:.0} req/s | **{:.2}×** | {} | {:.1} µs / {:.1} µs | **{:.2}×** | {} |",
             if wrapped {
                 "wrapped (POST /hello, res output)"
             } else {
@@ -238,7 +305,12 @@ async fn throughput() {
             },
             median(ours),
             median(peer),
-            median(ratios),
+            median(ratios.clone()),
+            range(&ratios),
+            median(our_cpu),
+            median(peer_cpu),
+            median(cpu_ratios.clone()),
+            range(&cpu_ratios),
         );
     }
 }
@@ -286,12 +358,49 @@ async fn start_up(binary: &str) {
     );
 }
 
+/// The request of `mode` in memory, as hyper would hand it over.
+fn request(wrapped: bool, body: &Bytes) -> http::Request<Full<Bytes>> {
+    if wrapped {
+        http::Request::post("/hello")
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))
+    } else {
+        http::Request::get("/hello?name=ada").body(Full::new(Bytes::new()))
+    }
+    .unwrap()
+}
+
+/// One invocation without sockets: the adapter against the peer.
+fn in_memory(runtime: &tokio::runtime::Runtime) {
+    let mut criterion = criterion::Criterion::default()
+        .configure_from_args()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let body = payload();
+    for wrapped in [true, false] {
+        let mode = if wrapped { "wrapped" } else { "forwarded" };
+        let app = app(wrapped);
+        let (services, requeue) = runtime.block_on(async { cloudfn_azure::services(&app) });
+        let handler = cloudfn_azure::runtime::CustomHandler::new(&app, services, requeue).unwrap();
+        let mut group = criterion.benchmark_group(format!("invocation/{mode}"));
+        group.bench_function("cloudfn-azure", |b| {
+            b.to_async(runtime)
+                .iter(|| handler.answer(request(wrapped, &body)))
+        });
+        group.bench_function("bare hyper", |b| {
+            b.to_async(runtime).iter(|| bare(request(wrapped, &body)))
+        });
+        group.finish();
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
+    in_memory(&runtime);
     runtime.block_on(async {
         throughput().await;
         match std::env::var("CLOUDFN_HELLO") {

@@ -16,7 +16,7 @@ use cloudfn_core::{
     provider::{ContextBuilder, Event, HttpRouter, Invoke, Services},
 };
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::events::{
     InvocationRequest, InvocationResponse, binding, http, queue, queue::Envelope, schedule,
@@ -125,7 +125,7 @@ impl Dispatcher {
                 answer
                     .body
                     .outputs
-                    .insert(binding::RESPONSE.into(), to_value(&http::encode(response))?);
+                    .insert(binding::RESPONSE.into(), to_raw(&http::encode(response))?);
                 Ok(answer)
             }
             Trigger::Queue { queue: name, .. } => {
@@ -259,7 +259,7 @@ impl Dispatcher {
     }
 }
 
-fn to_value(value: &impl Serialize) -> Result<Value, Error> {
-    serde_json::to_value(value)
+fn to_raw(value: &impl Serialize) -> Result<Box<RawValue>, Error> {
+    serde_json::value::to_raw_value(value)
         .map_err(|e| Error::internal(format!("cannot serialise the answer: {e}")))
 }

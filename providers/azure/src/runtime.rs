@@ -12,7 +12,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use bytes::Bytes;
 use cloudfn_core::{App, Error, HttpResponse, provider::Services};
-use cloudfn_server::{Body, Routed};
+use cloudfn_server::Routed;
 use http::{Method, StatusCode, header::CONTENT_TYPE};
 
 use crate::{
@@ -77,7 +77,11 @@ impl CustomHandler {
     }
 
     /// Answers one request of the host.
-    pub async fn answer(&self, request: http::Request<Body>) -> http::Response<Bytes> {
+    pub async fn answer<B>(&self, request: http::Request<B>) -> http::Response<Bytes>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         if let Some(routed) = &self.forwarded {
             return routed.handle(request).await;
         }
@@ -117,10 +121,12 @@ impl CustomHandler {
                 );
             }
         };
-        let (outcome, lines) = logs::capture(async {
+        // Boxed: the invocation's future is the largest part of this one,
+        // which hyper moves while setting it up.
+        let (outcome, lines) = Box::pin(logs::capture(async {
             let request = InvocationRequest::from_slice(&payload)?;
             dispatcher.handle(&request, &invocation_id).await
-        })
+        }))
         .await;
         match outcome {
             Ok(mut answer) => {

@@ -12,7 +12,7 @@ pub mod schedule;
 pub mod storage;
 pub mod topic;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value, value::RawValue};
@@ -107,9 +107,10 @@ impl InvocationRequest {
 /// error in `Logs`.
 #[derive(Debug, Default, Serialize)]
 pub struct InvocationResponse {
-    /// Output binding values, by binding name.
+    /// Output binding values, by binding name, each serialised once when
+    /// it is set.
     #[serde(rename = "Outputs")]
-    pub outputs: Map<String, Value>,
+    pub outputs: BTreeMap<String, Box<RawValue>>,
     /// Lines for the invocation's log.
     #[serde(rename = "Logs")]
     pub logs: Vec<String>,
