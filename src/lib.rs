@@ -27,6 +27,9 @@ pub use cloudfn_aws as aws;
 #[cfg(feature = "azure")]
 pub use cloudfn_azure as azure;
 pub use cloudfn_core::*;
+/// The Google Cloud adapter (feature `gcp`).
+#[cfg(feature = "gcp")]
+pub use cloudfn_gcp as gcp;
 /// The embedded local runtime (feature `local`, on by default).
 #[cfg(feature = "local")]
 pub use cloudfn_local as local;
@@ -90,6 +93,8 @@ impl Provider {
 pub async fn run(app: App) -> Result<(), Error> {
     #[cfg(feature = "azure")]
     azure::client::install_tls();
+    #[cfg(feature = "gcp")]
+    gcp::client::install_tls();
     if let Some(path) = std::env::var_os(PRINT_SPEC_VARIABLE) {
         return print_spec(&app, &path);
     }
@@ -101,6 +106,10 @@ pub async fn run(app: App) -> Result<(), Error> {
         Provider::Aws => aws::serve(app).await,
         #[cfg(feature = "azure")]
         Provider::Azure => azure::serve(app).await,
+        #[cfg(feature = "gcp")]
+        Provider::Gcp => gcp::serve(app).await,
+        // Reached in builds without some adapter.
+        #[allow(unreachable_patterns)]
         cloud => Err(Error::unavailable(format!(
             "this process runs on {} but this build has no adapter for it: \
              build with cloudfn's `{}` feature",
@@ -114,13 +123,25 @@ pub async fn run(app: App) -> Result<(), Error> {
 /// installed. `RUST_LOG` filters it with `target=level` directives
 /// (`warn,cloudfn_aws=debug`); the default is `info`. With the `azure`
 /// feature, an invocation's events also go back to the Functions host in
-/// its `Logs`.
+/// its `Logs`; with the `gcp` feature on Cloud Run, events are JSON lines on
+/// stdout as Cloud Logging reads them, with their trace in
+/// `GOOGLE_CLOUD_PROJECT`.
 pub fn init_tracing() {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|directives| directives.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    #[cfg(feature = "gcp")]
+    if Provider::detect() == Provider::Gcp {
+        use tracing_subscriber::layer::SubscriberExt;
+        let project = std::env::var("GOOGLE_CLOUD_PROJECT").ok();
+        let subscriber = tracing_subscriber::registry()
+            .with(gcp::logs::layer(project))
+            .with(filter);
+        let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
+        return;
+    }
     let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -122,6 +122,19 @@ pub fn resource_variable(prefix: &str, name: &str) -> String {
     format!("{prefix}{suffix}")
 }
 
+/// The setting through which a deployment names queue `name`'s physical
+/// queue (or topic) on providers that read names from the environment:
+/// `CLOUDFN_QUEUE_ORDERS_DLQ` for `orders-dlq`.
+pub fn queue_variable(name: &str) -> String {
+    resource_variable("CLOUDFN_QUEUE_", name)
+}
+
+/// The setting through which a deployment names topic `name`'s physical
+/// topic: `CLOUDFN_TOPIC_ORDER_PAID` for `order-paid`.
+pub fn topic_variable(name: &str) -> String {
+    resource_variable("CLOUDFN_TOPIC_", name)
+}
+
 /// How long a delivered message stays invisible to other consumers: six
 /// times the function's timeout (whole seconds, at least one), Lambda's
 /// guidance for SQS event sources, which leaves room for the platform to

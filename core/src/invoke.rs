@@ -150,6 +150,32 @@ impl Function {
         .await
     }
 
+    /// Runs `event` by the function's retry policy within this one call,
+    /// for platforms that do not retry it by that policy themselves (a
+    /// timer, a storage change): each attempt gets `context(attempt)`, and
+    /// a retryable failure with attempts left waits out the backoff and runs
+    /// again. What fails for good comes back with the attempt it failed on,
+    /// for the caller to dead-letter.
+    pub async fn invoke_retrying(
+        &self,
+        event: Event,
+        context: impl Fn(u32) -> Context,
+    ) -> Result<(), (Error, u32)> {
+        let mut attempt = 1;
+        loop {
+            let Err(error) = self.run(event.clone(), context(attempt)).await else {
+                return Ok(());
+            };
+            match crate::conventions::settle(&error, attempt, &self.policy.retry) {
+                crate::conventions::Settlement::Retry { delay } => {
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                crate::conventions::Settlement::DeadLetter => return Err((error, attempt)),
+            }
+        }
+    }
+
     /// Claims `key`; `None` if it was processed already. While another
     /// invocation holds it, waits for that one to finish (rather than failing
     /// and spending an attempt), up to this invocation's deadline.

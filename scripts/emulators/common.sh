@@ -34,3 +34,25 @@ stop_pid() {
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$pidfile"
 }
+
+# stop_group <pid-file>: TERM the process group the pid leads (an emulator
+# started with setsid: a wrapper script and its JVM), then KILL what is left.
+stop_group() {
+    local pidfile="$1"
+    [ -f "$pidfile" ] || return 0
+    local pid
+    pid=$(cat "$pidfile")
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+}
+
+# gcloud_sdk_root: where the Google Cloud SDK's emulators are, or nothing
+# when gcloud is not installed.
+gcloud_sdk_root() {
+    command -v gcloud >/dev/null 2>&1 || return 0
+    local root
+    root=$(gcloud info --format='value(installation.sdk_root)' 2>/dev/null || true)
+    [ -n "$root" ] && [ -d "$root/platform" ] && echo "$root"
+}

@@ -98,6 +98,21 @@ pub async fn serve<H, F>(
     graceful.shutdown().await;
 }
 
+/// Makes ring the process's TLS crypto provider, once. The cloud clients'
+/// HTTP stacks (reqwest, hyper-rustls, tonic) use rustls with no provider
+/// of their own — ring is the AWS clients' too, so one provider serves the
+/// whole process — and each needs one before it is built. The adapters'
+/// clients call it, and `cloudfn::run` first thing; call it before
+/// building a reqwest client of your own outside `cloudfn::run`.
+#[cfg(feature = "tls")]
+pub fn install_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Refused only when the process installed a provider already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Reads `request` whole into an [`HttpRequest`], refusing a body over
 /// `limit` bytes as [`cloudfn_core::ErrorKind::TooLarge`] (a declared
 /// length over it before any of the body is read).
@@ -161,11 +176,29 @@ pub async fn stop_signal() {
     }
 }
 
-/// The trace id of W3C `traceparent` (`version-traceid-parentid-flags`).
+/// The trace id of W3C `traceparent` (`version-traceid-parentid-flags`),
+/// else of Google's `X-Cloud-Trace-Context`.
+///
+/// ```
+/// use cloudfn_core::HttpRequest;
+///
+/// let mut request = HttpRequest::new(http::Method::GET, "/");
+/// request.headers.insert("x-cloud-trace-context", "105445aa7843bc8bf206b12000100000/1;o=1".parse().unwrap());
+/// assert_eq!(cloudfn_server::trace_id_of(&request).as_deref(), Some("105445aa7843bc8bf206b12000100000"));
+/// ```
 pub fn trace_id_of(request: &HttpRequest) -> Option<String> {
-    request
-        .header("traceparent")
-        .and_then(|t| t.split('-').nth(1))
+    let w3c = || request.header("traceparent")?.split('-').nth(1);
+    // Google's own header, `TRACE_ID/SPAN_ID;o=1`, which its load
+    // balancers and Pub/Sub send beside (or instead of) `traceparent`.
+    let google = || {
+        request
+            .header("x-cloud-trace-context")?
+            .split(['/', ';'])
+            .next()
+    };
+    w3c()
+        .or_else(google)
+        .filter(|id| !id.is_empty())
         .map(str::to_owned)
 }
 

@@ -12,6 +12,8 @@ mod access;
 #[cfg(feature = "aws")]
 mod aws_invoke;
 mod contract;
+#[cfg(feature = "gcp")]
+mod gcp_process;
 mod leaks;
 mod local_server;
 mod reliability;

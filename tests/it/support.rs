@@ -41,9 +41,12 @@ pub async fn eventually_async<F: Future<Output = bool>>(what: &str, mut done: im
 }
 
 pub fn client() -> reqwest::Client {
-    // With the azure feature, reqwest has rustls and no provider of its own.
+    // With the azure or gcp feature, reqwest has rustls and no provider of
+    // its own.
     #[cfg(feature = "azure")]
     cloudfn::azure::client::install_tls();
+    #[cfg(feature = "gcp")]
+    cloudfn::gcp::client::install_tls();
     reqwest::Client::new()
 }
 

@@ -208,23 +208,13 @@ impl Dispatcher {
     /// function's retry policy in this invocation: the host retries neither
     /// as the policy says. What fails for good is dead-lettered.
     async fn retrying(&self, event: Event, letter: Message, invocation_id: &str) -> Answer {
-        let function = &*self.function;
-        let mut attempt = 1;
-        loop {
-            let ctx = self.context(invocation_id, attempt, None);
-            let Err(error) = function.invoke(event.clone(), ctx).await else {
-                return Answer::settled();
-            };
-            match conventions::settle(&error, attempt, &function.policy().retry) {
-                Settlement::Retry { delay } => {
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Settlement::DeadLetter => {
-                    let mut letter = letter;
-                    letter.attempt = attempt;
-                    return self.dead_letter(&letter, &error).await;
-                }
+        let context = |attempt| self.context(invocation_id, attempt, None);
+        match self.function.invoke_retrying(event, context).await {
+            Ok(()) => Answer::settled(),
+            Err((error, attempt)) => {
+                let mut letter = letter;
+                letter.attempt = attempt;
+                self.dead_letter(&letter, &error).await
             }
         }
     }

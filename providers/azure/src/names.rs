@@ -22,21 +22,18 @@ pub const CLIENT_STORAGE_CONNECTION: &str = "CLOUDFN_STORAGE";
 /// namespace with the app's topics.
 pub const SERVICE_BUS_CONNECTION: &str = "CLOUDFN_SERVICE_BUS";
 
-/// The app setting naming queue `name`'s Storage queue:
-/// `CLOUDFN_QUEUE_ORDERS_DLQ` for `orders-dlq`. `function.json` refers to
-/// it as `%CLOUDFN_QUEUE_ORDERS_DLQ%`.
-pub fn queue_variable(name: &str) -> String {
-    resource_variable("CLOUDFN_QUEUE_", name)
-}
+/// The app setting naming queue `name`'s Storage queue (core's
+/// convention): `CLOUDFN_QUEUE_ORDERS_DLQ` for `orders-dlq`.
+/// `function.json` refers to it as `%CLOUDFN_QUEUE_ORDERS_DLQ%`.
+pub use cloudfn_core::conventions::queue_variable;
+
+/// The app setting naming topic `name`'s Service Bus topic (core's
+/// convention).
+pub use cloudfn_core::conventions::topic_variable;
 
 /// The app setting naming store `name`'s table.
 pub fn table_variable(name: &str) -> String {
     resource_variable("CLOUDFN_STORE_TABLE_", name)
-}
-
-/// The app setting naming topic `name`'s Service Bus topic.
-pub fn topic_variable(name: &str) -> String {
-    resource_variable("CLOUDFN_TOPIC_", name)
 }
 
 /// The Storage queue of neutral queue `name`: the app setting

@@ -39,20 +39,11 @@ pub(crate) fn build(per_try: Vec<Arc<dyn Policy>>) -> Pipeline {
     )
 }
 
-/// Makes ring the process's TLS crypto provider, once: azure_core's HTTP
-/// client is reqwest with rustls and no provider of its own (the AWS
-/// clients use ring; one provider serves the whole process), and every
-/// reqwest client of the process — the application's own too — needs one
-/// before it is built. cloudfn's clients call it; `cloudfn::run` calls it
-/// first thing; call it before building a reqwest client of your own
-/// outside `cloudfn::run`.
-pub fn install_tls() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // Refused only when the process installed a provider already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
+/// Makes ring the process's TLS crypto provider, once (shared with the
+/// other adapters): azure_core's reqwest has rustls and no provider of its
+/// own. Call it before building a reqwest client of your own outside
+/// `cloudfn::run`.
+pub use cloudfn_server::install_tls;
 
 /// `base` with `segments` appended, each percent-encoded as one path
 /// segment.

@@ -1,0 +1,144 @@
+//! cloudfn-gcp: cloudfn on Google Cloud Run functions (Cloud Functions 2nd
+//! gen), where a Rust function deploys as a container.
+//!
+//! - [`serve`] is the functions-framework contract: it listens on
+//!   `0.0.0.0:$PORT` and serves the one function `FUNCTION_TARGET` names
+//!   ([`runtime`]). An HTTP function answers on its own route; a queue,
+//!   topic, storage or schedule function takes every request at any path:
+//!   Pub/Sub push envelopes, CloudEvents from Eventarc (binary and
+//!   structured), legacy background events and Cloud Scheduler's calls
+//!   ([`events`]).
+//! - A delivery's outcome is the function's retry policy: success acks
+//!   (204), a retryable failure nacks (500) for Pub/Sub to redeliver after
+//!   the subscription's backoff, and what fails for good goes to the
+//!   function's dead-letter topic before it is acked ([`dispatch`]).
+//! - [`client`] has Pub/Sub for queues and topics, on Google's official
+//!   client ([`names`] maps neutral names to topics).
+//! - Logs are one JSON object per line on stdout, as Cloud Logging reads
+//!   them, with the invocation's trace ([`logs`]).
+
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod dispatch;
+pub mod events;
+pub mod logs;
+pub mod names;
+pub mod runtime;
+
+use std::{sync::Arc, time::Duration};
+
+use cloudfn_core::{
+    App, AppSpec, Capabilities, Error,
+    messaging::NoMessaging,
+    provider::{QueueClient, Services, StoreClient, TopicClient},
+    store::NoStore,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The provider name handlers see in `Context::provider`.
+pub const PROVIDER: &str = "gcp";
+
+/// The variable naming the function this process serves.
+pub const TARGET_VARIABLE: &str = "FUNCTION_TARGET";
+
+/// The variable with the port Cloud Run sends requests to.
+pub const PORT_VARIABLE: &str = "PORT";
+
+/// The port when [`PORT_VARIABLE`] is unset, as the functions framework has it.
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// What Cloud Run functions, Pub/Sub and Eventarc can do, checked when the
+/// server starts and when the deployment is rendered.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    provider: PROVIDER,
+    // Pub/Sub ordering keys, on a subscription with message ordering.
+    fifo_queues: true,
+    // A push subscription delivers one message per request: a function's
+    // batch size is a bound, met one message at a time (a pull receives at
+    // most 1,000).
+    max_batch_size: 1000,
+    max_fifo_batch_size: 1000,
+    // Eventarc and Cloud Scheduler redeliver by their own settings, not by
+    // the function's policy: the server retries those in the invocation.
+    max_event_attempts: None,
+    storage_triggers: true,
+    // Cloud Run's request size limit (HTTP/1).
+    max_body_bytes: 32 * 1024 * 1024,
+    // Cloud Run's longest request timeout.
+    max_timeout: Duration::from_secs(3600),
+    // `containerConcurrency`: at most 1000 requests at once per instance.
+    queue_concurrency: 1..=1000,
+};
+
+/// Checks `spec` against what Google Cloud can do ([`CAPABILITIES`]).
+pub fn validate(spec: &AppSpec) -> Result<(), Error> {
+    spec.validate_for(&CAPABILITIES)
+}
+
+/// The services of a function: the app's state, and Pub/Sub for its
+/// queues and topics when `GOOGLE_CLOUD_PROJECT` names the project (on the
+/// emulator `PUBSUB_EMULATOR_HOST` names, if set). Without a project,
+/// sending and publishing fail saying so. Stores (Firestore) are still to
+/// come: until then a store fails saying so.
+pub async fn services(app: &App) -> Services {
+    let pubsub = match client::PubSub::from_env().await {
+        Ok(pubsub) => Some(Arc::new(pubsub)),
+        Err(error) => {
+            tracing::warn!(error = %error, "no Pub/Sub client: queues and topics are unreachable");
+            None
+        }
+    };
+    let (queues, topics): (Arc<dyn QueueClient>, Arc<dyn TopicClient>) = match pubsub {
+        Some(pubsub) => (pubsub.clone(), pubsub),
+        None => (Arc::new(NoMessaging), Arc::new(NoMessaging)),
+    };
+    let stores: Arc<dyn StoreClient> = Arc::new(NoStore);
+    app.services(PROVIDER, queues, topics, stores)
+}
+
+/// Serves the function [`TARGET_VARIABLE`] names on `0.0.0.0:$PORT` until
+/// SIGTERM, then lets requests in flight finish (Cloud Run allows 10 s).
+pub async fn serve(app: App) -> Result<(), Error> {
+    let port = cloudfn_server::port_from(
+        PORT_VARIABLE,
+        std::env::var(PORT_VARIABLE).ok().as_deref(),
+        DEFAULT_PORT,
+    )?;
+    let listener = TcpListener::bind(("0.0.0.0", port)).await.map_err(|e| {
+        Error::unavailable(format!("cannot listen on 0.0.0.0:{port}: {e}")).with_source(e)
+    })?;
+    let stop = CancellationToken::new();
+    let stopping = stop.clone();
+    tokio::spawn(async move {
+        cloudfn_server::stop_signal().await;
+        stopping.cancel();
+    });
+    let target = std::env::var(TARGET_VARIABLE).ok();
+    let services = services(&app).await;
+    serve_on(app, target.as_deref(), services, listener, stop).await
+}
+
+/// Serves function `target` of `app`, whose invocations reach `services`,
+/// on `listener` until `stop`: what [`serve`] and tests run. An unknown or
+/// missing target fails at once, listing the app's functions.
+pub async fn serve_on(
+    app: App,
+    target: Option<&str>,
+    services: Services,
+    listener: TcpListener,
+    stop: CancellationToken,
+) -> Result<(), Error> {
+    app.validate()?;
+    validate(&app.spec())?;
+    let function = app.select(target, TARGET_VARIABLE)?.clone();
+    let server = Arc::new(runtime::FunctionServer::new(function.clone(), services)?);
+    tracing::info!(function = %function.name(), "serving as a Cloud Run function");
+    cloudfn_server::serve(listener, Duration::from_secs(30), stop, move |request| {
+        let server = server.clone();
+        async move { server.answer(request).await }
+    })
+    .await;
+    Ok(())
+}
