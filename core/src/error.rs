@@ -165,6 +165,32 @@ impl Error {
         internal => Internal;
     }
 
+    /// The error of a service this process called (a cloud's REST API)
+    /// answering HTTP `status`: its kind from the status, so that what the
+    /// service would answer differently later (408, 429, 5xx) is retried
+    /// and the rest is not; private, since it names the service's
+    /// resources and is never the caller's doing.
+    ///
+    /// ```
+    /// use cloudfn_core::{Error, ErrorKind};
+    ///
+    /// assert_eq!(Error::from_service_status(412, "x").kind(), ErrorKind::Conflict);
+    /// assert!(Error::from_service_status(503, "x").is_retryable());
+    /// assert!(!Error::from_service_status(403, "x").is_for_caller());
+    /// ```
+    pub fn from_service_status(status: u16, message: impl Into<Cow<'static, str>>) -> Self {
+        let kind = match status {
+            400 => ErrorKind::BadInput,
+            401 | 403 => ErrorKind::Forbidden,
+            404 => ErrorKind::NotFound,
+            409 | 412 => ErrorKind::Conflict,
+            413 => ErrorKind::TooLarge,
+            408 | 429 | 500..=599 => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        };
+        Self::new(kind, message).private()
+    }
+
     /// Names the input field at fault, as a path such as `items[0].qty`.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());

@@ -13,7 +13,8 @@
 //!   the subscription's backoff, and what fails for good goes to the
 //!   function's dead-letter topic before it is acked ([`dispatch`]).
 //! - [`client`] has Pub/Sub for queues and topics, on Google's official
-//!   client ([`names`] maps neutral names to topics).
+//!   client, and Firestore for stores ([`names`] maps neutral names to
+//!   topics and collections).
 //! - Logs are one JSON object per line on stdout, as Cloud Logging reads
 //!   them, with the invocation's trace ([`logs`]).
 
@@ -77,11 +78,11 @@ pub fn validate(spec: &AppSpec) -> Result<(), Error> {
     spec.validate_for(&CAPABILITIES)
 }
 
-/// The services of a function: the app's state, and Pub/Sub for its
-/// queues and topics when `GOOGLE_CLOUD_PROJECT` names the project (on the
-/// emulator `PUBSUB_EMULATOR_HOST` names, if set). Without a project,
-/// sending and publishing fail saying so. Stores (Firestore) are still to
-/// come: until then a store fails saying so.
+/// The services of a function: the app's state, Pub/Sub for its queues
+/// and topics and Firestore for its stores, in the project
+/// `GOOGLE_CLOUD_PROJECT` names (on the emulators `PUBSUB_EMULATOR_HOST`
+/// and `FIRESTORE_EMULATOR_HOST` name, if set). Without a project,
+/// sending, publishing and stores fail saying so.
 pub async fn services(app: &App) -> Services {
     let pubsub = match client::PubSub::from_env().await {
         Ok(pubsub) => Some(Arc::new(pubsub)),
@@ -94,7 +95,13 @@ pub async fn services(app: &App) -> Services {
         Some(pubsub) => (pubsub.clone(), pubsub),
         None => (Arc::new(NoMessaging), Arc::new(NoMessaging)),
     };
-    let stores: Arc<dyn StoreClient> = Arc::new(NoStore);
+    let stores: Arc<dyn StoreClient> = match client::Firestore::from_env() {
+        Ok(firestore) => Arc::new(firestore),
+        Err(error) => {
+            tracing::warn!(error = %error, "no Firestore client: stores are unreachable");
+            Arc::new(NoStore)
+        }
+    };
     app.services(PROVIDER, queues, topics, stores)
 }
 

@@ -5,11 +5,11 @@
 //! With nothing set, queue `orders` is the Pub/Sub topic `orders` of the
 //! project in `GOOGLE_CLOUD_PROJECT` (a neutral queue is a topic with one
 //! push subscription, to its consumer), and topic `order-paid` the topic
-//! `order-paid`.
+//! `order-paid`; store `orders` is the Firestore collection `orders`.
 
 use cloudfn_core::{
     Error,
-    conventions::{queue_variable, topic_variable},
+    conventions::{queue_variable, resource_variable, topic_variable},
 };
 
 /// The variable naming the project, which the deployment sets (Cloud Run
@@ -19,6 +19,9 @@ pub const PROJECT_VARIABLE: &str = "GOOGLE_CLOUD_PROJECT";
 /// The variable naming the Pub/Sub emulator's `HOST:PORT`, as Google's
 /// tools have it.
 pub const PUBSUB_EMULATOR_VARIABLE: &str = "PUBSUB_EMULATOR_HOST";
+
+/// The variable naming the Firestore emulator's `HOST:PORT`.
+pub const FIRESTORE_EMULATOR_VARIABLE: &str = "FIRESTORE_EMULATOR_HOST";
 
 /// The project of this process: [`PROJECT_VARIABLE`], or an error naming it.
 pub fn project() -> Result<String, Error> {
@@ -39,6 +42,18 @@ pub fn queue_topic(name: &str) -> String {
 /// [`topic_variable`] names, else `name` itself.
 pub fn topic(name: &str) -> String {
     setting(&topic_variable(name)).unwrap_or_else(|| name.to_owned())
+}
+
+/// The setting naming store `name`'s Firestore collection:
+/// `CLOUDFN_STORE_COLLECTION_ORDERS` for `orders`.
+pub fn collection_variable(name: &str) -> String {
+    resource_variable("CLOUDFN_STORE_COLLECTION_", name)
+}
+
+/// The Firestore collection of neutral store `name`: the setting
+/// [`collection_variable`] names, else `name` itself.
+pub fn collection(name: &str) -> String {
+    setting(&collection_variable(name)).unwrap_or_else(|| name.to_owned())
 }
 
 /// The full name Pub/Sub takes: `projects/<project>/topics/<topic>`.

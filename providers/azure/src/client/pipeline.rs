@@ -154,16 +154,7 @@ impl Answer {
             "{what}: Azure Storage answered {status} {code}{}",
             message.map(|m| format!(": {m}")).unwrap_or_default()
         );
-        let error = match status {
-            400 => Error::bad_input(text),
-            401 | 403 => Error::forbidden(text),
-            404 => Error::not_found(text),
-            409 | 412 => Error::conflict(text),
-            413 => Error::too_large(text),
-            408 | 429 | 500..=599 => Error::unavailable(text),
-            _ => Error::internal(text),
-        };
-        error.private()
+        Error::from_service_status(status, text)
     }
 }
 

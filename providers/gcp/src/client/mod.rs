@@ -1,7 +1,9 @@
 //! Clients of Google Cloud services: Pub/Sub for queues and topics
-//! ([`PubSub`]).
+//! ([`PubSub`]), Firestore for stores ([`Firestore`]).
 
+mod firestore;
 mod pubsub;
 
 pub use cloudfn_server::install_tls;
+pub use firestore::Firestore;
 pub use pubsub::PubSub;

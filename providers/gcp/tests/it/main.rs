@@ -4,4 +4,5 @@
 
 mod pubsub;
 mod server;
+mod store;
 mod support;

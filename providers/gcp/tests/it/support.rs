@@ -14,16 +14,26 @@ pub const PROJECT: &str = "shop-dev";
 /// it the test skips loudly, unless `TEST_INTEGRATION=1` says it must run
 /// (and the test command found no Google Cloud SDK to start it from).
 pub fn pubsub_emulator() -> Option<String> {
-    if let Ok(host) = std::env::var("CLOUDFN_TEST_PUBSUB_HOST") {
+    emulator("CLOUDFN_TEST_PUBSUB_HOST", "the Pub/Sub emulator")
+}
+
+/// The Firestore emulator's `HOST:PORT`, when the test command started it;
+/// skipped as [`pubsub_emulator`] is.
+pub fn firestore_emulator() -> Option<String> {
+    emulator("CLOUDFN_TEST_FIRESTORE_HOST", "the Firestore emulator")
+}
+
+fn emulator(variable: &str, name: &str) -> Option<String> {
+    if let Ok(host) = std::env::var(variable) {
         return Some(host);
     }
     let integration = std::env::var("TEST_INTEGRATION").as_deref() == Ok("1");
     let no_sdk = std::env::var("CLOUDFN_TEST_NO_GCLOUD").as_deref() == Ok("1");
     assert!(
         !integration || no_sdk,
-        "TEST_INTEGRATION=1 but CLOUDFN_TEST_PUBSUB_HOST is unset: run scripts/test"
+        "TEST_INTEGRATION=1 but {variable} is unset: run scripts/test"
     );
-    eprintln!("SKIPPED: the Pub/Sub emulator is not running (scripts/test starts it)");
+    eprintln!("SKIPPED: {name} is not running (scripts/test starts it)");
     None
 }
 
