@@ -276,9 +276,9 @@ impl ContextBuilder {
         self
     }
 
-    /// The distributed trace id.
-    pub fn trace_id(mut self, trace_id: impl Into<String>) -> Self {
-        self.0.trace_id = Some(trace_id.into());
+    /// The distributed trace id, when the platform's request carries one.
+    pub fn trace_id(mut self, trace_id: Option<impl Into<String>>) -> Self {
+        self.0.trace_id = trace_id.map(Into::into);
         self
     }
 

@@ -234,12 +234,9 @@ impl Routed {
         let trace_id = trace_id_of(&request);
         self.router
             .handle(request, |function| {
-                let ctx = ContextBuilder::new(function, &self.services);
-                match trace_id {
-                    Some(trace_id) => ctx.trace_id(trace_id),
-                    None => ctx,
-                }
-                .build()
+                ContextBuilder::new(function, &self.services)
+                    .trace_id(trace_id)
+                    .build()
             })
             .await
     }

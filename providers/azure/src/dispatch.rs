@@ -87,14 +87,11 @@ impl Dispatcher {
     }
 
     fn context(&self, invocation_id: &str, attempt: u32, trace_id: Option<String>) -> Context {
-        let ctx = ContextBuilder::new(&self.function, &self.services)
+        ContextBuilder::new(&self.function, &self.services)
             .invocation_id(invocation_id)
-            .attempt(attempt);
-        match trace_id {
-            Some(trace_id) => ctx.trace_id(trace_id),
-            None => ctx,
-        }
-        .build()
+            .attempt(attempt)
+            .trace_id(trace_id)
+            .build()
     }
 
     /// Runs the function on `request` (invocation `invocation_id`) and

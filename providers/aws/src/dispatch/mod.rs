@@ -56,10 +56,7 @@ impl Invocation {
                 conventions::report_margin(deadline.saturating_duration_since(Instant::now()));
             ctx = ctx.deadline(deadline.checked_sub(margin).unwrap_or(deadline));
         }
-        if let Some(trace_id) = &self.trace_id {
-            ctx = ctx.trace_id(trace_id.clone());
-        }
-        ctx.build()
+        ctx.trace_id(self.trace_id.clone()).build()
     }
 
     /// When the reporting after the handlers must be done by: Lambda's
