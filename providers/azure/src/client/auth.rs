@@ -42,7 +42,10 @@ pub enum Service {
 /// renewed before it expires.
 pub fn authorization(account: &StorageAccount, service: Service) -> Vec<Arc<dyn Policy>> {
     match account.credential() {
-        Credential::Key(key) => vec![Arc::new(SharedKey::new(account.name(), key, service))],
+        Credential::Key(key) => vec![
+            Arc::new(Stamp),
+            Arc::new(SharedKey::new(account.name(), key, service)),
+        ],
         Credential::Token(credential) => vec![
             Arc::new(Stamp),
             Arc::new(BearerTokenAuthorizationPolicy::new(
@@ -84,9 +87,10 @@ impl Policy for Stamp {
 }
 
 /// The pipeline policy that signs each try of a request with the account's
-/// key (`Authorization: SharedKey <account>:<signature>`), after its
-/// [`Stamp`]. Put it among the per-try policies, so a retry is signed
-/// afresh.
+/// key (`Authorization: SharedKey <account>:<signature>`). It signs the
+/// `x-ms-date` a [`Stamp`] before it set: put both among the per-try
+/// policies, in that order ([`authorization`] does), so a retry is stamped
+/// and signed afresh.
 #[derive(Clone)]
 pub struct SharedKey {
     account: String,
@@ -213,7 +217,6 @@ impl Policy for SharedKey {
         request: &mut Request,
         next: &[Arc<dyn Policy>],
     ) -> PolicyResult {
-        Stamp::stamp(request);
         let signature = azure_core::hmac::hmac_sha256(&self.string_to_sign(request), &self.key)?;
         request.insert_header(
             AUTHORIZATION,

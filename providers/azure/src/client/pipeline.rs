@@ -66,8 +66,9 @@ pub(crate) struct Answer {
     pub body: Bytes,
 }
 
-/// Sends `request` through `pipeline`. Only a request that never got an
-/// answer (after the retries) is an error here; what Storage answered,
+/// Sends `request` through `pipeline` (Storage's or Service Bus'). Only a
+/// request that never got an answer (after the retries) is an error here;
+/// what the service answered,
 /// whatever its status, is the caller's to read. `what` names the
 /// operation in the error.
 pub(crate) async fn send(
@@ -82,9 +83,7 @@ pub(crate) async fn send(
     let response = pipeline
         .send(&Context::new(), &mut request, Some(options))
         .await
-        .map_err(|e| {
-            Error::unavailable(format!("{what}: Azure Storage did not answer: {e}")).private()
-        })?;
+        .map_err(|e| Error::unavailable(format!("{what}: Azure did not answer: {e}")).private())?;
     let (status, headers, body) = response.deconstruct();
     Ok(Answer {
         status,

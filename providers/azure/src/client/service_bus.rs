@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use azure_core::{
     credentials::{Secret, TokenCredential},
     http::{
-        Context, Method, Pipeline, PipelineSendOptions, Request, Url, headers::HeaderName,
+        Method, Pipeline, Request, Url, headers::HeaderName,
         policies::auth::BearerTokenAuthorizationPolicy,
     },
 };
@@ -231,28 +231,17 @@ impl TopicClient for ServiceBus {
             request.insert_header(name, json!(value).to_string());
         }
         request.set_body(message.body.to_vec());
-        let options = PipelineSendOptions {
-            skip_checks: true,
-            ..Default::default()
-        };
-        let response = self
-            .pipeline
-            .send(&Context::new(), &mut request, Some(options))
-            .await
-            .map_err(|e| Error::unavailable(format!("Service Bus unreachable: {e}")))?;
-        let status = u16::from(response.status());
+        let what = format!("sending to Service Bus topic `{physical}`");
+        let answer = super::pipeline::send(&self.pipeline, request, &what).await?;
+        let status = u16::from(answer.status);
         if status == 201 {
             return Ok(id);
         }
-        let body = String::from_utf8_lossy(&response.into_body()).into_owned();
-        let message =
-            format!("Service Bus answered {status} to a send to topic `{physical}`: {body}");
-        Err(match status {
-            401 | 403 => Error::forbidden(message).private(),
-            404 | 410 => Error::invalid(message),
-            429 | 500..=599 => Error::unavailable(message),
-            _ => Error::internal(message),
-        })
+        let body = String::from_utf8_lossy(&answer.body);
+        Err(Error::from_service_status(
+            status,
+            format!("{what}: Service Bus answered {status}: {body}"),
+        ))
     }
 }
 
