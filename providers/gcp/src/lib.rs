@@ -21,7 +21,11 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+#[cfg(feature = "deploy")]
+pub mod deploy;
 pub mod dispatch;
+#[cfg(feature = "emulate")]
+pub mod emulate;
 pub mod events;
 pub mod logs;
 pub mod names;

@@ -6,4 +6,9 @@ mod pubsub;
 
 pub use cloudfn_server::install_tls;
 pub use firestore::Firestore;
-pub use pubsub::PubSub;
+pub use pubsub::{PubSub, received};
+
+/// Credentials that send nothing: what the emulators take.
+pub(crate) fn anonymous() -> google_cloud_auth::credentials::Credentials {
+    google_cloud_auth::credentials::anonymous::Builder::new().build()
+}

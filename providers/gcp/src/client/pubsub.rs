@@ -51,9 +51,7 @@ impl PubSub {
         if let Some(host) = emulator {
             builder = builder
                 .with_endpoint(format!("http://{host}"))
-                .with_credentials(
-                    google_cloud_auth::credentials::anonymous::Builder::new().build(),
-                );
+                .with_credentials(super::anonymous());
         }
         let base = builder.build().await.map_err(|e| {
             Error::unavailable(format!("cannot set up the Pub/Sub client: {e}")).private()
@@ -125,6 +123,27 @@ impl PubSub {
             ))),
             Err(e) => Err(publish_error(topic, &e)),
         }
+    }
+}
+
+/// A message pulled from a subscription of neutral queue or topic
+/// `source`, as a function receives it; `delivery_attempt` is Pub/Sub's
+/// count, 1 when it gives none.
+pub fn received(
+    message: google_cloud_pubsub::model::Message,
+    source: &str,
+    delivery_attempt: Option<i32>,
+) -> cloudfn_core::Message {
+    cloudfn_core::Message {
+        id: message.message_id,
+        body: message.data,
+        attributes: message.attributes.into_iter().collect(),
+        attempt: delivery_attempt.map_or(1, |n| n.max(1) as u32),
+        published_at: message
+            .publish_time
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds(), t.nanos() as u32)),
+        ordering_key: Some(message.ordering_key).filter(|k| !k.is_empty()),
+        source: source.to_owned(),
     }
 }
 

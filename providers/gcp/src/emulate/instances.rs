@@ -1,0 +1,69 @@
+//! One process of the app's binary per function, as Cloud Run runs one
+//! service per function: `FUNCTION_TARGET` names it, `PORT` its port.
+
+use std::{path::Path, time::Duration};
+
+use cloudfn_core::Error;
+
+/// How long a process may take to answer its first request; Cloud Run's
+/// default start-up probe gives about as long.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One function's process.
+pub(crate) struct Instance {
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) url: String,
+    child: tokio::process::Child,
+}
+
+impl Instance {
+    /// Starts `binary` serving `function` with `env`, and waits until it
+    /// answers.
+    pub(crate) async fn start(
+        binary: &Path,
+        function: &str,
+        service: &str,
+        env: &[(String, String)],
+        http: &reqwest::Client,
+    ) -> Result<Self, Error> {
+        let port = free_port().await?;
+        let child = tokio::process::Command::new(binary)
+            .env(crate::PORT_VARIABLE, port.to_string())
+            .env(crate::TARGET_VARIABLE, function)
+            .env("K_SERVICE", service)
+            .env("K_REVISION", format!("{service}-00001"))
+            .env("K_CONFIGURATION", service)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| Error::unavailable(format!("cannot start {}: {e}", binary.display())))?;
+        let url = format!("http://127.0.0.1:{port}");
+        let give_up = tokio::time::Instant::now() + START_TIMEOUT;
+        // Any answer will do: an event function answers GET with 405.
+        while http.get(&url).send().await.is_err() {
+            if tokio::time::Instant::now() > give_up {
+                return Err(Error::unavailable(format!(
+                    "function `{function}` did not answer on {url} within {START_TIMEOUT:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Ok(Self { url, child })
+    }
+
+    /// Stops the process as Cloud Run does: SIGTERM, then a kill.
+    pub(crate) async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+async fn free_port() -> Result<u16, Error> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| Error::unavailable(format!("no free port: {e}")))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::unavailable(format!("no free port: {e}")))
+}
