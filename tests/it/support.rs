@@ -75,7 +75,22 @@ pub fn azurite() -> Option<String> {
     ))
 }
 
-#[cfg(any(feature = "aws", feature = "azure"))]
+/// The Pub/Sub and Firestore emulators' `HOST:PORT`s, when the test
+/// command started them; like [`localstack`], except that a machine
+/// without `gcloud` skips them even under `TEST_INTEGRATION=1` (the test
+/// command says so loudly).
+#[cfg(feature = "gcp")]
+pub fn google_emulators() -> Option<(String, String)> {
+    if std::env::var("CLOUDFN_TEST_NO_GCLOUD").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: no gcloud on this machine, so no Google emulators");
+        return None;
+    }
+    let pubsub = emulator("CLOUDFN_TEST_PUBSUB_HOST", "the Pub/Sub emulator")?;
+    let firestore = emulator("CLOUDFN_TEST_FIRESTORE_HOST", "the Firestore emulator")?;
+    Some((pubsub, firestore))
+}
+
+#[cfg(any(feature = "aws", feature = "azure", feature = "gcp"))]
 fn emulator(variable: &str, name: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(url) if !url.is_empty() => Some(url),

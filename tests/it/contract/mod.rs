@@ -8,7 +8,9 @@
 //! [`scenarios`]) and the shop (`examples/shop`, scenarios in [`shop`]).
 //! Each provider adds one small adapter that starts an app its real way
 //! ([`local`]; [`aws`]: real bootstrap processes behind the Runtime API,
-//! fed from LocalStack). A scenario the provider's [`Capabilities`] rule out
+//! fed from LocalStack; [`azure`]: the real handler under a simulated
+//! Functions host on Azurite; [`gcp`]: one real process per function, fed
+//! from the Pub/Sub emulator). A scenario the provider's [`Capabilities`] rule out
 //! is skipped, and says so in the table.
 //!
 //! The test prints a scenario × provider table and writes it to
@@ -18,6 +20,8 @@
 mod aws;
 #[cfg(feature = "azure")]
 mod azure;
+#[cfg(feature = "gcp-emulate")]
+mod gcp;
 mod local;
 mod scenarios;
 mod shop;
@@ -340,6 +344,15 @@ fn providers() -> Vec<(&'static str, Start)> {
     providers.push(("azure", |app| {
         async move {
             azure::AzureDeployment::start(app)
+                .await
+                .map(|d| Box::new(d) as Box<dyn Deployment>)
+        }
+        .boxed()
+    }));
+    #[cfg(feature = "gcp-emulate")]
+    providers.push(("gcp", |app| {
+        async move {
+            gcp::GcpDeployment::start(app)
                 .await
                 .map(|d| Box::new(d) as Box<dyn Deployment>)
         }
