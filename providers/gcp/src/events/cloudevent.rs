@@ -3,17 +3,24 @@
 //! everything in one JSON object (structured mode,
 //! `Content-Type: application/cloudevents+json`).
 //!
-//! Only what cloudfn reads is kept: `id`, `source`, `type`, `subject` and
-//! `time`. The data is read later, typed by what the trigger takes, from
-//! the body still at hand ([`CloudEvent::data`]), so that a decoding error
-//! names its path in the body.
+//! `cloudevents-sdk` reads the event. What is kept of it is what cloudfn
+//! reads: `id`, `source`, `type`, `subject` and `time`. What is added is
+//! what the SDK leaves out: errors that name the header or member at fault,
+//! and the data read later, typed by what the trigger takes
+//! ([`CloudEvent::data`]), so that a decoding error names its path in the
+//! body.
 
+use base64::{Engine, prelude::BASE64_STANDARD};
 use chrono::{DateTime, Utc};
+use cloudevents::{
+    AttributesReader, Data, Event, binding::http::to_event, event::SpecVersion, message,
+};
 use cloudfn_core::Error;
 use http::HeaderMap;
 use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::Value;
 
-use super::{header, rfc3339};
+use super::header;
 
 /// The media type of a structured-mode CloudEvent.
 pub const STRUCTURED: &str = "application/cloudevents+json";
@@ -22,8 +29,8 @@ pub const STRUCTURED: &str = "application/cloudevents+json";
 /// sender uses.
 const BATCH: &str = "application/cloudevents-batch+json";
 
-/// The context attributes every binary-mode event carries in headers.
-const REQUIRED: [&str; 4] = ["id", "source", "specversion", "type"];
+/// The headers of the context attributes every binary-mode event carries.
+const REQUIRED: [&str; 4] = ["ce-id", "ce-source", "ce-specversion", "ce-type"];
 
 /// How the event came: it decides where its attributes and data are, and
 /// so what an error names.
@@ -71,37 +78,17 @@ pub struct CloudEvent {
     pub data_content_type: Option<String>,
     /// Binary or structured.
     pub mode: Mode,
+    /// The data as the SDK read it from a structured event; none in binary
+    /// mode, whose data is the body as it came.
+    data: Option<Data>,
 }
 
-/// The attributes of a structured event, as sent; checked in
-/// [`CloudEvent::structured`] so that a missing one is named.
-#[derive(Deserialize)]
-struct Attributes {
-    #[serde(default)]
-    specversion: Option<String>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    source: Option<String>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    subject: Option<String>,
-    #[serde(default)]
-    time: Option<String>,
-    #[serde(default)]
-    datacontenttype: Option<String>,
-}
-
-/// The data of a structured event: JSON under `data`, or bytes in base64
-/// under `data_base64`.
+/// The data of a structured event as written under `data`.
 #[derive(Deserialize)]
 #[serde(bound = "D: DeserializeOwned")]
 struct Structured<D> {
     #[serde(default)]
     data: Option<D>,
-    #[serde(default)]
-    data_base64: Option<String>,
 }
 
 /// Whether the request says its body is a structured CloudEvent; a batch,
@@ -132,74 +119,83 @@ fn media_type(content_type: &str) -> String {
 
 impl CloudEvent {
     /// The binary-mode event in `headers`; `None` when no `ce-*` attribute
-    /// of the four every event has is there. One of them there and another
-    /// missing is an error naming the missing header.
+    /// of the four every event has is there, or when the media type says
+    /// structured mode, which wins over `ce-*` headers. One of the four
+    /// there and another missing is an error naming the missing header.
     pub fn binary(headers: &HeaderMap) -> Result<Option<Self>, Error> {
-        let mut values = [None; 4];
-        for (value, name) in values.iter_mut().zip(REQUIRED) {
-            *value = header(headers, &format!("ce-{name}"))?;
-        }
-        if values.iter().all(Option::is_none) {
+        if !REQUIRED.iter().any(|name| headers.contains_key(*name)) || is_structured(headers)? {
             return Ok(None);
         }
-        let [id, source, specversion, kind] = values;
-        let need = |value: Option<&str>, name: &str| {
-            value
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    Error::bad_input(format!(
-                        "the CloudEvent has no `ce-{name}` header (binary mode needs ce-id, \
-                         ce-source, ce-specversion and ce-type)"
-                    ))
-                    .with_field(format!("ce-{name}"))
-                })
-        };
-        let event = Self {
-            id: need(id, "id")?,
-            source: need(source, "source")?,
-            kind: need(kind, "type")?,
-            subject: header(headers, "ce-subject")?.map(str::to_owned),
-            time: header(headers, "ce-time")?
-                .map(|t| rfc3339(t, "ce-time"))
-                .transpose()?,
-            data_content_type: header(headers, "content-type")?.map(str::to_owned),
-            mode: Mode::Binary,
-        };
-        spec_version(&need(specversion, "specversion")?, Mode::Binary)?;
-        Ok(Some(event))
+        // The SDK takes an event without `ce-specversion` for no event at
+        // all ("Wrong encoding"), and names no header it misses.
+        if let Some(name) = REQUIRED
+            .into_iter()
+            .find(|name| !headers.contains_key(*name))
+        {
+            return Err(Error::bad_input(format!(
+                "the CloudEvent has no `{name}` header (binary mode needs ce-id, ce-source, \
+                 ce-specversion and ce-type)"
+            ))
+            .with_field(name));
+        }
+        // The data stays in the body, where `data` reads it, uncopied.
+        let event = to_event(headers, Vec::new()).map_err(|e| match binary_field(headers, &e) {
+            Some(field) => Error::bad_input(format!(
+                "the CloudEvent's `{field}` header is unreadable: {e}"
+            ))
+            .with_field(field),
+            None => Error::bad_input(format!("the CloudEvent's headers are unreadable: {e}")),
+        })?;
+        Self::read(event, Mode::Binary).map(Some)
     }
 
     /// The structured-mode event in `body`, its attributes checked.
     pub fn structured(body: &[u8]) -> Result<Self, Error> {
-        let attributes: Attributes = Error::decode_json(body).map_err(|e| {
-            let err = Error::bad_input(format!(
-                "the structured CloudEvent is unreadable: {}",
-                e.message()
-            ));
-            match e.field() {
-                Some(field) => err.with_field(field),
-                None => err,
-            }
+        let event: Event = serde_json::from_slice(body).map_err(|e| match culprit(body) {
+            Some(member) => Error::bad_input(format!(
+                "the structured CloudEvent is unreadable at `{member}`: {e}"
+            ))
+            .with_field(member),
+            None => Error::bad_input(format!("the structured CloudEvent is unreadable: {e}")),
         })?;
-        let need = |value: Option<String>, name: &str| {
-            value.filter(|v| !v.is_empty()).ok_or_else(|| {
-                Error::bad_input(format!("the structured CloudEvent has no `{name}`"))
-                    .with_field(name)
-            })
-        };
-        spec_version(
-            &need(attributes.specversion, "specversion")?,
-            Mode::Structured,
-        )?;
+        Self::read(event, Mode::Structured)
+    }
+
+    /// The event the SDK read, checked for what the SDK lets by.
+    fn read(mut event: Event, mode: Mode) -> Result<Self, Error> {
+        // CloudEvents 1.0 is the only version Google sends and the only one
+        // read; the SDK also reads 0.3.
+        if event.specversion() != SpecVersion::V10 {
+            return Err(Error::bad_input(format!(
+                "the CloudEvent is of spec version {}; cloudfn reads 1.0",
+                event.specversion()
+            ))
+            .with_field(mode.attribute("specversion")));
+        }
+        // The spec wants them non-empty; the SDK takes "".
+        for (name, value) in [
+            ("id", event.id()),
+            ("source", event.source()),
+            ("type", event.ty()),
+        ] {
+            if value.is_empty() {
+                let field = mode.attribute(name);
+                return Err(
+                    Error::bad_input(format!("the CloudEvent's `{field}` is empty"))
+                        .with_field(field),
+                );
+            }
+        }
+        let (data_content_type, _, data) = event.take_data();
         Ok(Self {
-            id: need(attributes.id, "id")?,
-            source: need(attributes.source, "source")?,
-            kind: need(attributes.kind, "type")?,
-            subject: attributes.subject,
-            time: attributes.time.map(|t| rfc3339(&t, "time")).transpose()?,
-            data_content_type: attributes.datacontenttype,
-            mode: Mode::Structured,
+            id: event.id().to_owned(),
+            source: event.source().clone(),
+            kind: event.ty().to_owned(),
+            subject: event.subject().map(str::to_owned),
+            time: event.time().copied(),
+            data_content_type,
+            mode,
+            data,
         })
     }
 
@@ -232,24 +228,21 @@ impl CloudEvent {
             Mode::Binary if body.iter().all(u8::is_ascii_whitespace) => Err(missing()),
             Mode::Binary => Error::decode_json(body),
             Mode::Structured => {
+                // Read from the body again rather than from the SDK's
+                // `Value`, which has lost the path an error names.
                 let event: Structured<D> = Error::decode_json(body)?;
-                match (event.data, event.data_base64) {
-                    (Some(data), _) => Ok(data),
-                    (None, Some(encoded)) => {
-                        let bytes = super::base64(&encoded).map_err(|e| {
-                            Error::bad_input(format!("`data_base64` is not base64: {e}"))
-                                .with_field("data_base64")
-                        })?;
-                        Error::decode_json(&bytes).map_err(|e| {
-                            Error::bad_input(format!(
-                                "`data_base64` holds no event data: {}",
-                                e.message()
-                            ))
-                            .with_field("data_base64")
-                        })
-                    }
-                    (None, None) => Err(missing()),
-                }
+                let decoded = match (event.data, &self.data) {
+                    (Some(data), _) => return Ok(data),
+                    (None, None | Some(Data::Json(Value::Null))) => return Err(missing()),
+                    // What the SDK decoded from `data_base64`.
+                    (None, Some(Data::Json(value))) => D::deserialize(value),
+                    (None, Some(Data::Binary(bytes))) => serde_json::from_slice(bytes),
+                    (None, Some(Data::String(text))) => serde_json::from_str(text),
+                };
+                decoded.map_err(|e| {
+                    Error::bad_input(format!("`data_base64` holds no event data: {e}"))
+                        .with_field("data_base64")
+                })
             }
         }
     }
@@ -260,16 +253,53 @@ fn is_json(media: &str) -> bool {
     media == "application/json" || media == "text/json" || media.ends_with("+json")
 }
 
-/// CloudEvents 1.0 is the only version Google sends and the only one read.
-fn spec_version(version: &str, mode: Mode) -> Result<(), Error> {
-    if version == "1.0" {
-        Ok(())
-    } else {
-        Err(Error::bad_input(format!(
-            "the CloudEvent is of spec version {version:?}; cloudfn reads 1.0"
-        ))
-        .with_field(mode.attribute("specversion")))
-    }
+/// The header a binary-mode SDK error is about, when the error tells.
+fn binary_field(headers: &HeaderMap, error: &message::Error) -> Option<String> {
+    let attribute = match error {
+        message::Error::UnknownSpecVersion { .. } => "specversion",
+        message::Error::ParseTimeError { .. } => "time",
+        message::Error::ParseUrlError { .. } => "dataschema",
+        // A value that is not text, which the SDK does not name.
+        message::Error::Other { .. } => {
+            return headers
+                .iter()
+                .find(|(_, value)| value.to_str().is_err())
+                .map(|(name, _)| name.to_string());
+        }
+        _ => return None,
+    };
+    Some(format!("ce-{attribute}"))
+}
+
+/// The member a structured event's SDK error is about. The SDK reads
+/// members through `serde::de::Error::custom`, which keeps no name, so they
+/// are looked at again, in the SDK's order, and the first it could not take
+/// is named.
+fn culprit(body: &[u8]) -> Option<&'static str> {
+    let event: serde_json::Map<String, Value> = serde_json::from_slice(body).ok()?;
+    let readable = |name: &str| match event.get(name) {
+        None | Some(Value::Null) => !matches!(name, "specversion" | "id" | "type" | "source"),
+        Some(Value::String(text)) => match name {
+            "specversion" => SpecVersion::try_from(text.as_str()).is_ok(),
+            "time" => DateTime::parse_from_rfc3339(text).is_ok(),
+            "data_base64" => BASE64_STANDARD.decode(text).is_ok(),
+            _ => true,
+        },
+        Some(_) => false,
+    };
+    [
+        "specversion",
+        "id",
+        "type",
+        "source",
+        "datacontenttype",
+        "dataschema",
+        "subject",
+        "time",
+        "data_base64",
+    ]
+    .into_iter()
+    .find(|name| !readable(name))
 }
 
 #[cfg(test)]
@@ -389,6 +419,38 @@ mod tests {
             .data::<Value>(br#"{"specversion":"1.0","id":"1","source":"s","type":"t"}"#)
             .unwrap_err();
         assert_eq!(err.field(), Some("data"));
+    }
+
+    #[test]
+    fn what_the_sdk_refuses_is_named() {
+        let event = |members: &str| {
+            CloudEvent::structured(
+                format!(r#"{{"specversion":"1.0","id":"1","source":"s","type":"t"{members}}}"#)
+                    .as_bytes(),
+            )
+        };
+        assert_eq!(
+            event(r#","time":"yesterday""#).unwrap_err().field(),
+            Some("time")
+        );
+        assert_eq!(
+            event(r#","data_base64":"%%""#).unwrap_err().field(),
+            Some("data_base64")
+        );
+        let err =
+            CloudEvent::structured(br#"{"specversion":"2.0","id":"1","source":"s","type":"t"}"#)
+                .unwrap_err();
+        assert_eq!(err.field(), Some("specversion"));
+        let mut pairs = eventarc();
+        pairs.push(("ce-id", ""));
+        let err = CloudEvent::binary(&headers(&pairs)).unwrap_err();
+        assert_eq!(err.field(), Some("ce-id"));
+        pairs.push(("ce-specversion", "2.0"));
+        let err = CloudEvent::binary(&headers(&pairs)).unwrap_err();
+        assert_eq!(err.field(), Some("ce-specversion"));
+        // The media type says structured mode, whatever the headers.
+        pairs.push(("content-type", STRUCTURED));
+        assert!(CloudEvent::binary(&headers(&pairs)).unwrap().is_none());
     }
 
     #[test]

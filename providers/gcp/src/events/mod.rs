@@ -10,7 +10,7 @@
 //!
 //! | shape | recognised by | read in |
 //! |---|---|---|
-//! | CloudEvent, binary mode (Eventarc) | any of the `ce-id`, `ce-source`, `ce-specversion`, `ce-type` headers | `cloudevent.rs` |
+//! | CloudEvent, binary mode (Eventarc) | any of the `ce-id`, `ce-source`, `ce-specversion`, `ce-type` headers, and no structured media type | `cloudevent.rs` |
 //! | CloudEvent, structured mode | `Content-Type: application/cloudevents+json`, or a body with `specversion` | `cloudevent.rs` |
 //! | background event (1st gen), nested | a body with `context` | `legacy.rs` |
 //! | background event (1st gen), flat | a body with `eventType` | `legacy.rs` |
@@ -22,14 +22,12 @@
 //! refused). A schedule function is called by Cloud Scheduler over plain
 //! HTTP and only its headers count (`schedule.rs`).
 //!
-//! CloudEvents are read by hand, with serde, rather than with
-//! `cloudevents-sdk`. The reason first given — its dependencies — does not
-//! hold in this workspace: with `default-features = false` it brings 70
-//! crates, of which only `snafu`, `snafu-derive`, `delegate-attr` and
-//! `hostname` are not built here already. Its HTTP binding is to replace
-//! `cloudevent.rs`, which reads four headers and a JSON object with five
-//! keys; what is Google's — the event types, the data shapes, errors that
-//! name the field at fault — stays this module's to write either way.
+//! CloudEvents are read with `cloudevents-sdk`, its HTTP binding alone
+//! (no default features): of the crates it brings, only `snafu`,
+//! `snafu-derive`, `delegate-attr`, `hostname` and `futures` 0.1 (for the
+//! `compat` feature it asks of `futures`) are not built here already. What
+//! is Google's — the event types, the data shapes — and errors that name
+//! the field at fault stay this module's to write.
 //!
 //! Every failure is an [`Error::bad_input`] whose field names what is
 //! wrong: a header (`ce-id`), or a path in the body (`message.data`,
