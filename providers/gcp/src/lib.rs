@@ -34,7 +34,7 @@ pub mod runtime;
 use std::{sync::Arc, time::Duration};
 
 use cloudfn_core::{
-    App, AppSpec, Capabilities, Error,
+    App, AppSpec, Capabilities, Error, Trigger,
     messaging::NoMessaging,
     provider::{QueueClient, Services, StoreClient, TopicClient},
     store::NoStore,
@@ -50,6 +50,10 @@ pub const TARGET_VARIABLE: &str = "FUNCTION_TARGET";
 
 /// The variable with the port Cloud Run sends requests to.
 pub const PORT_VARIABLE: &str = "PORT";
+
+/// The variable with the function's signature type as the functions
+/// framework takes it: `http`, `event` or `cloudevent`.
+pub const SIGNATURE_VARIABLE: &str = "FUNCTION_SIGNATURE_TYPE";
 
 /// The port when [`PORT_VARIABLE`] is unset, as the functions framework has it.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -127,8 +131,42 @@ pub async fn serve(app: App) -> Result<(), Error> {
         stopping.cancel();
     });
     let target = std::env::var(TARGET_VARIABLE).ok();
+    if let Ok(signature) = std::env::var(SIGNATURE_VARIABLE) {
+        let function = app.select(target.as_deref(), TARGET_VARIABLE)?;
+        check_signature(function.name(), function.trigger(), &signature)?;
+    }
     let services = services(&app).await;
     serve_on(app, target.as_deref(), services, listener, stop).await
+}
+
+/// Checks the signature type the deployment declared against the
+/// function's trigger: an HTTP function is `http`; any other takes every
+/// event shape (a request says by its shape which it is), so `event` and
+/// `cloudevent` both fit it.
+fn check_signature(function: &str, trigger: &Trigger, signature: &str) -> Result<(), Error> {
+    let http = matches!(trigger, Trigger::Http { .. });
+    match signature.trim() {
+        "" => Ok(()),
+        "http" if http => Ok(()),
+        "event" | "cloudevent" if !http => Ok(()),
+        "http" | "event" | "cloudevent" => Err(Error::invalid(format!(
+            "{SIGNATURE_VARIABLE}={signature}, but function `{function}` is {}: deploy it with \
+             signature type {}",
+            if http {
+                "an HTTP function"
+            } else {
+                "an event function"
+            },
+            if http {
+                "`http`"
+            } else {
+                "`cloudevent` (or `event`)"
+            },
+        ))),
+        other => Err(Error::invalid(format!(
+            "{SIGNATURE_VARIABLE}={other} is none of `http`, `event` and `cloudevent`"
+        ))),
+    }
 }
 
 /// Serves function `target` of `app`, whose invocations reach `services`,
@@ -152,4 +190,29 @@ pub async fn serve_on(
     })
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use cloudfn_core::Method;
+
+    use super::*;
+
+    #[test]
+    fn the_signature_type_must_fit_the_trigger() {
+        let http = Trigger::http(Method::Get, "/");
+        let queue = Trigger::Queue {
+            queue: "orders".into(),
+            fifo: false,
+        };
+        assert!(check_signature("page", &http, "http").is_ok());
+        assert!(check_signature("charge", &queue, "cloudevent").is_ok());
+        assert!(check_signature("charge", &queue, "event").is_ok());
+        let wrong = check_signature("charge", &queue, "http").unwrap_err();
+        assert!(wrong.message().contains("`charge`"), "{wrong}");
+        assert!(wrong.message().contains("cloudevent"), "{wrong}");
+        assert!(check_signature("page", &http, "cloudevent").is_err());
+        let unknown = check_signature("page", &http, "grpc").unwrap_err();
+        assert!(unknown.message().contains("grpc"), "{unknown}");
+    }
 }
