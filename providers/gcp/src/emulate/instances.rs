@@ -51,7 +51,8 @@ impl Instance {
         Ok(Self { url, child })
     }
 
-    /// Stops the process as Cloud Run does: SIGTERM, then a kill.
+    /// Kills the process (its graceful stop on SIGTERM is tested apart, on
+    /// the `hello` binary).
     pub(crate) async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
