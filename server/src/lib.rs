@@ -27,6 +27,9 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "dev")]
+pub mod dev;
+
 use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
 
 use bytes::Bytes;

@@ -3,7 +3,7 @@
 //! `res` output turned back into the response; or, with
 //! `enableForwardingHttpRequest`, forwarded to the handler as sent.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc};
 
 use bytes::Bytes;
 use cloudfn_core::{
@@ -65,33 +65,21 @@ impl Front {
         port: u16,
         stop: CancellationToken,
     ) -> Result<(String, JoinHandle<()>), Error> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| Error::unavailable(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
-        let url = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .map_err(|e| Error::unavailable(format!("no address: {e}")))?
-        );
-        let front = Arc::new((self, url.clone()));
-        let task = tokio::spawn(cloudfn_server::serve(
-            listener,
-            Duration::from_secs(30),
-            stop,
-            move |request| {
-                let front = front.clone();
+        // The wrapped form names the request's own URL, so the front must
+        // know its address before it answers.
+        let base = Arc::new(std::sync::OnceLock::<String>::new());
+        let front = Arc::new(self);
+        let known = base.clone();
+        let (url, task) =
+            cloudfn_server::dev::serve_loopback(port, MAX_REQUEST_BYTES, stop, move |request| {
+                let (front, base) = (front.clone(), known.clone());
                 async move {
-                    let (front, base) = &*front;
-                    let response =
-                        match cloudfn_server::read_request(request, MAX_REQUEST_BYTES).await {
-                            Ok(request) => front.answer(base, request).await,
-                            Err(error) => HttpResponse::from_error(&error),
-                        };
-                    response.into_http()
+                    let base = base.get().map(String::as_str).unwrap_or_default();
+                    front.answer(base, request).await
                 }
-            },
-        ));
+            })
+            .await?;
+        let _ = base.set(url.clone());
         Ok((url, task))
     }
 
@@ -186,31 +174,13 @@ impl Front {
 
     /// The request sent on to the handler as it came.
     async fn forward(&self, request: &HttpRequest) -> Result<HttpResponse, Error> {
-        let url = match &request.query {
-            Some(q) => format!("{}{}?{q}", self.host.handler, request.path),
-            None => format!("{}{}", self.host.handler, request.path),
-        };
-        let mut headers = request.headers.clone();
-        headers.remove(http::header::HOST);
-        let response = self
-            .host
-            .http
-            .request(request.method.clone(), url)
-            .headers(headers)
+        let sent = cloudfn_server::dev::forwarded(&self.host.http, &self.host.handler, request)
             .header(
                 "x-azure-functions-invocationid",
                 uuid::Uuid::new_v4().to_string(),
             )
-            .body(request.body.clone())
             .send()
-            .await
-            .map_err(|e| Error::unavailable(format!("the handler is unreachable: {e}")))?;
-        let mut answer = HttpResponse::new(response.status().as_u16());
-        answer.headers = response.headers().clone();
-        answer.body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::unavailable(format!("the handler's answer broke off: {e}")))?;
-        Ok(answer)
+            .await;
+        cloudfn_server::dev::answer_of(sent).await
     }
 }

@@ -160,7 +160,7 @@ impl HostSimulator {
         let (bus_url, task) = bus.clone().serve(stop.clone()).await?;
         tasks.push(task);
 
-        let port = free_port().await?;
+        let port = cloudfn_server::dev::free_port().await?;
         // The handler runs in the app's folder, as under the host.
         let binary = std::path::absolute(&options.binary).map_err(|e| {
             Error::unavailable(format!("no path to {}: {e}", options.binary.display()))
@@ -183,7 +183,15 @@ impl HostSimulator {
         let handler = format!("http://127.0.0.1:{port}");
         crate::client::install_tls();
         let http = reqwest::Client::new();
-        wait_ready(&http, &handler).await?;
+        // The host polls `GET /` until any answer comes, for at most its
+        // `initializationTimeout`.
+        cloudfn_server::dev::wait_answering(
+            &http,
+            &handler,
+            "the handler",
+            Duration::from_secs(30),
+        )
+        .await?;
 
         let context = Arc::new(consumers::Host {
             http: http.clone(),
@@ -346,32 +354,5 @@ fn resolve(value: &str, settings: &BTreeMap<String, String>) -> String {
             .cloned()
             .unwrap_or_else(|| value.to_owned()),
         None => value.to_owned(),
-    }
-}
-
-async fn free_port() -> Result<u16, Error> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .map_err(|e| Error::unavailable(format!("no free port: {e}")))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Error::unavailable(format!("no free port: {e}")))
-}
-
-/// Polls `GET /` every 25 ms, as the host does, until any answer comes;
-/// gives up after 30 s, the host's `initializationTimeout`.
-async fn wait_ready(http: &reqwest::Client, handler: &str) -> Result<(), Error> {
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if http.get(handler).send().await.is_ok() {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > give_up {
-            return Err(Error::unavailable(format!(
-                "the handler did not answer on {handler} within 30 s"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

@@ -3,20 +3,21 @@
 //! and route it matches, as through a load balancer's URL map in front of
 //! the services.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use cloudfn_core::{
-    Error, HttpRequest, HttpResponse,
+    Error, HttpRequest, HttpResponse, Method,
     provider::{Route, Routes, unrouted},
 };
+use cloudfn_server::dev::{answer_of, forwarded, serve_loopback};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The largest request Cloud Run takes (HTTP/1).
 const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 
+/// Each HTTP function's URL, by route.
 pub(crate) struct Front {
-    /// Each function's URL, by route.
     routes: Routes<String>,
     http: reqwest::Client,
 }
@@ -24,7 +25,7 @@ pub(crate) struct Front {
 impl Front {
     /// `functions`: each HTTP function's name, method, route and URL.
     pub(crate) fn new(
-        functions: &[(String, cloudfn_core::Method, String, String)],
+        functions: &[(String, Method, String, String)],
         http: reqwest::Client,
     ) -> Result<Self, Error> {
         let routes = Routes::new(functions.iter().map(|(name, method, route, url)| {
@@ -40,33 +41,12 @@ impl Front {
         port: u16,
         stop: CancellationToken,
     ) -> Result<(String, JoinHandle<()>), Error> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| Error::unavailable(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
-        let url = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .map_err(|e| Error::unavailable(format!("no address: {e}")))?
-        );
         let front = Arc::new(self);
-        let task = tokio::spawn(cloudfn_server::serve(
-            listener,
-            Duration::from_secs(30),
-            stop,
-            move |request| {
-                let front = front.clone();
-                async move {
-                    let response =
-                        match cloudfn_server::read_request(request, MAX_REQUEST_BYTES).await {
-                            Ok(request) => front.answer(request).await,
-                            Err(error) => HttpResponse::from_error(&error),
-                        };
-                    response.into_http()
-                }
-            },
-        ));
-        Ok((url, task))
+        serve_loopback(port, MAX_REQUEST_BYTES, stop, move |request| {
+            let front = front.clone();
+            async move { front.answer(request).await }
+        })
+        .await
     }
 
     async fn answer(&self, request: HttpRequest) -> HttpResponse {
@@ -77,36 +57,11 @@ impl Front {
         let Route::Matched { target, .. } = route else {
             unreachable!("unrouted answers every other case")
         };
-        self.forward(target, &request)
-            .await
-            .unwrap_or_else(|error| {
-                tracing::warn!(error = %error, "the function could not be reached");
-                // What Cloud Run answers when the instance is gone.
-                HttpResponse::new(503)
-            })
-    }
-
-    async fn forward(&self, base: &str, request: &HttpRequest) -> Result<HttpResponse, Error> {
-        let url = match &request.query {
-            Some(q) => format!("{base}{}?{q}", request.path),
-            None => format!("{base}{}", request.path),
-        };
-        let mut headers = request.headers.clone();
-        headers.remove(http::header::HOST);
-        let response = self
-            .http
-            .request(request.method.clone(), url)
-            .headers(headers)
-            .body(request.body.clone())
-            .send()
-            .await
-            .map_err(|e| Error::unavailable(format!("the function is unreachable: {e}")))?;
-        let mut answer = HttpResponse::new(response.status().as_u16());
-        answer.headers = response.headers().clone();
-        answer.body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::unavailable(format!("the function's answer broke off: {e}")))?;
-        Ok(answer)
+        let sent = forwarded(&self.http, target, &request).send().await;
+        answer_of(sent).await.unwrap_or_else(|error| {
+            tracing::warn!(error = %error, "the function could not be reached");
+            // What Cloud Run answers when the instance is gone.
+            HttpResponse::new(503)
+        })
     }
 }

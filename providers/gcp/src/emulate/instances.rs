@@ -26,7 +26,7 @@ impl Instance {
         env: &[(String, String)],
         http: &reqwest::Client,
     ) -> Result<Self, Error> {
-        let port = free_port().await?;
+        let port = cloudfn_server::dev::free_port().await?;
         let child = tokio::process::Command::new(binary)
             .env(crate::PORT_VARIABLE, port.to_string())
             .env(crate::TARGET_VARIABLE, function)
@@ -38,16 +38,14 @@ impl Instance {
             .spawn()
             .map_err(|e| Error::unavailable(format!("cannot start {}: {e}", binary.display())))?;
         let url = format!("http://127.0.0.1:{port}");
-        let give_up = tokio::time::Instant::now() + START_TIMEOUT;
         // Any answer will do: an event function answers GET with 405.
-        while http.get(&url).send().await.is_err() {
-            if tokio::time::Instant::now() > give_up {
-                return Err(Error::unavailable(format!(
-                    "function `{function}` did not answer on {url} within {START_TIMEOUT:?}"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        cloudfn_server::dev::wait_answering(
+            http,
+            &url,
+            &format!("function `{function}`"),
+            START_TIMEOUT,
+        )
+        .await?;
         Ok(Self { url, child })
     }
 
@@ -57,14 +55,4 @@ impl Instance {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
-}
-
-async fn free_port() -> Result<u16, Error> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .map_err(|e| Error::unavailable(format!("no free port: {e}")))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Error::unavailable(format!("no free port: {e}")))
 }

@@ -3,7 +3,7 @@
 //! not retried (a job's default `retryCount` is 0): the function retries
 //! within the invocation by its own policy.
 
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use cloudfn_core::{Schedule, provider::Ticker};
 use tokio_util::sync::CancellationToken;
 
@@ -21,14 +21,13 @@ impl Job {
     pub(crate) async fn run(self, stop: CancellationToken) {
         let mut ticker = Ticker::new(self.schedule.clone());
         loop {
-            let Some(next) = ticker.next_fire_after(Utc::now()) else {
+            let tick = tokio::select! {
+                _ = stop.cancelled() => return,
+                tick = ticker.tick() => tick,
+            };
+            let Some(tick) = tick else {
                 return;
             };
-            let wait = (next - Utc::now()).to_std().unwrap_or_default();
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
             let sent = self
                 .http
                 .post(&self.url)
@@ -37,7 +36,8 @@ impl Job {
                 .header("X-CloudScheduler-JobName", &self.name)
                 .header(
                     crate::events::SCHEDULE_TIME,
-                    next.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    tick.scheduled_time
+                        .to_rfc3339_opts(SecondsFormat::Secs, true),
                 )
                 .send()
                 .await;
