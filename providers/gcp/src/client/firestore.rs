@@ -30,7 +30,7 @@ use crate::names;
 /// Field names of a stored document.
 const VALUE: &str = "value";
 const VERSION: &str = "version";
-const EXPIRES: &str = "expireAt";
+pub(crate) const EXPIRES: &str = "expireAt";
 const KEY: &str = "key";
 
 /// A project's Firestore `(default)` database as cloudfn stores.

@@ -6,6 +6,9 @@ mod pubsub;
 
 pub use cloudfn_server::install_tls;
 pub use firestore::Firestore;
+// The deployment sets Firestore's TTL policy on the field the store writes.
+#[cfg(feature = "deploy")]
+pub(crate) use firestore::EXPIRES;
 pub use pubsub::{PubSub, received};
 
 /// Credentials that send nothing: what the emulators take.

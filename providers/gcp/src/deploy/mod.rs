@@ -1,13 +1,46 @@
 //! `AppSpec` → what a Google Cloud project needs to run the app: the
 //! Pub/Sub topics and subscriptions its queues and topics become
 //! ([`messaging`]), and the settings that tell each function their names
-//! ([`settings`]). The emulator ([`crate::emulate`]) creates exactly these
-//! on this machine.
+//! ([`settings`]) — the emulator (`emulate`, with that feature) creates
+//! exactly these on this machine — and the deployment itself
+//! ([`package`]):
+//!
+//! - one Cloud Run service per function, all on one image that serves the
+//!   function `FUNCTION_TARGET` names, as Knative YAML
+//!   ([`knative_service`]), each running as a service account of its own;
+//! - the IAM bindings ([`grants`]): each function may publish to the topics
+//!   it declares and its dead-letter topic, and reach Firestore if it has
+//!   stores; public HTTP functions answer anyone, private ones only
+//!   callers granted `roles/run.invoker`, event functions only the app's
+//!   invoker account, as which Pub/Sub pushes, Cloud Scheduler calls and
+//!   Eventarc delivers;
+//! - `deploy.sh`, the `gcloud` commands that make all of it in order
+//!   ([`deploy_script`]), and the `Dockerfile` of the image.
+//!
+//! [`plan`] names and checks everything once; the renderers only read it.
 
+mod accounts;
+mod iam;
 mod messaging;
+mod package;
+mod plan;
+mod script;
+mod service;
 mod settings;
 
+pub use accounts::{account_email, account_id};
+pub use iam::{
+    DATASTORE_USER, DATASTORE_VIEWER, EVENTARC_EVENT_RECEIVER, Grant, Member, PUBSUB_PUBLISHER,
+    PUBSUB_SUBSCRIBER, RUN_INVOKER, Resource, grants,
+};
 pub use messaging::{Messaging, Subscription, messaging};
+pub use package::{DOCKERFILE, HANDLER, Project, package};
+pub use plan::{
+    Bucket, EventTrigger, IMAGE, Ingress, Invokers, Job, MAX_SERVICE_NAME, PROJECT, Plan, Service,
+    plan,
+};
+pub use script::deploy_script;
+pub use service::{knative_service, service_file, service_yaml};
 pub use settings::settings;
 
 #[cfg(test)]
