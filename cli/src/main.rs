@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo cloudfn package --cloud aws --example shop     # target/cloudfn/aws/{template.yaml,bootstrap.zip}
 //! cargo cloudfn package --cloud azure --example shop   # target/cloudfn/azure/{app/,app.zip,azuredeploy.json}
+//! cargo cloudfn package --cloud gcp --example shop     # target/cloudfn/gcp/{Dockerfile,handler,services/,deploy.sh}
 //! cargo cloudfn dev --cloud aws --example shop --endpoint-url http://127.0.0.1:4566
 //! cargo cloudfn dev --cloud azure --example shop         # Azurite on its default ports
 //! cargo cloudfn spec --example shop                    # the app's AppSpec as JSON
@@ -46,7 +47,7 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// `x86_64` or `arm64` (the binary must be built for it); Azure's
-        /// Linux Consumption plan runs `x86_64` only.
+        /// Linux Consumption plan and Cloud Run run `x86_64` only.
         #[arg(long, default_value = "x86_64")]
         arch: String,
     },
@@ -83,6 +84,7 @@ enum Command {
 enum Cloud {
     Aws,
     Azure,
+    Gcp,
 }
 
 #[tokio::main]
@@ -143,6 +145,37 @@ async fn run(command: Command) -> Result<(), Error> {
             print!("{}", azure_next_steps(&spec, &app));
             Ok(())
         }
+        Command::Package {
+            cloud: Cloud::Gcp,
+            target,
+            out,
+            arch,
+        } => {
+            if arch != "x86_64" {
+                return Err(Error::invalid(format!(
+                    "Cloud Run runs x86_64 containers only, not `{arch}`"
+                )));
+            }
+            let (binary, spec) = gcp_handler(&target)?;
+            let out = out.unwrap_or_else(|| build::target_dir().join("cloudfn/gcp"));
+            let project = cloudfn_gcp::deploy::package(&spec, &binary, &out)?;
+            println!(
+                "wrote {}: Dockerfile, handler, services/ ({} Cloud Run services) and deploy.sh",
+                project.dir.display(),
+                project.services.len()
+            );
+            println!(
+                "deploy with gcloud signed in to the project (PROJECT its id, REGION a Cloud Run region such as us-central1):\n  \
+                 PROJECT=<project> REGION=<region> {}",
+                project.script.display()
+            );
+            Ok(())
+        }
+        Command::Dev {
+            cloud: Cloud::Gcp, ..
+        } => Err(Error::invalid(
+            "`cargo cloudfn dev --cloud gcp` is not there yet; `cargo cloudfn dev --cloud aws|azure` are",
+        )),
         Command::Dev {
             cloud: Cloud::Azure,
             target,
@@ -232,6 +265,30 @@ fn azure_handler(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSp
     cloudfn_azure::validate(&spec)?;
     let binary = build::build(&build::Build {
         features: vec!["cloudfn/azure".to_owned()],
+        for_cloud: true,
+        target,
+    })?;
+    Ok((binary, spec))
+}
+
+/// The app's spec, then the binary of its image: a cloud build with the
+/// `gcp` feature, for Linux on x86_64, the only machine Cloud Run runs and
+/// the one this machine builds for (no cross-compilation yet).
+fn gcp_handler(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSpec), Error> {
+    if target.binary.is_none()
+        && (std::env::consts::OS, std::env::consts::ARCH) != ("linux", "x86_64")
+    {
+        return Err(Error::invalid(format!(
+            "Cloud Run runs Linux x86_64 containers, and this machine builds for {} {}: build on Linux x86_64, or pass one with --binary",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )));
+    }
+    let spec = app_spec(target)?;
+    // Everything the deployment refuses, before the release build.
+    cloudfn_gcp::deploy::plan(&spec, &spec.name)?;
+    let binary = build::build(&build::Build {
+        features: vec!["cloudfn/gcp".to_owned()],
         for_cloud: true,
         target,
     })?;

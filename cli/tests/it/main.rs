@@ -1,5 +1,5 @@
-//! `cargo cloudfn package --cloud aws|azure` on the shop: the files a user
-//! would deploy.
+//! `cargo cloudfn package --cloud aws|azure|gcp` on the shop: the files a
+//! user would deploy.
 //!
 //! The shop binary is the one `cargo test --workspace --all-features` built
 //! beside this test (with the `aws` feature), passed with `--binary` so the
@@ -403,5 +403,94 @@ fn the_shop_packages_into_an_azure_function_app_and_arm_template() {
     ] {
         assert!(roles.contains(&role), "{role} missing from {roles:#?}");
     }
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn the_shop_packages_into_cloud_run_services_and_a_deploy_script() {
+    let out = std::env::temp_dir().join(format!("cloudfn-package-gcp-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
+        .current_dir(workspace())
+        .args(["cloudfn", "package", "--cloud", "gcp", "--binary"])
+        .arg(shop_binary())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("cargo-cloudfn runs");
+    assert!(
+        output.status.success(),
+        "package failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("deploy.sh") && said.contains("PROJECT=") && said.contains("REGION="),
+        "it says what it wrote and what to run next: {said}"
+    );
+
+    let service = |function: &str| -> Value {
+        let path = out.join(format!("services/{function}.yaml"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    for function in [
+        "checkout",
+        "order-status",
+        "charge",
+        "inventory",
+        "notify",
+        "stock-report",
+    ] {
+        let yaml = service(function);
+        assert_eq!(yaml["metadata"]["name"], format!("shop-{function}"));
+        let revision = &yaml["spec"]["template"]["spec"];
+        assert_eq!(
+            revision["containers"][0]["env"][0]["name"],
+            "FUNCTION_TARGET"
+        );
+        assert_eq!(revision["containers"][0]["env"][0]["value"], function);
+        assert_eq!(
+            revision["serviceAccountName"],
+            format!("shop-{function}@${{PROJECT}}.iam.gserviceaccount.com")
+        );
+    }
+    let ingress = |function: &str| {
+        service(function)["metadata"]["annotations"]["run.googleapis.com/ingress"].clone()
+    };
+    assert_eq!(ingress("checkout"), "all");
+    assert_eq!(ingress("charge"), "internal");
+
+    let handler = std::fs::read(out.join("handler")).unwrap();
+    assert_eq!(handler, std::fs::read(shop_binary()).unwrap());
+    let dockerfile = std::fs::read_to_string(out.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY handler /handler"));
+
+    let script = out.join("deploy.sh");
+    let checked = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let script = std::fs::read_to_string(script).unwrap();
+    for line in [
+        "on_service shop-checkout allUsers roles/run.invoker",
+        "on_service shop-charge \"$(member shop-invoker)\" roles/run.invoker",
+        "on_topic shop-orders \"$(member shop-checkout)\" roles/pubsub.publisher",
+        "on_topic shop-order-paid \"$(member shop-charge)\" roles/pubsub.publisher",
+        "push shop-orders shop-orders unordered shop-charge \\",
+        "job shop-stock-report shop-stock-report '* * * * *' 103s",
+    ] {
+        assert!(script.contains(line), "{line} missing from deploy.sh");
+    }
+    assert!(
+        !script.contains("on_service shop-order-status"),
+        "a private function gets no invoker from the deployment"
+    );
     let _ = std::fs::remove_dir_all(out);
 }
