@@ -1,14 +1,15 @@
 //! One function's Cloud Run service as Knative YAML, what `gcloud run
 //! services replace` takes.
 
-use cloudfn_core::{AppSpec, Error};
+use cloudfn_core::{AppSpec, Error, Trigger};
 use serde_json::{Map, Value, json};
 
 use super::{IMAGE, PROJECT, Plan, Service, account_email, settings};
-use crate::{DEFAULT_PORT, TARGET_VARIABLE};
+use crate::{DEFAULT_PORT, SIGNATURE_VARIABLE, TARGET_VARIABLE};
 
 /// The Knative `Service` of `service`: the app's image, which serves the
-/// one function `FUNCTION_TARGET` names, with the settings naming every
+/// one function `FUNCTION_TARGET` names (`FUNCTION_SIGNATURE_TYPE` `http`
+/// for an HTTP function, else `cloudevent`), with the settings naming every
 /// topic and collection ([`settings`]); the function's own service
 /// account; the request timeout, concurrency and instances of the plan;
 /// ingress `all` for HTTP functions, `internal` for event functions (Pub/Sub,
@@ -16,7 +17,16 @@ use crate::{DEFAULT_PORT, TARGET_VARIABLE};
 /// `PORT` is Cloud Run's to set. Project and image are [`PROJECT`] and
 /// [`IMAGE`].
 pub fn knative_service(spec: &AppSpec, plan: &Plan, service: &Service) -> Value {
-    let mut env = vec![json!({ "name": TARGET_VARIABLE, "value": service.function })];
+    // The server reads every request by its shape; the signature type is
+    // what the functions framework declares, and the server checks it
+    // against the trigger at start.
+    let http = spec
+        .function(&service.function)
+        .is_some_and(|f| matches!(f.trigger, Trigger::Http { .. }));
+    let mut env = vec![
+        json!({ "name": TARGET_VARIABLE, "value": service.function }),
+        json!({ "name": SIGNATURE_VARIABLE, "value": if http { "http" } else { "cloudevent" } }),
+    ];
     env.extend(
         settings(spec, &plan.prefix, PROJECT)
             .into_iter()
@@ -101,14 +111,14 @@ mod tests {
     fn every_function_runs_the_image_as_itself_with_the_apps_settings() {
         let spec = every_trigger().spec();
         let settings: BTreeSet<String> = settings(&spec, "all", PROJECT).into_keys().collect();
-        for (function, ingress) in [
-            ("checkout", "all"),
-            ("status", "all"),
-            ("charge", "internal"),
-            ("ledger", "internal"),
-            ("notify", "internal"),
-            ("report", "internal"),
-            ("thumbs", "internal"),
+        for (function, ingress, signature) in [
+            ("checkout", "all", "http"),
+            ("status", "all", "http"),
+            ("charge", "internal", "cloudevent"),
+            ("ledger", "internal", "cloudevent"),
+            ("notify", "internal", "cloudevent"),
+            ("report", "internal", "cloudevent"),
+            ("thumbs", "internal", "cloudevent"),
         ] {
             let service = yaml_of(&spec, function);
             assert_eq!(service["apiVersion"], "serving.knative.dev/v1");
@@ -127,7 +137,8 @@ mod tests {
             assert_eq!(revision["containers"][0]["ports"][0]["containerPort"], 8080);
             let env = env(&service);
             assert_eq!(env[0], ("FUNCTION_TARGET".into(), function.into()));
-            let names: BTreeSet<String> = env[1..].iter().map(|(n, _)| n.clone()).collect();
+            assert_eq!(env[1], ("FUNCTION_SIGNATURE_TYPE".into(), signature.into()));
+            let names: BTreeSet<String> = env[2..].iter().map(|(n, _)| n.clone()).collect();
             assert_eq!(names, settings, "{function}");
             assert!(!names.contains("PORT"), "Cloud Run sets PORT");
             assert!(env.contains(&("GOOGLE_CLOUD_PROJECT".into(), "${PROJECT}".into())));
