@@ -40,3 +40,26 @@ pub async fn azure(
     host.stop().await;
     Ok(())
 }
+
+/// Runs the app as Cloud Run functions would until Ctrl-C: one process
+/// per function, fed from the Pub/Sub emulator at `pubsub`, its stores on
+/// the Firestore emulator at `firestore`.
+pub async fn gcp(
+    spec: AppSpec,
+    binary: PathBuf,
+    pubsub: String,
+    firestore: Option<String>,
+    port: u16,
+) -> Result<(), Error> {
+    let mut options = cloudfn_gcp::emulate::DevOptions::new(spec, binary, pubsub);
+    options.firestore = firestore;
+    options.http_port = port;
+    let project = cloudfn_gcp::emulate::DevProject::start(options).await?;
+    println!(
+        "HTTP functions on {}; Ctrl-C stops them",
+        project.http_url()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    project.stop().await;
+    Ok(())
+}

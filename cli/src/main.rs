@@ -7,6 +7,7 @@
 //! cargo cloudfn package --cloud gcp --example shop     # target/cloudfn/gcp/{Dockerfile,handler,services/,deploy.sh}
 //! cargo cloudfn dev --cloud aws --example shop --endpoint-url http://127.0.0.1:4566
 //! cargo cloudfn dev --cloud azure --example shop         # Azurite on its default ports
+//! cargo cloudfn dev --cloud gcp --example shop           # PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST
 //! cargo cloudfn spec --example shop                    # the app's AppSpec as JSON
 //! ```
 
@@ -69,6 +70,12 @@ enum Command {
             default_value = "UseDevelopmentStorage=true"
         )]
         storage: String,
+        /// GCP: the Pub/Sub emulator's `HOST:PORT`.
+        #[arg(long, env = "PUBSUB_EMULATOR_HOST")]
+        pubsub_emulator_host: Option<String>,
+        /// GCP: the Firestore emulator's `HOST:PORT`, for apps with stores.
+        #[arg(long, env = "FIRESTORE_EMULATOR_HOST")]
+        firestore_emulator_host: Option<String>,
         /// The port of the emulated HTTP API.
         #[arg(long, default_value_t = 3000)]
         port: u16,
@@ -172,10 +179,22 @@ async fn run(command: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::Dev {
-            cloud: Cloud::Gcp, ..
-        } => Err(Error::invalid(
-            "`cargo cloudfn dev --cloud gcp` is not there yet; `cargo cloudfn dev --cloud aws|azure` are",
-        )),
+            cloud: Cloud::Gcp,
+            target,
+            pubsub_emulator_host,
+            firestore_emulator_host,
+            port,
+            ..
+        } => {
+            let pubsub = pubsub_emulator_host.ok_or_else(|| {
+                Error::invalid(
+                    "`--pubsub-emulator-host` (or PUBSUB_EMULATOR_HOST) names the Pub/Sub emulator \
+                     for `--cloud gcp` (`gcloud beta emulators pubsub start` prints it)",
+                )
+            })?;
+            let (binary, spec) = gcp_handler(&target)?;
+            dev::gcp(spec, binary, pubsub, firestore_emulator_host, port).await
+        }
         Command::Dev {
             cloud: Cloud::Azure,
             target,
