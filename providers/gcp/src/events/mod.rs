@@ -39,12 +39,12 @@ mod pubsub;
 mod schedule;
 mod storage;
 
-use std::{collections::HashMap, fmt};
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use cloudfn_core::{Error, Message, ScheduledTick, StorageEvent};
 use http::HeaderMap;
-use serde::{Deserializer, de};
+use serde::{Deserialize, Deserializer, de, de::DeserializeOwned};
 
 use self::cloudevent::CloudEvent;
 use self::legacy::BackgroundEvent;
@@ -147,21 +147,20 @@ impl Shape {
             return CloudEvent::structured(body).map(Self::CloudEvent);
         }
         // The top-level keys tell the JSON shapes apart.
-        let keys: HashMap<String, de::IgnoredAny> =
-            serde_json::from_slice(body).map_err(|e| match e.classify() {
-                serde_json::error::Category::Data => Error::bad_input(format!(
-                    "the body is not a JSON object, nor a CloudEvent in headers: {e}"
-                )),
-                _ => Error::bad_input(format!(
-                    "the body is not JSON, nor a CloudEvent in headers: {e}"
-                )),
-            })?;
-        if keys.contains_key("specversion") {
+        let keys: TopKeys = serde_json::from_slice(body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => Error::bad_input(format!(
+                "the body is not a JSON object, nor a CloudEvent in headers: {e}"
+            )),
+            _ => Error::bad_input(format!(
+                "the body is not JSON, nor a CloudEvent in headers: {e}"
+            )),
+        })?;
+        if keys.specversion {
             // A structured CloudEvent whose sender left out the media type.
             CloudEvent::structured(body).map(Self::CloudEvent)
-        } else if keys.contains_key("context") || keys.contains_key("eventType") {
+        } else if keys.context || keys.event_type {
             BackgroundEvent::read(body).map(Self::Background)
-        } else if keys.contains_key("message") {
+        } else if keys.message {
             Ok(Self::Push)
         } else {
             Err(Error::bad_input(
@@ -171,6 +170,67 @@ impl Shape {
             ))
         }
     }
+}
+
+/// Which of the keys that tell the JSON shapes apart an object has at its
+/// top, whatever their values (`null` included). Read without building the
+/// keys or the values: the body is read again, whole, for its shape.
+#[derive(Default)]
+struct TopKeys {
+    specversion: bool,
+    context: bool,
+    event_type: bool,
+    message: bool,
+}
+
+impl<'de> Deserialize<'de> for TopKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier)]
+        enum Key {
+            #[serde(rename = "specversion")]
+            Specversion,
+            #[serde(rename = "context")]
+            Context,
+            #[serde(rename = "eventType")]
+            EventType,
+            #[serde(rename = "message")]
+            Message,
+            #[serde(other)]
+            Other,
+        }
+        struct Keys;
+        impl<'de> de::Visitor<'de> for Keys {
+            type Value = TopKeys;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<TopKeys, A::Error> {
+                let mut keys = TopKeys::default();
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Specversion => keys.specversion = true,
+                        Key::Context => keys.context = true,
+                        Key::EventType => keys.event_type = true,
+                        Key::Message => keys.message = true,
+                        Key::Other => {}
+                    }
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+                Ok(keys)
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
+/// `body` read as JSON into `T`, an error naming the field at fault.
+/// Tracking the field costs an allocation per key read (a push envelope
+/// has a dozen), so it is done only once a plain read has failed: the
+/// same outcome, and an event that is well formed is read at serde_json's
+/// own speed.
+pub(crate) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).or_else(|_| Error::decode_json(body))
 }
 
 /// A header's value as text; absent is `None`, not text is an error naming it.
@@ -286,6 +346,19 @@ mod tests {
         let err = bad(br#"{"id": 1}"#);
         assert!(err.message().contains("none of the shapes"), "{err}");
         assert!(bad(b"").message().contains("not JSON"));
+    }
+
+    #[test]
+    fn the_shape_is_told_by_the_top_level_keys_alone() {
+        let push = |body: &[u8]| matches!(Shape::of(&HeaderMap::new(), body), Ok(Shape::Push));
+        assert!(push(br#"{"message": null}"#), "a null value counts");
+        assert!(
+            push(br#"{"message": {}, "message": {}}"#),
+            "a repeated key too"
+        );
+        assert!(push(br#"{"mess\u0061ge": {}}"#), "an escaped key too");
+        let nested = Shape::of(&HeaderMap::new(), br#"{"data": {"message": {}}}"#).unwrap_err();
+        assert!(nested.message().contains("none of the shapes"), "{nested}");
     }
 
     #[test]
