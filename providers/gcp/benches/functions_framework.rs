@@ -22,8 +22,10 @@
 //! peer's function.
 //!
 //! Then start-up to the first answered request of the `hello` example
-//! built with the `gcp` feature, when `CLOUDFN_HELLO` names it, and of the
-//! Node peer.
+//! built with the `gcp` feature, when `CLOUDFN_HELLO` names it — with
+//! `GOOGLE_CLOUD_PROJECT` set, as deployed (the Pub/Sub and Firestore
+//! clients are built before serving), and without — and of the Node peer.
+//! With criterion's `--profile-time`, only the in-memory work runs.
 //!
 //! The Node peer is found in `$FF_NODE_MODULES`, else in
 //! `${XDG_CACHE_HOME:-~/.cache}/cloudfn-bench/ff-node/node_modules`, where
