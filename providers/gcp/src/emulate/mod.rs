@@ -11,10 +11,10 @@
 //!
 //! - Pub/Sub pushes, in the envelope Pub/Sub sends, from each push
 //!   subscription (pulled from the emulator: its own pushes leave out the
-//!   delivery attempt and the ordering key, see [`push`]);
+//!   delivery attempt and the ordering key, see `push.rs`);
 //! - Cloud Scheduler's calls, on each schedule function's cron;
 //! - HTTP, on one address routed by the HTTP functions' methods and
-//!   routes ([`front`]).
+//!   routes (`front.rs`).
 //!
 //! Cloud Storage events (Eventarc) are not simulated: no Storage emulator
 //! runs here.
