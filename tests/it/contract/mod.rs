@@ -390,10 +390,6 @@ async fn every_provider_keeps_the_contract() {
     });
     let columns = futures::future::join_all(runs).await;
 
-    let table = table(&columns);
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("contract-table.md");
-    std::fs::write(&path, &table).unwrap();
-    println!("{table}");
     let mut failures = String::new();
     for (provider, outcomes) in &columns {
         for (scenario, outcome) in all_scenarios().zip(outcomes) {
@@ -402,5 +398,14 @@ async fn every_provider_keeps_the_contract() {
             }
         }
     }
-    assert!(failures.is_empty(), "\n{table}\nfailed:\n{failures}");
+    // The test command prints this file last, so a failure's reason is at
+    // the end of a long CI log rather than lost in the middle of it.
+    let mut report = table(&columns);
+    if !failures.is_empty() {
+        let _ = write!(report, "\nfailed:\n{failures}");
+    }
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("contract-table.md");
+    std::fs::write(&path, &report).unwrap();
+    println!("{report}");
+    assert!(failures.is_empty(), "\nfailed:\n{failures}");
 }

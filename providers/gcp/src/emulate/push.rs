@@ -9,7 +9,10 @@
 //! and every message is pushed to the function in the envelope Pub/Sub
 //! sends; the answer acks (102, 200, 201, 202, 204) or nacks it.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    time::Duration,
+};
 
 use google_cloud_pubsub::{client::Subscriber, subscriber::handler::Handler};
 use tokio::sync::mpsc;
@@ -19,6 +22,10 @@ use crate::{client::received, events::push_envelope};
 
 /// The statuses Pub/Sub takes as an ack.
 const ACKS: [u16; 5] = [102, 200, 201, 202, 204];
+
+/// How long a lane waits for a nacked message to come back: past Pub/Sub's
+/// longest retry backoff (600 s), it went to the dead-letter topic.
+const REDELIVERY_WAIT: Duration = Duration::from_secs(660);
 
 /// Where one subscription's messages go.
 #[derive(Clone)]
@@ -39,11 +46,18 @@ struct Delivery {
     handler: Handler,
 }
 
+/// The nacked message an ordering key's lane waits for.
+struct Failed {
+    id: String,
+    given_up_at: tokio::time::Instant,
+}
+
 impl Endpoint {
     /// Pushes the subscription's messages until `stop`.
     pub(crate) async fn run(self, subscriber: Subscriber, stop: CancellationToken) {
         let mut stream = subscriber.subscribe(&self.subscription).build();
-        // One lane per ordering key: a key's messages go one at a time.
+        // One lane per ordering key: a key's messages go one at a time. A
+        // lane lives as long as the dev project: keys are few there.
         let mut lanes: HashMap<String, mpsc::UnboundedSender<Delivery>> = HashMap::new();
         loop {
             let next = tokio::select! {
@@ -86,19 +100,57 @@ impl Endpoint {
         }
     }
 
-    /// One ordering key's messages, in order. After a nack, the key's
-    /// later messages are nacked unpushed until the failed one comes
-    /// back, as Pub/Sub holds them back.
+    /// One ordering key's messages, in order. After a nack the key's later
+    /// messages are held here, unpushed, until the failed one comes back
+    /// and is pushed again, as Pub/Sub holds them back. (Nacking them
+    /// instead would let the emulator redeliver them out of order.)
     async fn lane(self, mut deliveries: mpsc::UnboundedReceiver<Delivery>) {
-        let mut waiting_for: Option<String> = None;
-        while let Some(delivery) = deliveries.recv().await {
-            if waiting_for.as_ref().is_some_and(|id| *id != delivery.id) {
-                delivery.handler.nack();
-                continue;
+        let mut held: VecDeque<Delivery> = VecDeque::new();
+        let mut failed: Option<Failed> = None;
+        loop {
+            let delivery = if let Some(failed_one) = &failed {
+                // A message that exhausted its attempts went to the
+                // dead-letter topic and will not come back.
+                match tokio::time::timeout_at(failed_one.given_up_at, deliveries.recv()).await {
+                    Ok(delivery) => delivery,
+                    Err(_) => {
+                        failed = None;
+                        self.push_held(&mut held, &mut failed).await;
+                        continue;
+                    }
+                }
+            } else {
+                deliveries.recv().await
+            };
+            let Some(delivery) = delivery else { return };
+            match &failed {
+                Some(failed_one) if failed_one.id == delivery.id => {
+                    failed = None;
+                    held.push_front(delivery);
+                }
+                // A held message's lease ran out and it came again: the new
+                // copy takes its place (dropping the old one nacks it).
+                _ => match held.iter_mut().find(|h| h.id == delivery.id) {
+                    Some(stale) => *stale = delivery,
+                    None => held.push_back(delivery),
+                },
             }
-            let acked = self.push(&delivery.envelope).await;
-            waiting_for = (!acked).then(|| delivery.id.clone());
-            settle(delivery.handler, acked);
+            self.push_held(&mut held, &mut failed).await;
+        }
+    }
+
+    /// Pushes `held` in order until one is nacked; `failed` names that one.
+    async fn push_held(&self, held: &mut VecDeque<Delivery>, failed: &mut Option<Failed>) {
+        while failed.is_none() {
+            let Some(next) = held.pop_front() else { return };
+            let acked = self.push(&next.envelope).await;
+            if !acked {
+                *failed = Some(Failed {
+                    id: next.id.clone(),
+                    given_up_at: tokio::time::Instant::now() + REDELIVERY_WAIT,
+                });
+            }
+            settle(next.handler, acked);
         }
     }
 
