@@ -35,9 +35,7 @@ use std::{sync::Arc, time::Duration};
 
 use cloudfn_core::{
     App, AppSpec, Capabilities, Error, Trigger,
-    messaging::NoMessaging,
-    provider::{QueueClient, Services, StoreClient, TopicClient},
-    store::NoStore,
+    provider::{Services, StoreClient},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -89,28 +87,21 @@ pub fn validate(spec: &AppSpec) -> Result<(), Error> {
 /// The services of a function: the app's state, Pub/Sub for its queues
 /// and topics and Firestore for its stores, in the project
 /// `GOOGLE_CLOUD_PROJECT` names (on the emulators `PUBSUB_EMULATOR_HOST`
-/// and `FIRESTORE_EMULATOR_HOST` name, if set). Without a project,
-/// sending, publishing and stores fail saying so.
-pub async fn services(app: &App) -> Services {
-    let pubsub = match client::PubSub::from_env().await {
-        Ok(pubsub) => Some(Arc::new(pubsub)),
-        Err(error) => {
-            tracing::warn!(error = %error, "no Pub/Sub client: queues and topics are unreachable");
-            None
-        }
-    };
-    let (queues, topics): (Arc<dyn QueueClient>, Arc<dyn TopicClient>) = match pubsub {
-        Some(pubsub) => (pubsub.clone(), pubsub),
-        None => (Arc::new(NoMessaging), Arc::new(NoMessaging)),
-    };
-    let stores: Arc<dyn StoreClient> = match client::Firestore::from_env() {
-        Ok(firestore) => Arc::new(firestore),
-        Err(error) => {
-            tracing::warn!(error = %error, "no Firestore client: stores are unreachable");
-            Arc::new(NoStore)
-        }
-    };
-    app.services(PROVIDER, queues, topics, stores)
+/// and `FIRESTORE_EMULATOR_HOST` name, if set). Each client is made when a
+/// function first uses it, so a function starts without waiting on
+/// certificates or credentials. Without a project, sending, publishing and
+/// stores fail saying so.
+pub fn services(app: &App) -> Services {
+    if let Err(error) = names::project() {
+        tracing::warn!(error = %error, "queues, topics and stores are unreachable");
+    }
+    let pubsub = Arc::new(client::OnFirstUse::new(|| {
+        Box::pin(client::PubSub::from_env())
+    }));
+    let stores: Arc<dyn StoreClient> = Arc::new(client::OnFirstUse::new(|| {
+        Box::pin(async { client::Firestore::from_env() })
+    }));
+    app.services(PROVIDER, pubsub.clone(), pubsub, stores)
 }
 
 /// Serves the function [`TARGET_VARIABLE`] names on `0.0.0.0:$PORT` until
@@ -135,7 +126,7 @@ pub async fn serve(app: App) -> Result<(), Error> {
         let function = app.select(target.as_deref(), TARGET_VARIABLE)?;
         check_signature(function.name(), function.trigger(), &signature)?;
     }
-    let services = services(&app).await;
+    let services = services(&app);
     serve_on(app, target.as_deref(), services, listener, stop).await
 }
 

@@ -2,10 +2,12 @@
 //! ([`PubSub`]), Firestore for stores ([`Firestore`]).
 
 mod firestore;
+mod lazy;
 mod pubsub;
 
 pub use cloudfn_server::install_tls;
 pub use firestore::Firestore;
+pub(crate) use lazy::OnFirstUse;
 // The deployment sets Firestore's TTL policy on the field the store writes.
 #[cfg(feature = "deploy")]
 pub(crate) use firestore::EXPIRES;
