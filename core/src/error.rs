@@ -274,6 +274,12 @@ impl Error {
     /// assert_eq!(err.field(), Some("items[0].qty"));
     /// ```
     pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+        // Tracking the path costs an allocation per key read, so it is done
+        // only once a plain read has failed: a well-formed payload is read
+        // at serde_json's own speed, a bad one gets the same error.
+        if let Ok(value) = serde_json::from_slice(bytes) {
+            return Ok(value);
+        }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let value: T = serde_path_to_error::deserialize(&mut de).map_err(Self::from_payload)?;
         de.end()

@@ -226,11 +226,11 @@ impl CloudEvent {
         };
         match self.mode {
             Mode::Binary if body.iter().all(u8::is_ascii_whitespace) => Err(missing()),
-            Mode::Binary => super::json(body),
+            Mode::Binary => Error::decode_json(body),
             Mode::Structured => {
                 // Read from the body again rather than from the SDK's
                 // `Value`, which has lost the path an error names.
-                let event: Structured<D> = super::json(body)?;
+                let event: Structured<D> = Error::decode_json(body)?;
                 let decoded = match (event.data, &self.data) {
                     (Some(data), _) => return Ok(data),
                     (None, None | Some(Data::Json(Value::Null))) => return Err(missing()),

@@ -54,7 +54,7 @@ struct Data<D> {
 impl BackgroundEvent {
     /// The context of the event in `body`, its id and type required.
     pub(crate) fn read(body: &[u8]) -> Result<Self, Error> {
-        let body: Body = super::json(body)?;
+        let body: Body = Error::decode_json(body)?;
         let (context, nested) = match body.context {
             Some(context) => (context, true),
             None => (body.flat, false),
@@ -83,7 +83,7 @@ impl BackgroundEvent {
     /// The event's `data`, read from `body` as `D`; missing or not a `D`
     /// is an error naming its path.
     pub(crate) fn data<D: DeserializeOwned>(&self, body: &[u8]) -> Result<D, Error> {
-        let data: Data<D> = super::json(body)?;
+        let data: Data<D> = Error::decode_json(body)?;
         data.data.ok_or_else(|| {
             Error::bad_input(format!(
                 "the background event {} has no `data`",

@@ -44,7 +44,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use cloudfn_core::{Error, Message, ScheduledTick, StorageEvent};
 use http::HeaderMap;
-use serde::{Deserialize, Deserializer, de, de::DeserializeOwned};
+use serde::{Deserialize, Deserializer, de};
 
 use self::cloudevent::CloudEvent;
 use self::legacy::BackgroundEvent;
@@ -222,15 +222,6 @@ impl<'de> Deserialize<'de> for TopKeys {
         }
         deserializer.deserialize_map(Keys)
     }
-}
-
-/// `body` read as JSON into `T`, an error naming the field at fault.
-/// Tracking the field costs an allocation per key read (a push envelope
-/// has a dozen), so it is done only once a plain read has failed: the
-/// same outcome, and an event that is well formed is read at serde_json's
-/// own speed.
-pub(crate) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).or_else(|_| Error::decode_json(body))
 }
 
 /// A header's value as text; absent is `None`, not text is an error naming it.

@@ -77,7 +77,7 @@ struct Around<'a> {
 
 /// A push subscription's request body.
 pub(crate) fn from_push(body: &[u8], source: &str) -> Result<Pushed, Error> {
-    let envelope: Envelope = super::json(body)?;
+    let envelope: Envelope = Error::decode_json(body)?;
     pushed(
         envelope.message,
         source,
