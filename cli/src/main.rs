@@ -267,19 +267,27 @@ fn aws_bootstrap(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSp
     Ok((binary, spec))
 }
 
+/// Refuses to build for `platform` (which runs only Linux x86_64) on any
+/// other machine, there being no cross-compilation yet; a binary passed
+/// with `--binary` is taken as it is.
+fn builds_linux_x86_64(target: &build::Target, platform: &str) -> Result<(), Error> {
+    let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
+    if target.binary.is_some() || (os, arch) == ("linux", "x86_64") {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{platform}, and this machine builds for {os} {arch}: build on Linux x86_64, or pass one with --binary"
+    )))
+}
+
 /// The app's spec, then its custom handler: a cloud build with the
 /// `azure` feature, for Linux on x86_64, which is what this machine builds
 /// (no cross-compilation yet).
 fn azure_handler(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSpec), Error> {
-    if target.binary.is_none()
-        && (std::env::consts::OS, std::env::consts::ARCH) != ("linux", "x86_64")
-    {
-        return Err(Error::invalid(format!(
-            "Azure's Linux Consumption plan runs Linux x86_64 executables, and this machine builds for {} {}: build on Linux x86_64, or pass one with --binary",
-            std::env::consts::OS,
-            std::env::consts::ARCH
-        )));
-    }
+    builds_linux_x86_64(
+        target,
+        "Azure's Linux Consumption plan runs Linux x86_64 executables",
+    )?;
     let spec = app_spec(target)?;
     cloudfn_azure::validate(&spec)?;
     let binary = build::build(&build::Build {
@@ -294,15 +302,7 @@ fn azure_handler(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSp
 /// `gcp` feature, for Linux on x86_64, the only machine Cloud Run runs and
 /// the one this machine builds for (no cross-compilation yet).
 fn gcp_handler(target: &build::Target) -> Result<(PathBuf, cloudfn_core::AppSpec), Error> {
-    if target.binary.is_none()
-        && (std::env::consts::OS, std::env::consts::ARCH) != ("linux", "x86_64")
-    {
-        return Err(Error::invalid(format!(
-            "Cloud Run runs Linux x86_64 containers, and this machine builds for {} {}: build on Linux x86_64, or pass one with --binary",
-            std::env::consts::OS,
-            std::env::consts::ARCH
-        )));
-    }
+    builds_linux_x86_64(target, "Cloud Run runs Linux x86_64 containers")?;
     let spec = app_spec(target)?;
     // Everything the deployment refuses, before the release build.
     cloudfn_gcp::deploy::plan(&spec, &spec.name)?;
