@@ -36,37 +36,27 @@
 
 use std::{
     collections::BTreeMap,
-    convert::Infallible,
-    future::Future,
+    net::SocketAddr,
     path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use cloudfn_bench_support::{
+    CONNECTIONS, Column, Load, ROUND, ROUNDS, Ready, Round, STARTS, client_runtime, drive,
+    first_answer, free_port, measure, median, metered, process_cpu_time, range, serve_hyper,
+    start_ups,
+};
 use cloudfn_core::{
     App, Context, Error, Function, HttpRequest, HttpResponse, Message, Method, provider::Services,
 };
 use cloudfn_gcp::runtime::FunctionServer;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-
-/// Connections driving each server at once.
-const CONNECTIONS: usize = 32;
-/// How long each contender is driven per round.
-const ROUND: Duration = Duration::from_millis(500);
-/// Rounds, each contender once per round in turn; each round's ratio
-/// compares runs a second apart at most, and the median of those is
-/// reported.
-const ROUNDS: usize = 21;
 
 /// One line of an order, as the shop has it.
 #[derive(Debug, Deserialize)]
@@ -286,21 +276,7 @@ where
 }
 
 async fn serve_bare(work: Work, listener: tokio::net::TcpListener, stop: CancellationToken) {
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = stop.cancelled() => return,
-            accepted = listener.accept() => accepted.unwrap(),
-        };
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |r| async move {
-                Ok::<_, Infallible>(bare(work, r).await)
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    serve_hyper(listener, stop, move |r| bare(work, r)).await;
 }
 
 async fn serve_cloudfn(work: Work, listener: tokio::net::TcpListener, stop: CancellationToken) {
@@ -310,110 +286,10 @@ async fn serve_cloudfn(work: Work, listener: tokio::net::TcpListener, stop: Canc
         .unwrap();
 }
 
-/// Drives `address` from [`CONNECTIONS`] keep-alive connections for
-/// [`ROUND`]; requests answered per second, and in all.
-async fn drive(address: std::net::SocketAddr, work: Work) -> (f64, u64) {
-    let done = Arc::new(AtomicU64::new(0));
-    let until = Instant::now() + ROUND;
+/// [`drive`] with `work`'s request, expecting its status.
+async fn drive_work(address: SocketAddr, work: Work) -> Load {
     let body = work.body();
-    let clients = (0..CONNECTIONS).map(|_| {
-        let done = done.clone();
-        let body = body.clone();
-        tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(address).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(connection);
-            while Instant::now() < until {
-                let response = sender.send_request(work.request(&body)).await.unwrap();
-                assert_eq!(response.status(), work.status());
-                let _ = response.into_body().collect().await.unwrap();
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    });
-    let started = Instant::now();
-    futures::future::join_all(clients).await;
-    let done = done.load(Ordering::Relaxed);
-    (done as f64 / started.elapsed().as_secs_f64(), done)
-}
-
-/// CPU time the thread `tid` of process `pid` has run, from the
-/// scheduler's own account (`schedstat`, in nanoseconds).
-fn cpu_time(pid: &str, tid: &str) -> Duration {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")).unwrap_or_default();
-    let ns = stat
-        .split_whitespace()
-        .next()
-        .and_then(|ns| ns.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(ns)
-}
-
-/// CPU time every thread of process `pid` has run.
-fn process_cpu_time(pid: u32) -> Duration {
-    let pid = pid.to_string();
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|task| cpu_time(&pid, &task.file_name().to_string_lossy()))
-        .sum()
-}
-
-/// One contender's round: requests answered per second, and the server's
-/// CPU time per request.
-struct Round {
-    rate: f64,
-    cpu_per_request: Duration,
-}
-
-/// Runs `serve` alone on a thread of its own (a current-thread runtime)
-/// while [`drive`] loads it, so that its CPU time is its own: what a
-/// request costs the server, undisturbed by the client sharing the cores.
-async fn measure<F: Future<Output = ()> + 'static>(
-    name: &str,
-    serve: impl FnOnce(tokio::net::TcpListener, CancellationToken) -> F + Send + 'static,
-    work: Work,
-) -> Round {
-    let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let address = std_listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let stopping = stop.clone();
-    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
-    // Named, so that a profile tells the contenders apart.
-    let server = std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            let thread = std::fs::read_link("/proc/thread-self").unwrap();
-            let tid = thread.file_name().unwrap().to_string_lossy().into_owned();
-            tid_tx.send(tid).unwrap();
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                    serve(listener, stopping).await;
-                });
-        })
-        .unwrap();
-    let tid = tid_rx.recv().unwrap();
-    let before = cpu_time("self", &tid);
-    let (rate, requests) = drive(address, work).await;
-    let used = cpu_time("self", &tid) - before;
-    stop.cancel();
-    tokio::task::spawn_blocking(move || server.join().unwrap())
-        .await
-        .unwrap();
-    Round {
-        rate,
-        cpu_per_request: used / requests.max(1) as u32,
-    }
+    drive(address, move || work.request(&body), work.status()).await
 }
 
 /// Where the Node peer's `node_modules` is, if installed.
@@ -455,30 +331,6 @@ fn spawn_node(modules: &Path, port: u16) -> tokio::process::Child {
         .expect("cannot run node")
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Sends `request` to `port` until one is answered with `status`: a
-/// server's readiness, as its first caller meets it.
-async fn first_answer(port: u16, request: impl Fn() -> http::Request<Full<Bytes>>, status: u16) {
-    loop {
-        if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(connection);
-            if let Ok(response) = sender.send_request(request()).await {
-                assert_eq!(response.status(), status, "the server's first answer");
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-}
-
 /// The Node peer, started once and kept for every round.
 struct NodePeer {
     child: tokio::process::Child,
@@ -507,7 +359,7 @@ impl NodePeer {
         let body = Work::Checkout.body();
         tokio::time::timeout(
             Duration::from_secs(30),
-            first_answer(port, || Work::Checkout.request(&body), 202),
+            first_answer(port, || Work::Checkout.request(&body), Ready::Status(202)),
         )
         .await
         .expect("the Node peer did not answer within 30 s");
@@ -519,62 +371,29 @@ impl NodePeer {
 
     async fn measure(&self) -> Round {
         let pid = self.child.id().unwrap();
-        let before = process_cpu_time(pid);
-        let (rate, requests) = drive(self.address, Work::Checkout).await;
-        let used = process_cpu_time(pid) - before;
-        Round {
-            rate,
-            cpu_per_request: used / requests.max(1) as u32,
-        }
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn range(values: &[f64]) -> String {
-    let low = values.iter().cloned().fold(f64::MAX, f64::min);
-    let high = values.iter().cloned().fold(0.0, f64::max);
-    format!("{low:.2}–{high:.2}")
-}
-
-/// One contender's results over the rounds.
-#[derive(Default)]
-struct Column {
-    rates: Vec<f64>,
-    cpu: Vec<f64>,
-}
-
-impl Column {
-    fn push(&mut self, round: &Round) {
-        self.rates.push(round.rate);
-        self.cpu.push(round.cpu_per_request.as_secs_f64() * 1e6);
-    }
-
-    /// Per round: our rate over theirs, and their CPU per request over ours.
-    fn against(ours: &Column, theirs: &Column) -> (Vec<f64>, Vec<f64>) {
-        let rates = ours.rates.iter().zip(&theirs.rates).map(|(o, t)| o / t);
-        let cpu = ours.cpu.iter().zip(&theirs.cpu).map(|(o, t)| t / o);
-        (rates.collect(), cpu.collect())
+        metered(
+            || process_cpu_time(pid),
+            drive_work(self.address, Work::Checkout),
+        )
+        .await
     }
 }
 
 async fn throughput(node: Option<&NodePeer>) {
     for work in [Work::Checkout, Work::Push] {
         let node = node.filter(|_| work == Work::Checkout);
+        let load = move |address| drive_work(address, work);
         // One unmeasured round each: connections, caches and Node's JIT warm.
-        measure("cloudfn-gcp", move |l, s| serve_cloudfn(work, l, s), work).await;
-        measure("bare-hyper", move |l, s| serve_bare(work, l, s), work).await;
+        measure("cloudfn-gcp", move |l, s| serve_cloudfn(work, l, s), load).await;
+        measure("bare-hyper", move |l, s| serve_bare(work, l, s), load).await;
         if let Some(node) = node {
             node.measure().await;
         }
         let (mut ours, mut hyper, mut ff) =
             (Column::default(), Column::default(), Column::default());
         for _ in 0..ROUNDS {
-            ours.push(&measure("cloudfn-gcp", move |l, s| serve_cloudfn(work, l, s), work).await);
-            hyper.push(&measure("bare-hyper", move |l, s| serve_bare(work, l, s), work).await);
+            ours.push(&measure("cloudfn-gcp", move |l, s| serve_cloudfn(work, l, s), load).await);
+            hyper.push(&measure("bare-hyper", move |l, s| serve_bare(work, l, s), load).await);
             if let Some(node) = node {
                 ff.push(&node.measure().await);
             }
@@ -606,33 +425,6 @@ async fn throughput(node: Option<&NodePeer>) {
             );
         }
     }
-}
-
-/// Starts of each binary timed.
-const STARTS: usize = 20;
-
-/// Exec to the first answered request, [`STARTS`] times: the median and
-/// the slowest, in milliseconds.
-async fn start_ups(
-    mut start: impl FnMut(u16) -> tokio::process::Child,
-    request: impl Fn() -> http::Request<Full<Bytes>> + Copy,
-    status: u16,
-) -> (f64, f64) {
-    let mut times = Vec::new();
-    for _ in 0..STARTS {
-        let port = free_port();
-        let started = Instant::now();
-        let mut child = start(port);
-        tokio::time::timeout(Duration::from_secs(30), first_answer(port, request, status))
-            .await
-            .expect("no answer within 30 s");
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
-        let _ = child.kill().await;
-    }
-    (
-        median(times.clone()),
-        times.iter().cloned().fold(0.0, f64::max),
-    )
 }
 
 async fn start_up(hello: Option<String>) {
@@ -670,7 +462,7 @@ async fn start_up(hello: Option<String>) {
                             .unwrap()
                     },
                     get,
-                    200,
+                    Ready::Status(200),
                 )
                 .await;
                 println!(
@@ -690,7 +482,8 @@ async fn start_up(hello: Option<String>) {
     if let Some(modules) = node_modules() {
         let body = Work::Checkout.body();
         let post = || Work::Checkout.request(&body);
-        let (median, max) = start_ups(|port| spawn_node(&modules, port), post, 202).await;
+        let (median, max) =
+            start_ups(|port| spawn_node(&modules, port), post, Ready::Status(202)).await;
         println!(
             "start-up of the Node peer to the first answered POST /orders ({STARTS} starts): median {median:.2} ms, max {max:.2} ms"
         );
@@ -726,11 +519,7 @@ fn in_memory(runtime: &tokio::runtime::Runtime) {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = client_runtime();
     in_memory(&runtime);
     // Profiling the in-memory work (`perf record … --profile-time 10`):
     // nothing else should run in the profile.
