@@ -9,6 +9,7 @@ use crate::{
     router::HttpRouter,
     spec::AppSpec,
     store::StoreClient,
+    workflow::Workflow,
 };
 
 /// A named set of functions and the configuration they share. One binary
@@ -29,6 +30,7 @@ use crate::{
 pub struct App {
     name: String,
     functions: Vec<Arc<Function>>,
+    workflows: Vec<Workflow>,
     state: State,
 }
 
@@ -38,6 +40,7 @@ impl App {
         Self {
             name: name.into(),
             functions: Vec::new(),
+            workflows: Vec::new(),
             state: State::default(),
         }
     }
@@ -46,6 +49,18 @@ impl App {
     pub fn function(mut self, function: Function) -> Self {
         self.functions.push(Arc::new(function));
         self
+    }
+
+    /// Adds a workflow ([`crate::workflow`]): steps calling the app's
+    /// functions, run by an orchestrator.
+    pub fn workflow(mut self, workflow: Workflow) -> Self {
+        self.workflows.push(workflow);
+        self
+    }
+
+    /// The app's workflows.
+    pub fn workflows(&self) -> &[Workflow] {
+        &self.workflows
     }
 
     /// Shares `value` with every handler, found with [`crate::Context::state`]
@@ -133,12 +148,7 @@ impl App {
         for function in &self.functions {
             let name = function.name();
             let named = |message: String| Error::invalid(format!("function `{name}`: {message}"));
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if !crate::conventions::is_plain_name(name) {
                 return Err(named(
                     "names are 1 to 64 letters, digits, `-` or `_`".into(),
                 ));
@@ -189,6 +199,16 @@ impl App {
                 }
                 _ => {}
             }
+        }
+        let mut workflows = HashSet::new();
+        for workflow in &self.workflows {
+            if !workflows.insert(workflow.name()) {
+                return Err(Error::invalid(format!(
+                    "workflow `{}`: the name is used twice",
+                    workflow.name()
+                )));
+            }
+            workflow.validate(|name| self.get(name).is_some())?;
         }
         crate::collisions::check(&self.spec())?;
         self.router()?;

@@ -23,6 +23,16 @@ use std::time::Duration;
 
 use crate::{Error, Policy, RetryPolicy, Trigger};
 
+/// Whether `name` can name a function, workflow or step: 1 to 64 ASCII
+/// letters, digits, `-` or `_`, which every cloud's resource names take.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// The queue that carries topic `topic` to subscriber `function`: every
 /// provider gives each subscriber its own queue (SNS → SQS, a Pub/Sub
 /// subscription, a Storage Queue per subscriber), so each gets retries, a

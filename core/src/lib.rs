@@ -4,7 +4,8 @@
 //! handler and a [`Policy`]. Handlers are plain async functions of an event
 //! ([`HttpRequest`], [`Message<T>`], [`ScheduledTick`], [`StorageEvent`]) and a
 //! [`Context`], returning `Result<_, `[`Error`]`>`. Nothing here does I/O or
-//! names a cloud.
+//! names a cloud. A [`workflow::Workflow`] strings the app's functions
+//! into one orchestrated flow, as data every provider can render.
 //!
 //! What a handler author needs is at the top of this crate. What a provider
 //! (the local runtime, AWS, Azure, GCP) builds on — the invocation engine,
@@ -33,6 +34,7 @@ mod spec;
 pub mod store;
 mod ticker;
 mod trigger;
+pub mod workflow;
 
 /// What providers build on: handler authors do not need any of it.
 ///

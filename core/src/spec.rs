@@ -7,7 +7,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{App, Policy, StoreAccess, Trigger, conventions};
+use crate::{App, Policy, StoreAccess, Trigger, conventions, workflow::Workflow};
 
 /// Everything a deployment needs to know about an [`App`], with no code in it.
 /// Each cloud adapter renders its deployment files from this.
@@ -29,6 +29,9 @@ pub struct AppSpec {
     /// function is idempotent.
     #[serde(default)]
     pub stores: Vec<StoreSpec>,
+    /// Its workflows, which a provider renders to its own engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workflows: Vec<Workflow>,
 }
 
 /// One function: trigger, policies and what it may reach.
@@ -215,6 +218,7 @@ impl AppSpec {
             topics: topics.into_values().collect(),
             buckets: buckets.into_iter().collect(),
             stores: stores.into_values().collect(),
+            workflows: app.workflows().to_vec(),
         }
     }
 
