@@ -173,9 +173,14 @@ impl App {
             }
             access.check().map_err(named)?;
             for store in function.stores().keys() {
-                if store == crate::conventions::IDEMPOTENCY_STORE {
+                let own = match store.as_str() {
+                    crate::conventions::IDEMPOTENCY_STORE => Some("idempotency claims"),
+                    crate::workflow::EXECUTIONS_STORE => Some("workflow executions"),
+                    _ => None,
+                };
+                if let Some(holds) = own {
                     return Err(named(format!(
-                        "store `{store}` is cloudfn's own (idempotency claims); pick another name"
+                        "store `{store}` is cloudfn's own ({holds}); pick another name"
                     )));
                 }
                 crate::store::check_name(store).map_err(named)?;

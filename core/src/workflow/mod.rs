@@ -32,6 +32,7 @@
 //! ```
 
 mod condition;
+mod engine;
 mod validate;
 
 use std::time::Duration;
@@ -39,6 +40,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use condition::Condition;
+pub use engine::{
+    EXECUTIONS_STORE, Execution, Failure, Index, Orchestrator, Status, StepRecord, StepRunner,
+};
 
 use crate::{ErrorKind, RetryPolicy, policy::millis};
 
