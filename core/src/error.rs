@@ -37,6 +37,22 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, for renderings that must name them all.
+    pub const ALL: [ErrorKind; 12] = [
+        Self::BadInput,
+        Self::Invalid,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::Conflict,
+        Self::MethodNotAllowed,
+        Self::TooLarge,
+        Self::Throttled,
+        Self::Timeout,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
     /// Whether an invocation that failed this way may succeed when tried again.
     ///
     /// Input and permission problems never heal by themselves, so retrying them

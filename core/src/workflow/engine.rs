@@ -418,10 +418,11 @@ impl Run<'_> {
             Action::Parallel { branches } => {
                 let runs = branches.iter().map(|b| self.sequence(b, input.clone()));
                 let mut outputs = Vec::new();
+                // A `succeed` in a branch ends that branch only, as in
+                // Step Functions.
                 for flow in futures::future::join_all(runs).await {
                     match flow? {
-                        Flow::Next(output) => outputs.push(output),
-                        end @ Flow::End(_) => return Ok(end),
+                        Flow::Next(output) | Flow::End(output) => outputs.push(output),
                     }
                 }
                 return Ok(Flow::Next(Value::Array(outputs)));

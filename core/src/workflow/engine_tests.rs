@@ -46,7 +46,9 @@ impl StepRunner for Script {
             return Err(Error::new(*kind, format!("{function} failed")));
         }
         let mut output = input;
-        output[function] = json!(true);
+        if let Value::Object(fields) = &mut output {
+            fields.insert(function.into(), json!(true));
+        }
         Ok(output)
     }
 
@@ -295,4 +297,20 @@ async fn an_execution_id_starts_once() {
     assert_eq!(again.kind(), ErrorKind::Conflict);
     let unknown = engine.start("nope", json!({}), None).await.unwrap_err();
     assert_eq!(unknown.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn a_succeed_in_a_parallel_branch_ends_that_branch_only() {
+    let flow = Workflow::new("order")
+        .step(Step::parallel(
+            "both",
+            [
+                vec![Step::succeed("early")],
+                vec![Step::call("left", "left")],
+            ],
+        ))
+        .step(Step::call("after", "after"));
+    let (execution, script) = run_once(Script::default(), flow).await;
+    assert_eq!(execution.status, Status::Succeeded);
+    assert_eq!(script.called(), ["left", "after"]);
 }

@@ -168,7 +168,8 @@ pub enum Action {
     /// `otherwise`, else nothing), then goes on with its output.
     Choice(Choice),
     /// Runs every branch on the input side by side; the output is the
-    /// array of their outputs, in branch order.
+    /// array of their outputs, in branch order. A `succeed` in a branch
+    /// ends that branch; a failure in one fails the step.
     Parallel {
         /// The branches.
         branches: Vec<Vec<Step>>,

@@ -15,6 +15,7 @@ mod function;
 mod http_api;
 mod package;
 mod queues;
+mod state_machine;
 mod tables;
 
 use cloudfn_core::{AppSpec, Error, Trigger};
@@ -23,6 +24,7 @@ use serde_json::{Map, Value, json};
 pub use cfn::logical_id;
 pub use cron::eventbridge_cron;
 pub use package::{Package, package, zip_bootstrap};
+pub use state_machine::{state_machine, substitutions};
 
 /// How to render: where the code is and how it runs.
 #[derive(Debug, Clone)]

@@ -1,0 +1,512 @@
+//! A workflow as Amazon States Language, for a Step Functions state
+//! machine.
+//!
+//! Each step is one state of the same name (a catch or a compensation adds
+//! its own). `call` steps invoke the function's Lambda with
+//! `{"input", "execution", "step", "attempt"}`; `send` and `publish` steps
+//! are the optimized SQS and SNS integrations, carrying
+//! `cloudfn-message-id` = `execution/step` so that a consumer's idempotency
+//! sees one message however often the state runs. Retries are the step's
+//! policy on the retryable `cloudfn.<kind>` errors the Lambda runtime
+//! reports; a catch or a compensation gets the failed state's input with
+//! Step Functions' `{"Error", "Cause"}` under `error`. Names of resources are
+//! `${…}` placeholders that the template's `DefinitionSubstitutions` fill
+//! ([`substitutions`]).
+
+use std::collections::BTreeMap;
+
+use cloudfn_core::{
+    Error, ErrorKind, RetryPolicy,
+    workflow::{Action, Condition, ErrorMatch, Step, Workflow},
+};
+use serde_json::{Map, Value, json};
+
+use super::cfn::logical_id;
+
+/// The state that ends a failed, compensated execution.
+const FAILED: &str = "cloudfn:failed";
+
+/// Errors the Lambda service itself may raise, worth retrying.
+const LAMBDA_TRANSIENT: [&str; 4] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+];
+
+/// The state machine's definition for `workflow`.
+pub fn state_machine(workflow: &Workflow) -> Result<Value, Error> {
+    let mut states = Map::new();
+    let steps = workflow.steps();
+    // Where a failure of top-level step `i` goes: the compensation of the
+    // latest done step before it that has one.
+    let mut compensations: Vec<(String, &Step)> = Vec::new();
+    let mut failure_targets = Vec::with_capacity(steps.len());
+    for step in steps {
+        failure_targets.push(compensations.last().map(|(state, _)| state.clone()));
+        if step.compensation.is_some() {
+            compensations.push((format!("compensate:{}", step.name), step));
+        }
+    }
+    let any_compensation = !compensations.is_empty();
+    for (i, step) in steps.iter().enumerate() {
+        let next = steps.get(i + 1).map(|s| s.name.clone());
+        let on_failure = any_compensation.then(|| {
+            failure_targets[i]
+                .clone()
+                .unwrap_or_else(|| FAILED.to_owned())
+        });
+        render_step(step, next, on_failure.as_deref(), &mut states)?;
+    }
+    // The compensation chain, latest first, each on to the one before.
+    for (k, (state, step)) in compensations.iter().enumerate() {
+        let next = k
+            .checked_sub(1)
+            .map_or(FAILED.to_owned(), |before| compensations[before].0.clone());
+        let function = step.compensation.as_deref().unwrap_or_default();
+        let mut task = lambda_task(function, state);
+        task["ResultPath"] = Value::Null;
+        task["Retry"] = json!([retry(&step.retry.unwrap_or_default(), true)]);
+        // A compensation that fails does not stop the others.
+        task["Catch"] = json!([{"ErrorEquals": ["States.ALL"], "ResultPath": null, "Next": next}]);
+        task["Next"] = json!(next);
+        states.insert(state.clone(), task);
+    }
+    if any_compensation {
+        states.insert(
+            FAILED.to_owned(),
+            json!({"Type": "Fail", "Error": "cloudfn.compensated", "Cause": "a step failed; the done steps were compensated"}),
+        );
+    }
+    Ok(json!({
+        "Comment": format!("cloudfn workflow `{}`", workflow.name()),
+        "StartAt": steps.first().map(|s| s.name.as_str()).unwrap_or_default(),
+        "States": states,
+    }))
+}
+
+/// The `DefinitionSubstitutions` of `workflow`'s state machine: each
+/// placeholder to the resource it names.
+pub fn substitutions(workflow: &Workflow) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for step in workflow.all_steps() {
+        match &step.action {
+            Action::Call { function } => {
+                let id = logical_id(function, "Function");
+                out.insert(format!("{id}Arn"), json!({"Fn::GetAtt": [id, "Arn"]}));
+            }
+            Action::Send { queue } => {
+                let id = logical_id(queue, "Queue");
+                out.insert(format!("{id}Url"), json!({"Ref": id}));
+            }
+            Action::Publish { topic } => {
+                let id = logical_id(topic, "Topic");
+                out.insert(format!("{id}Arn"), json!({"Ref": id}));
+            }
+            _ => {}
+        }
+        if let Some(function) = &step.compensation {
+            let id = logical_id(function, "Function");
+            out.insert(format!("{id}Arn"), json!({"Fn::GetAtt": [id, "Arn"]}));
+        }
+    }
+    out
+}
+
+/// Renders `step` into `states`, then on to `next` (or the end).
+fn render_step(
+    step: &Step,
+    next: Option<String>,
+    on_failure: Option<&str>,
+    states: &mut Map<String, Value>,
+) -> Result<(), Error> {
+    let mut state = match &step.action {
+        Action::Call { function } => lambda_task(function, &step.name),
+        Action::Send { queue } => {
+            let id = logical_id(queue, "Queue");
+            json!({
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage",
+                "Parameters": {
+                    "QueueUrl": format!("${{{id}Url}}"),
+                    "MessageBody.$": "$",
+                    "MessageAttributes": message_id(&step.name),
+                },
+                "ResultPath": null,
+            })
+        }
+        Action::Publish { topic } => {
+            let id = logical_id(topic, "Topic");
+            json!({
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {
+                    "TopicArn": format!("${{{id}Arn}}"),
+                    "Message.$": "States.JsonToString($)",
+                    "MessageAttributes": message_id(&step.name),
+                },
+                "ResultPath": null,
+            })
+        }
+        Action::Wait { duration } => json!({"Type": "Wait", "Seconds": duration.as_secs().max(1)}),
+        Action::Succeed => json!({"Type": "Succeed"}),
+        Action::Fail { error, cause } => json!({"Type": "Fail", "Error": error, "Cause": cause}),
+        Action::Parallel { branches } => {
+            let branches = branches
+                .iter()
+                .map(|branch| {
+                    let mut inner = Map::new();
+                    render_sequence(branch, None, &mut inner)?;
+                    Ok(json!({"StartAt": branch[0].name, "States": inner}))
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            json!({"Type": "Parallel", "Branches": branches})
+        }
+        Action::Choice(choice) => {
+            // A choice cannot end an execution: past its last branch it goes
+            // on to `next`, or to a state that ends it.
+            let after = next.clone().unwrap_or_else(|| {
+                let end = format!("{}:end", step.name);
+                states.insert(end.clone(), json!({"Type": "Succeed"}));
+                end
+            });
+            let mut choices = Vec::new();
+            for branch in &choice.when {
+                let mut rule = choice_rule(&branch.condition, &step.name)?;
+                let target = match branch.steps.first() {
+                    Some(first) => {
+                        render_sequence(&branch.steps, Some(after.clone()), states)?;
+                        first.name.clone()
+                    }
+                    None => after.clone(),
+                };
+                rule["Next"] = json!(target);
+                choices.push(rule);
+            }
+            let default = match choice.otherwise.first() {
+                Some(first) => {
+                    render_sequence(&choice.otherwise, Some(after.clone()), states)?;
+                    first.name.clone()
+                }
+                None => after,
+            };
+            states.insert(
+                step.name.clone(),
+                json!({"Type": "Choice", "Choices": choices, "Default": default}),
+            );
+            return Ok(());
+        }
+    };
+    if step.is_terminal() {
+        states.insert(step.name.clone(), state);
+        return Ok(());
+    }
+    if let Some(policy) = &step.retry {
+        let integration = !matches!(step.action, Action::Call { .. });
+        state["Retry"] = json!([retry(policy, !integration)]);
+    }
+    let mut catches = Vec::new();
+    for catch in &step.catch {
+        let first = &catch.steps[0];
+        render_sequence(&catch.steps, next.clone(), states)?;
+        catches.push(json!({
+            "ErrorEquals": error_names(&catch.errors),
+            "ResultPath": "$.error",
+            "Next": first.name,
+        }));
+    }
+    if let Some(target) = on_failure {
+        catches
+            .push(json!({"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": target}));
+    }
+    if !catches.is_empty() {
+        state["Catch"] = json!(catches);
+    }
+    match next {
+        Some(next) => state["Next"] = json!(next),
+        None => state["End"] = json!(true),
+    }
+    states.insert(step.name.clone(), state);
+    Ok(())
+}
+
+/// Renders a nested sequence, its last state going on to `after`.
+fn render_sequence(
+    steps: &[Step],
+    after: Option<String>,
+    states: &mut Map<String, Value>,
+) -> Result<(), Error> {
+    for (i, step) in steps.iter().enumerate() {
+        let next = steps.get(i + 1).map(|s| s.name.clone()).or(after.clone());
+        render_step(step, next, None, states)?;
+    }
+    Ok(())
+}
+
+fn lambda_task(function: &str, step: &str) -> Value {
+    let id = logical_id(function, "Function");
+    json!({
+        "Type": "Task",
+        "Resource": format!("${{{id}Arn}}"),
+        "Parameters": {
+            "input.$": "$",
+            "execution.$": "$$.Execution.Name",
+            "step": step,
+            "attempt.$": "States.MathAdd($$.State.RetryCount, 1)",
+        },
+    })
+}
+
+fn message_id(step: &str) -> Value {
+    json!({
+        cloudfn_core::messaging::PUBLISHED_ID: {
+            "DataType": "String",
+            "StringValue.$": format!("States.Format('{{}}/{step}', $$.Execution.Name)"),
+        }
+    })
+}
+
+/// A step's retry policy as a `Retry` rule: the retryable cloudfn errors
+/// of a Lambda (`lambda`), or any failure of an integration.
+fn retry(policy: &RetryPolicy, lambda: bool) -> Value {
+    let errors: Vec<String> = if lambda {
+        error_names(&ErrorMatch::Retryable)
+    } else {
+        vec!["States.TaskFailed".into(), "States.Timeout".into()]
+    };
+    json!({
+        "ErrorEquals": errors,
+        "IntervalSeconds": policy.initial_delay.as_secs().max(1),
+        "MaxAttempts": policy.max_attempts.saturating_sub(1),
+        "BackoffRate": 2.0,
+        "MaxDelaySeconds": policy.max_delay.as_secs().max(1),
+        "JitterStrategy": "FULL",
+    })
+}
+
+/// The Step Functions error names a match takes.
+fn error_names(errors: &ErrorMatch) -> Vec<String> {
+    let kinds = |keep: &dyn Fn(ErrorKind) -> bool| -> Vec<String> {
+        ErrorKind::ALL
+            .into_iter()
+            .filter(|k| keep(*k))
+            .map(|k| format!("cloudfn.{k}"))
+            .collect()
+    };
+    match errors {
+        ErrorMatch::Any => vec!["States.ALL".into()],
+        ErrorMatch::Retryable => {
+            let mut names = kinds(&|k| k.is_retryable());
+            names.push("States.Timeout".into());
+            names.extend(LAMBDA_TRANSIENT.map(String::from));
+            names
+        }
+        ErrorMatch::Permanent => kinds(&|k| !k.is_retryable()),
+        ErrorMatch::Kinds(wanted) => kinds(&|k| wanted.contains(&k)),
+    }
+}
+
+/// A condition as a choice rule (without its `Next`).
+fn choice_rule(condition: &Condition, step: &str) -> Result<Value, Error> {
+    let variable = |path: &str| format!("$.{path}");
+    Ok(match condition {
+        Condition::Equals { path, value } => {
+            let test = match value {
+                Value::String(_) => "StringEquals",
+                Value::Number(_) => "NumericEquals",
+                Value::Bool(_) => "BooleanEquals",
+                Value::Null => return Ok(json!({"Variable": variable(path), "IsNull": true})),
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "step `{step}`: Step Functions compares a field with a string, number, boolean or null, not with {value}"
+                    )));
+                }
+            };
+            json!({"Variable": variable(path), test: value})
+        }
+        Condition::GreaterThan { path, value } => {
+            json!({"Variable": variable(path), "NumericGreaterThan": value})
+        }
+        Condition::LessThan { path, value } => {
+            json!({"Variable": variable(path), "NumericLessThan": value})
+        }
+        Condition::Exists { path } => json!({"And": [
+            {"Variable": variable(path), "IsPresent": true},
+            {"Variable": variable(path), "IsNull": false},
+        ]}),
+        Condition::All(all) => {
+            json!({"And": all.iter().map(|c| choice_rule(c, step)).collect::<Result<Vec<_>, _>>()?})
+        }
+        Condition::Any(any) => {
+            json!({"Or": any.iter().map(|c| choice_rule(c, step)).collect::<Result<Vec<_>, _>>()?})
+        }
+        Condition::Not(not) => json!({"Not": choice_rule(not, step)?}),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use cloudfn_core::workflow::Choice;
+
+    use super::*;
+
+    fn order() -> Workflow {
+        Workflow::new("order")
+            .step(Step::call("validate", "validate"))
+            .step(
+                Step::call("charge", "charge")
+                    .retry(RetryPolicy::new(3))
+                    .compensate("refund"),
+            )
+            .step(
+                Step::call("reserve", "reserve")
+                    .catch(
+                        ErrorMatch::Kinds(vec![ErrorKind::Conflict]),
+                        [Step::send("backorder", "backorders")],
+                    )
+                    .compensate("release"),
+            )
+            .step(Step::choice(
+                "express",
+                Choice::new()
+                    .when(
+                        Condition::equals("shipping", "express"),
+                        [Step::publish("rush", "rush-orders")],
+                    )
+                    .otherwise([Step::wait("settle", Duration::from_secs(30))]),
+            ))
+            .step(Step::parallel(
+                "tell",
+                [
+                    vec![Step::call("email", "notify")],
+                    vec![Step::publish("announce", "order-paid")],
+                ],
+            ))
+            .step(Step::call("close", "close"))
+    }
+
+    #[test]
+    fn every_step_is_a_state_chained_in_order() {
+        let asl = state_machine(&order()).unwrap();
+        let states = &asl["States"];
+        assert_eq!(asl["StartAt"], "validate");
+        for (state, next) in [
+            ("validate", "charge"),
+            ("charge", "reserve"),
+            ("reserve", "express"),
+            ("backorder", "express"),
+            ("rush", "tell"),
+            ("settle", "tell"),
+            ("tell", "close"),
+        ] {
+            assert_eq!(states[state]["Next"], next, "{state}");
+        }
+        assert_eq!(states["close"]["End"], true);
+        assert_eq!(
+            states["validate"]["Resource"], "${ValidateFunctionArn}",
+            "a call invokes the function's Lambda"
+        );
+        assert_eq!(states["validate"]["Parameters"]["step"], "validate");
+        assert_eq!(
+            states["backorder"]["Resource"],
+            "arn:aws:states:::sqs:sendMessage"
+        );
+        assert_eq!(
+            states["backorder"]["Parameters"]["QueueUrl"],
+            "${BackordersQueueUrl}"
+        );
+        assert_eq!(states["rush"]["Resource"], "arn:aws:states:::sns:publish");
+        assert_eq!(states["settle"]["Seconds"], 30);
+        let branches = states["tell"]["Branches"].as_array().unwrap();
+        assert_eq!(branches[0]["StartAt"], "email");
+        assert_eq!(branches[0]["States"]["email"]["End"], true);
+        assert_eq!(branches[1]["States"]["announce"]["End"], true);
+    }
+
+    #[test]
+    fn retries_take_only_retryable_errors_by_the_policy() {
+        let asl = state_machine(&order()).unwrap();
+        let rule = &asl["States"]["charge"]["Retry"][0];
+        let errors: Vec<&str> = rule["ErrorEquals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert!(errors.contains(&"cloudfn.unavailable"));
+        assert!(errors.contains(&"States.Timeout"));
+        assert!(!errors.contains(&"cloudfn.invalid"));
+        assert_eq!(rule["MaxAttempts"], 2, "three attempts in all");
+        assert_eq!(rule["JitterStrategy"], "FULL");
+        assert!(asl["States"]["validate"].get("Retry").is_none());
+    }
+
+    #[test]
+    fn a_failure_compensates_the_done_steps_latest_first() {
+        let asl = state_machine(&order()).unwrap();
+        let states = &asl["States"];
+        let last_catch = |state: &str| {
+            let catches = states[state]["Catch"].as_array().unwrap();
+            catches.last().unwrap()["Next"].clone()
+        };
+        assert_eq!(last_catch("charge"), FAILED, "nothing done to undo");
+        assert_eq!(last_catch("reserve"), "compensate:charge");
+        assert_eq!(last_catch("close"), "compensate:reserve");
+        assert_eq!(
+            states["compensate:reserve"]["Resource"],
+            "${ReleaseFunctionArn}"
+        );
+        assert_eq!(states["compensate:reserve"]["Next"], "compensate:charge");
+        assert_eq!(states["compensate:charge"]["Next"], FAILED);
+        assert_eq!(states["compensate:charge"]["ResultPath"], Value::Null);
+        assert_eq!(states[FAILED]["Type"], "Fail");
+        let conflict = &states["reserve"]["Catch"][0];
+        assert_eq!(conflict["ErrorEquals"], json!(["cloudfn.conflict"]));
+        assert_eq!(conflict["Next"], "backorder");
+    }
+
+    #[test]
+    fn a_choice_tests_the_field_and_falls_back() {
+        let asl = state_machine(&order()).unwrap();
+        let choice = &asl["States"]["express"];
+        assert_eq!(
+            choice["Choices"][0],
+            json!({"Variable": "$.shipping", "StringEquals": "express", "Next": "rush"})
+        );
+        assert_eq!(choice["Default"], "settle");
+        let nested = Workflow::new("w").step(Step::choice(
+            "last",
+            Choice::new().when(
+                Condition::exists("a").and(Condition::greater_than("n", 2.0).negate()),
+                [],
+            ),
+        ));
+        let asl = state_machine(&nested).unwrap();
+        assert_eq!(asl["States"]["last"]["Default"], "last:end");
+        assert_eq!(asl["States"]["last:end"]["Type"], "Succeed");
+        assert_eq!(
+            asl["States"]["last"]["Choices"][0]["And"][1],
+            json!({"Not": {"Variable": "$.n", "NumericGreaterThan": 2.0}})
+        );
+    }
+
+    #[test]
+    fn the_substitutions_name_every_resource_the_states_use() {
+        let subs = substitutions(&order());
+        let text = state_machine(&order()).unwrap().to_string();
+        for placeholder in subs.keys() {
+            assert!(
+                text.contains(&format!("${{{placeholder}}}")),
+                "{placeholder}"
+            );
+        }
+        assert_eq!(
+            subs["RefundFunctionArn"],
+            json!({"Fn::GetAtt": ["RefundFunction", "Arn"]})
+        );
+        assert_eq!(subs["OrderPaidTopicArn"], json!({"Ref": "OrderPaidTopic"}));
+        assert_eq!(subs.len(), 10, "seven functions, a queue, two topics");
+    }
+}
