@@ -33,6 +33,7 @@
 
 mod condition;
 mod engine;
+pub mod fixture;
 mod validate;
 
 use std::time::Duration;

@@ -5,50 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::{App, Context, Error, Function, Message};
 
-/// The shop's orchestrated order flow, with one of every kind of step.
-fn order_flow() -> Workflow {
-    Workflow::new("order")
-        .step(Step::call("validate", "validate-order"))
-        .step(
-            Step::call("charge", "charge-card")
-                .retry(RetryPolicy::new(3))
-                .compensate("refund"),
-        )
-        .step(
-            Step::call("reserve", "reserve-stock")
-                .catch(
-                    ErrorMatch::Kinds(vec![ErrorKind::Conflict]),
-                    [Step::send("backorder", "backorders")],
-                )
-                .compensate("release-stock"),
-        )
-        .step(Step::choice(
-            "express",
-            Choice::new()
-                .when(
-                    Condition::equals("shipping", "express"),
-                    [Step::publish("rush", "rush-orders")],
-                )
-                .otherwise([Step::wait("settle", Duration::from_secs(30))]),
-        ))
-        .step(Step::parallel(
-            "tell",
-            [
-                vec![Step::call("email", "notify")],
-                vec![Step::publish("announce", "order-paid")],
-            ],
-        ))
-        .step(Step::succeed("done"))
-}
-
-const FUNCTIONS: [&str; 6] = [
-    "validate-order",
-    "charge-card",
-    "reserve-stock",
-    "notify",
-    "refund",
-    "release-stock",
-];
+use fixture::{FUNCTIONS, every_kind_of_step as order_flow};
 
 fn known(name: &str) -> bool {
     FUNCTIONS.contains(&name)

@@ -346,45 +346,12 @@ fn choice_rule(condition: &Condition, step: &str) -> Result<Value, Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use cloudfn_core::workflow::Choice;
 
     use super::*;
 
     fn order() -> Workflow {
-        Workflow::new("order")
-            .step(Step::call("validate", "validate"))
-            .step(
-                Step::call("charge", "charge")
-                    .retry(RetryPolicy::new(3))
-                    .compensate("refund"),
-            )
-            .step(
-                Step::call("reserve", "reserve")
-                    .catch(
-                        ErrorMatch::Kinds(vec![ErrorKind::Conflict]),
-                        [Step::send("backorder", "backorders")],
-                    )
-                    .compensate("release"),
-            )
-            .step(Step::choice(
-                "express",
-                Choice::new()
-                    .when(
-                        Condition::equals("shipping", "express"),
-                        [Step::publish("rush", "rush-orders")],
-                    )
-                    .otherwise([Step::wait("settle", Duration::from_secs(30))]),
-            ))
-            .step(Step::parallel(
-                "tell",
-                [
-                    vec![Step::call("email", "notify")],
-                    vec![Step::publish("announce", "order-paid")],
-                ],
-            ))
-            .step(Step::call("close", "close"))
+        cloudfn_core::workflow::fixture::every_kind_of_step()
     }
 
     #[test]
@@ -399,13 +366,13 @@ mod tests {
             ("backorder", "express"),
             ("rush", "tell"),
             ("settle", "tell"),
-            ("tell", "close"),
+            ("tell", "done"),
         ] {
             assert_eq!(states[state]["Next"], next, "{state}");
         }
-        assert_eq!(states["close"]["End"], true);
+        assert_eq!(states["done"]["Type"], "Succeed");
         assert_eq!(
-            states["validate"]["Resource"], "${ValidateFunctionArn}",
+            states["validate"]["Resource"], "${ValidateOrderFunctionArn}",
             "a call invokes the function's Lambda"
         );
         assert_eq!(states["validate"]["Parameters"]["step"], "validate");
@@ -453,10 +420,10 @@ mod tests {
         };
         assert_eq!(last_catch("charge"), FAILED, "nothing done to undo");
         assert_eq!(last_catch("reserve"), "compensate:charge");
-        assert_eq!(last_catch("close"), "compensate:reserve");
+        assert_eq!(last_catch("tell"), "compensate:reserve");
         assert_eq!(
             states["compensate:reserve"]["Resource"],
-            "${ReleaseFunctionArn}"
+            "${ReleaseStockFunctionArn}"
         );
         assert_eq!(states["compensate:reserve"]["Next"], "compensate:charge");
         assert_eq!(states["compensate:charge"]["Next"], FAILED);
@@ -507,6 +474,6 @@ mod tests {
             json!({"Fn::GetAtt": ["RefundFunction", "Arn"]})
         );
         assert_eq!(subs["OrderPaidTopicArn"], json!({"Ref": "OrderPaidTopic"}));
-        assert_eq!(subs.len(), 10, "seven functions, a queue, two topics");
+        assert_eq!(subs.len(), 9, "six functions, a queue, two topics");
     }
 }
