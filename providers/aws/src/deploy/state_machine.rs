@@ -21,7 +21,7 @@ use cloudfn_core::{
 };
 use serde_json::{Map, Value, json};
 
-use super::cfn::logical_id;
+use super::cfn::{logical_id, queue_id};
 
 /// The state that ends a failed, compensated execution.
 const FAILED: &str = "cloudfn:failed";
@@ -96,7 +96,7 @@ pub fn substitutions(workflow: &Workflow) -> BTreeMap<String, Value> {
                 out.insert(format!("{id}Arn"), json!({"Fn::GetAtt": [id, "Arn"]}));
             }
             Action::Send { queue } => {
-                let id = logical_id(queue, "Queue");
+                let id = queue_id(queue);
                 out.insert(format!("{id}Url"), json!({"Ref": id}));
             }
             Action::Publish { topic } => {
@@ -123,7 +123,7 @@ fn render_step(
     let mut state = match &step.action {
         Action::Call { function } => lambda_task(function, &step.name),
         Action::Send { queue } => {
-            let id = logical_id(queue, "Queue");
+            let id = queue_id(queue);
             json!({
                 "Type": "Task",
                 "Resource": "arn:aws:states:::sqs:sendMessage",
