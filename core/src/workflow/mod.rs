@@ -363,14 +363,15 @@ impl Step {
         )
     }
 
-    /// Retries a retryable failure by `policy`.
+    /// Retries a retryable failure by `policy` (call, send and publish
+    /// steps).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
     }
 
     /// Runs `steps` instead when the step fails with an error `errors`
-    /// matches (after its retries).
+    /// matches, after its retries (call, send, publish and parallel steps).
     pub fn catch(mut self, errors: ErrorMatch, steps: impl IntoIterator<Item = Step>) -> Self {
         self.catch.push(Catch {
             errors,
@@ -379,7 +380,8 @@ impl Step {
         self
     }
 
-    /// Names the function that undoes this step (a top-level step's only).
+    /// Names the function that undoes this step: a call, send or publish
+    /// among the workflow's own steps, not in a branch.
     pub fn compensate(mut self, function: impl Into<String>) -> Self {
         self.compensation = Some(function.into());
         self

@@ -133,6 +133,17 @@ fn branches_and_their_steps_are_checked_too() {
     assert!(one(Step::wait("nap", Duration::ZERO)).contains("more than zero"));
     assert!(one(Step::succeed("done").retry(RetryPolicy::new(2))).contains("nothing to retry"));
     assert!(
+        one(Step::wait("nap", Duration::from_secs(1)).compensate("refund"))
+            .contains("only call, send and publish steps retry or compensate")
+    );
+    assert!(
+        one(
+            Step::choice("route", Choice::new().when(Condition::exists("ok"), []))
+                .catch(ErrorMatch::Any, [Step::succeed("a")])
+        )
+        .contains("only call, send, publish and parallel steps catch")
+    );
+    assert!(
         one(Step::call("pay", "charge-card").catch(ErrorMatch::Any, []))
             .contains("a catch needs a step")
     );

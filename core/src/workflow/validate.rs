@@ -12,7 +12,8 @@ impl Workflow {
     /// Checks the workflow against the functions of its app (`is_function`
     /// says whether a name is one): names, that every called function and
     /// compensation exists, that no step follows one that ends the run,
-    /// that choices and parallels have branches, paths and waits. The error
+    /// that choices and parallels have branches, paths and waits, and that
+    /// only steps every engine can retry, catch or undo do so. The error
     /// names the workflow and the step.
     ///
     /// ```
@@ -103,6 +104,18 @@ fn check_step(step: &Step, top: bool, is_function: &impl Fn(&str) -> bool) -> Re
     }
     if step.is_terminal() && (step.retry.is_some() || !step.catch.is_empty()) {
         return Err("a step that ends the run has nothing to retry or catch".into());
+    }
+    // What every engine can do: Step Functions retries and catches only
+    // tasks and parallel states, and only a task's result can be undone.
+    let task = matches!(
+        step.action,
+        Action::Call { .. } | Action::Send { .. } | Action::Publish { .. }
+    );
+    if !task && (step.retry.is_some() || step.compensation.is_some()) {
+        return Err("only call, send and publish steps retry or compensate".into());
+    }
+    if !task && !matches!(step.action, Action::Parallel { .. }) && !step.catch.is_empty() {
+        return Err("only call, send, publish and parallel steps catch".into());
     }
     if let Some(retry) = &step.retry
         && retry.max_attempts == 0

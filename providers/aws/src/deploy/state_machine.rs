@@ -8,8 +8,9 @@
 //! `cloudfn-message-id` = `execution/step` so that a consumer's idempotency
 //! sees one message however often the state runs. Retries are the step's
 //! policy on the retryable `cloudfn.<kind>` errors the Lambda runtime
-//! reports; a catch or a compensation gets the failed state's input with
-//! Step Functions' `{"Error", "Cause"}` under `error`. Names of resources are
+//! reports; a catch gets the failed state's input with Step Functions'
+//! `{"Error", "Cause"}` under `error`, and a compensation gets that input as
+//! it was, as in the in-process orchestrator. Names of resources are
 //! `${…}` placeholders that the template's `DefinitionSubstitutions` fill
 //! ([`substitutions`]).
 
@@ -113,7 +114,8 @@ pub fn substitutions(workflow: &Workflow) -> BTreeMap<String, Value> {
     out
 }
 
-/// Renders `step` into `states`, then on to `next` (or the end).
+/// Renders `step` into `states`, then on to `next` (or the end); a failure
+/// nothing catches goes to `on_failure` (the compensation chain) if given.
 fn render_step(
     step: &Step,
     next: Option<String>,
@@ -122,32 +124,22 @@ fn render_step(
 ) -> Result<(), Error> {
     let mut state = match &step.action {
         Action::Call { function } => lambda_task(function, &step.name),
-        Action::Send { queue } => {
-            let id = queue_id(queue);
+        Action::Send { queue } => integration(
+            "sqs:sendMessage",
             json!({
-                "Type": "Task",
-                "Resource": "arn:aws:states:::sqs:sendMessage",
-                "Parameters": {
-                    "QueueUrl": format!("${{{id}Url}}"),
-                    "MessageBody.$": "$",
-                    "MessageAttributes": message_id(&step.name),
-                },
-                "ResultPath": null,
-            })
-        }
-        Action::Publish { topic } => {
-            let id = logical_id(topic, "Topic");
+                "QueueUrl": format!("${{{}Url}}", queue_id(queue)),
+                "MessageBody.$": "$",
+            }),
+            &step.name,
+        ),
+        Action::Publish { topic } => integration(
+            "sns:publish",
             json!({
-                "Type": "Task",
-                "Resource": "arn:aws:states:::sns:publish",
-                "Parameters": {
-                    "TopicArn": format!("${{{id}Arn}}"),
-                    "Message.$": "States.JsonToString($)",
-                    "MessageAttributes": message_id(&step.name),
-                },
-                "ResultPath": null,
-            })
-        }
+                "TopicArn": format!("${{{}Arn}}", logical_id(topic, "Topic")),
+                "Message.$": "States.JsonToString($)",
+            }),
+            &step.name,
+        ),
         Action::Wait { duration } => json!({"Type": "Wait", "Seconds": duration.as_secs().max(1)}),
         Action::Succeed => json!({"Type": "Succeed"}),
         Action::Fail { error, cause } => json!({"Type": "Fail", "Error": error, "Cause": cause}),
@@ -156,7 +148,9 @@ fn render_step(
                 .iter()
                 .map(|branch| {
                     let mut inner = Map::new();
-                    render_sequence(branch, None, &mut inner)?;
+                    // A branch's states cannot reach the machine's: a
+                    // failure in it fails the parallel state, caught there.
+                    render_sequence(branch, None, None, &mut inner)?;
                     Ok(json!({"StartAt": branch[0].name, "States": inner}))
                 })
                 .collect::<Result<Vec<_>, Error>>()?;
@@ -175,7 +169,7 @@ fn render_step(
                 let mut rule = choice_rule(&branch.condition, &step.name)?;
                 let target = match branch.steps.first() {
                     Some(first) => {
-                        render_sequence(&branch.steps, Some(after.clone()), states)?;
+                        render_sequence(&branch.steps, Some(after.clone()), on_failure, states)?;
                         first.name.clone()
                     }
                     None => after.clone(),
@@ -185,7 +179,7 @@ fn render_step(
             }
             let default = match choice.otherwise.first() {
                 Some(first) => {
-                    render_sequence(&choice.otherwise, Some(after.clone()), states)?;
+                    render_sequence(&choice.otherwise, Some(after.clone()), on_failure, states)?;
                     first.name.clone()
                 }
                 None => after,
@@ -202,13 +196,12 @@ fn render_step(
         return Ok(());
     }
     if let Some(policy) = &step.retry {
-        let integration = !matches!(step.action, Action::Call { .. });
-        state["Retry"] = json!([retry(policy, !integration)]);
+        state["Retry"] = json!([retry(policy, matches!(step.action, Action::Call { .. }))]);
     }
     let mut catches = Vec::new();
     for catch in &step.catch {
         let first = &catch.steps[0];
-        render_sequence(&catch.steps, next.clone(), states)?;
+        render_sequence(&catch.steps, next.clone(), on_failure, states)?;
         catches.push(json!({
             "ErrorEquals": error_names(&catch.errors),
             "ResultPath": "$.error",
@@ -216,8 +209,7 @@ fn render_step(
         }));
     }
     if let Some(target) = on_failure {
-        catches
-            .push(json!({"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": target}));
+        catches.push(json!({"ErrorEquals": ["States.ALL"], "ResultPath": null, "Next": target}));
     }
     if !catches.is_empty() {
         state["Catch"] = json!(catches);
@@ -230,15 +222,17 @@ fn render_step(
     Ok(())
 }
 
-/// Renders a nested sequence, its last state going on to `after`.
+/// Renders a nested sequence, its last state going on to `after`, its
+/// failures to `on_failure`.
 fn render_sequence(
     steps: &[Step],
     after: Option<String>,
+    on_failure: Option<&str>,
     states: &mut Map<String, Value>,
 ) -> Result<(), Error> {
     for (i, step) in steps.iter().enumerate() {
         let next = steps.get(i + 1).map(|s| s.name.clone()).or(after.clone());
-        render_step(step, next, None, states)?;
+        render_step(step, next, on_failure, states)?;
     }
     Ok(())
 }
@@ -257,12 +251,21 @@ fn lambda_task(function: &str, step: &str) -> Value {
     })
 }
 
-fn message_id(step: &str) -> Value {
-    json!({
+/// An optimized integration (`sqs:sendMessage`, `sns:publish`) sending the
+/// state's input with `parameters`, and the cloudfn message id
+/// `execution/step`; the input goes on unchanged.
+fn integration(action: &str, mut parameters: Value, step: &str) -> Value {
+    parameters["MessageAttributes"] = json!({
         cloudfn_core::messaging::PUBLISHED_ID: {
             "DataType": "String",
             "StringValue.$": format!("States.Format('{{}}/{step}', $$.Execution.Name)"),
         }
+    });
+    json!({
+        "Type": "Task",
+        "Resource": format!("arn:aws:states:::{action}"),
+        "Parameters": parameters,
+        "ResultPath": null,
     })
 }
 
@@ -429,6 +432,23 @@ mod tests {
         assert_eq!(states["compensate:charge"]["Next"], FAILED);
         assert_eq!(states["compensate:charge"]["ResultPath"], Value::Null);
         assert_eq!(states[FAILED]["Type"], "Fail");
+        assert_eq!(
+            states["reserve"]["Catch"][1]["ResultPath"],
+            Value::Null,
+            "a compensation gets the failed step's input as it was"
+        );
+        assert_eq!(
+            last_catch("backorder"),
+            "compensate:charge",
+            "a catch's steps fail like the step they stand in for"
+        );
+        assert_eq!(
+            last_catch("rush"),
+            "compensate:reserve",
+            "so do a choice branch's"
+        );
+        let branch = &states["tell"]["Branches"][0]["States"]["email"];
+        assert!(branch.get("Catch").is_none(), "the parallel state catches");
         let conflict = &states["reserve"]["Catch"][0];
         assert_eq!(conflict["ErrorEquals"], json!(["cloudfn.conflict"]));
         assert_eq!(conflict["Next"], "backorder");
