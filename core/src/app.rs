@@ -130,6 +130,7 @@ impl App {
             queues,
             topics,
             stores,
+            workflows: Arc::new(crate::workflow::NoWorkflows),
             state: Arc::new(self.state.clone()),
         }
     }
@@ -185,6 +186,15 @@ impl App {
                 }
                 crate::store::check_name(store).map_err(named)?;
             }
+            if let Some(workflow) = function
+                .starts()
+                .iter()
+                .find(|w| !self.workflows.iter().any(|f| f.name() == w.as_str()))
+            {
+                return Err(named(format!(
+                    "it starts workflow `{workflow}`, which the app does not have"
+                )));
+            }
             if let Trigger::Queue { queue, .. } = function.trigger()
                 && let Some(other) = consumed.insert(queue.as_str(), name)
             {
@@ -193,9 +203,29 @@ impl App {
                 )));
             }
             match function.trigger() {
+                Trigger::Http { route, .. } if route.starts_with("/_cloudfn") => {
+                    return Err(named(format!(
+                        "route `{route}`: paths under /_cloudfn are cloudfn's own"
+                    )));
+                }
                 Trigger::Schedule { cron } => {
                     cron.parse::<Schedule>()
                         .map_err(|e| named(e.message().to_owned()))?;
+                }
+                Trigger::Step if policy.idempotency.is_some() => {
+                    return Err(named(
+                        "a step function is not made idempotent: its orchestrator records each \
+                         step's output and never calls a done step again; use `msg.id`, the step's \
+                         key, for the idempotency of what the step calls"
+                            .into(),
+                    ));
+                }
+                Trigger::Step if policy.dead_letter.is_some() => {
+                    return Err(named(
+                        "a step function has no dead-letter queue: its failures go back to the \
+                         workflow (catch, compensation)"
+                            .into(),
+                    ));
                 }
                 Trigger::Queue { queue, .. } if policy.dead_letter.as_deref() == Some(queue) => {
                     return Err(named(format!(
@@ -213,7 +243,10 @@ impl App {
                     workflow.name()
                 )));
             }
-            workflow.validate(|name| self.get(name).is_some())?;
+            workflow.validate(|name| {
+                self.get(name)
+                    .is_some_and(|f| *f.trigger() == Trigger::Step)
+            })?;
         }
         crate::collisions::check(&self.spec())?;
         self.router()?;

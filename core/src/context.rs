@@ -11,6 +11,7 @@ use crate::{
     Error, Function,
     messaging::{NoMessaging, Permissions, Queue, QueueClient, Topic, TopicClient},
     store::{MemoryStore, Store, StoreClient},
+    workflow::{NoWorkflows, Starter, WorkflowClient},
 };
 
 /// Values the app shares with every handler, found by type.
@@ -36,6 +37,7 @@ pub struct Services {
     pub(crate) queues: Arc<dyn QueueClient>,
     pub(crate) topics: Arc<dyn TopicClient>,
     pub(crate) stores: Arc<dyn StoreClient>,
+    pub(crate) workflows: Arc<dyn WorkflowClient>,
     pub(crate) state: Arc<State>,
 }
 
@@ -48,6 +50,7 @@ impl Services {
             queues: Arc::new(NoMessaging),
             topics: Arc::new(NoMessaging),
             stores: Arc::new(MemoryStore::new()),
+            workflows: Arc::new(NoWorkflows),
             state: Arc::default(),
         }
     }
@@ -86,6 +89,23 @@ impl Services {
             "<driver>",
             &Permissions::unrestricted(),
         )
+    }
+
+    /// A workflow handle with no declared-permission check, for drivers and tools.
+    pub fn workflow(&self, name: &str) -> Starter {
+        Starter::new(
+            name,
+            self.workflows.clone(),
+            "<driver>",
+            &Permissions::unrestricted(),
+        )
+    }
+
+    /// These services, starting workflows with `client` (the provider's
+    /// engine) instead of refusing to.
+    pub fn with_workflows(mut self, client: Arc<dyn WorkflowClient>) -> Self {
+        self.workflows = client;
+        self
     }
 }
 
@@ -179,6 +199,18 @@ impl Context {
         Store::new(
             name,
             self.0.services.stores.clone(),
+            &self.0.function,
+            &self.0.permissions,
+        )
+    }
+
+    /// A handle to start executions of workflow `name`. Starting is
+    /// [`crate::ErrorKind::Forbidden`] unless the function declared
+    /// `.starts_workflow(name)`.
+    pub fn workflow(&self, name: &str) -> Starter {
+        Starter::new(
+            name,
+            self.0.services.workflows.clone(),
             &self.0.function,
             &self.0.permissions,
         )

@@ -78,10 +78,11 @@ pub fn dead_letter_queue(policy: &Policy, source: &str) -> String {
 /// delivered to it: its declared dead-letter queue, else the default one,
 /// named after the queue that feeds it ([`consumed_queue`]) or, for
 /// schedules and storage changes, which no queue feeds, after the function
-/// itself. HTTP functions have none: their caller gets the error.
+/// itself. HTTP and step functions have none: their caller (a workflow's,
+/// for a step) gets the error.
 pub fn failure_queue(function: &str, trigger: &Trigger, policy: &Policy) -> Option<String> {
     let source = match trigger {
-        Trigger::Http { .. } => return None,
+        Trigger::Http { .. } | Trigger::Step => return None,
         Trigger::Queue { .. } | Trigger::Topic { .. } => consumed_queue(function, trigger)?,
         Trigger::Schedule { .. } | Trigger::Storage { .. } => function.to_owned(),
     };

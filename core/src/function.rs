@@ -199,6 +199,34 @@ impl Function {
         )
     }
 
+    /// A function a workflow's `call` step runs ([`crate::workflow`]): the
+    /// previous step's output arrives as the body of `Message<T>`, whose
+    /// `id` is the step's idempotency key (`{execution}/{step}`, the same on
+    /// every attempt); what the handler returns is the step's output.
+    ///
+    /// ```
+    /// use cloudfn_core::{Context, Error, Function, Message};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Order { id: String, total_cents: u64 }
+    ///
+    /// async fn charge(msg: Message<Order>, _ctx: Context) -> Result<serde_json::Value, Error> {
+    ///     // A payment API called with `msg.id` as its idempotency key charges once.
+    ///     Ok(serde_json::json!({"id": msg.body.id, "charged": msg.body.total_cents}))
+    /// }
+    ///
+    /// let f = Function::step("charge", charge);
+    /// assert_eq!(f.trigger().kind(), "step");
+    /// ```
+    pub fn step<T, O, H>(name: impl Into<String>, handler: H) -> Self
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+        O: serde::Serialize + Send + 'static,
+        H: Handler<Message<T>, O>,
+    {
+        Self::with(name, Trigger::Step, handler::erase_step(handler))
+    }
+
     /// Sets the retry policy.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.policy.retry = retry;
@@ -306,6 +334,15 @@ impl Function {
         self
     }
 
+    /// Declares that the handler starts workflow `workflow`
+    /// ([`crate::Context::workflow`]); it may start no other.
+    pub fn starts_workflow(mut self, workflow: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.permissions)
+            .workflows
+            .insert(workflow.into());
+        self
+    }
+
     /// The name.
     pub fn name(&self) -> &str {
         &self.name
@@ -329,6 +366,11 @@ impl Function {
     /// The topics the function publishes to.
     pub fn publishes(&self) -> &BTreeSet<String> {
         &self.permissions.topics
+    }
+
+    /// The workflows the function starts.
+    pub fn starts(&self) -> &BTreeSet<String> {
+        &self.permissions.workflows
     }
 
     /// The stores the function declared, and how it may use each.

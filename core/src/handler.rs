@@ -94,6 +94,33 @@ where
     })
 }
 
+/// A step function's handler: the step's input arrives as a message (see
+/// [`crate::workflow::StepCall`]) and what it returns is the step's output.
+pub(crate) fn erase_step<T, O, H>(handler: H) -> ErasedHandler
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+    O: serde::Serialize + Send + 'static,
+    H: Handler<Message<T>, O>,
+{
+    let handler = Arc::new(handler);
+    Arc::new(move |event, ctx| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            match event {
+                Event::Message(raw) => {
+                    let output = handler.call(raw.decode::<T>()?, ctx).await?;
+                    serde_json::to_value(output)
+                        .map(Output::Value)
+                        .map_err(|e| {
+                            Error::internal(format!("the step's output cannot be serialised: {e}"))
+                        })
+                }
+                other => Err(wrong_event("step", &other)),
+            }
+        })
+    })
+}
+
 /// Erases a handler of an event kind that [`Event`] carries as-is.
 macro_rules! erase_plain {
     ($fn_name:ident, $ty:ty, $variant:ident, $label:literal) => {

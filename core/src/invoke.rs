@@ -253,7 +253,7 @@ impl Function {
         let invocation_id = ctx.invocation_id().to_owned();
         match self.run(Event::Http(request), ctx).await {
             Ok(Output::Http(response)) => response,
-            Ok(Output::Done) => HttpResponse::new(204),
+            Ok(Output::Done | Output::Value(_)) => HttpResponse::new(204),
             Err(e) => HttpResponse::from_invocation_error(&e, &invocation_id),
         }
     }

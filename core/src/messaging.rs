@@ -127,7 +127,7 @@ impl TopicClient for NoMessaging {
     }
 }
 
-/// The queues, topics and stores a function declared it uses. Anything else
+/// The queues, topics, stores and workflows a function declared it uses. Anything else
 /// is refused on every provider, as the cloud's least-privilege policy would
 /// refuse it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -138,6 +138,8 @@ pub struct Permissions {
     pub topics: BTreeSet<String>,
     /// Stores the function may read, or read and write.
     pub stores: BTreeMap<String, StoreAccess>,
+    /// Workflows the function may start.
+    pub workflows: BTreeSet<String>,
     /// No restriction: for test drivers and tools, never for functions.
     pub unrestricted: bool,
 }
@@ -151,7 +153,7 @@ impl Permissions {
         }
     }
 
-    fn check(
+    pub(crate) fn check(
         &self,
         function: &str,
         what: &str,

@@ -52,6 +52,9 @@ pub struct FunctionSpec {
     pub sends_to: BTreeSet<String>,
     /// Topics it publishes to.
     pub publishes_to: BTreeSet<String>,
+    /// Workflows it starts.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub starts: BTreeSet<String>,
     /// Stores it reads or writes: those it declared, and
     /// [`crate::conventions::IDEMPOTENCY_STORE`] if it is idempotent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -208,6 +211,7 @@ impl AppSpec {
                 consumes,
                 sends_to: function.sends().clone(),
                 publishes_to: function.publishes().clone(),
+                starts: function.starts().clone(),
                 stores: used,
             });
         }

@@ -115,6 +115,10 @@ pub enum Trigger {
         /// The changes listened to.
         events: Vec<StorageEventKind>,
     },
+    /// A workflow's `call` step: the previous step's output in, the
+    /// function's output out ([`crate::workflow`]). Only an orchestrator
+    /// calls it.
+    Step,
 }
 
 impl Trigger {
@@ -165,7 +169,7 @@ impl Trigger {
         }
     }
 
-    /// The trigger kind's name: `http`, `queue`, `topic`, `schedule` or `storage`.
+    /// The trigger kind's name: `http`, `queue`, `topic`, `schedule`, `storage` or `step`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Http { .. } => "http",
@@ -173,6 +177,7 @@ impl Trigger {
             Self::Topic { .. } => "topic",
             Self::Schedule { .. } => "schedule",
             Self::Storage { .. } => "storage",
+            Self::Step => "step",
         }
     }
 }

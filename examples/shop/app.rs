@@ -1,10 +1,18 @@
-//! The shop: checkout over HTTP, payment off a queue with retries and a
-//! dead-letter queue, and inventory and notification reacting to `order-paid`.
+//! The shop: checkout over HTTP, then the order paid, taken out of stock
+//! and the customer told, in one of two ways ([`Flow`]):
+//!
+//! - choreographed (the default): payment off a queue with retries and a
+//!   dead-letter queue, and inventory and notification reacting to
+//!   `order-paid`;
+//! - orchestrated (`SHOP_FLOW=orchestrated`): one workflow calling each
+//!   step in turn, undoing the done ones when a later one fails
+//!   ([`orchestrated`]).
 //!
 //! Its contract (tests and adapters rely on it): functions `checkout`
-//! (POST /orders), `order-status` (GET /orders/{id}), `charge` (queue
-//! `orders`, dead letter `orders-dlq`), `inventory` and `notify` (topic
-//! `order-paid`); stores `orders`, `stock` and `notifications`.
+//! (POST /orders) and `order-status` (GET /orders/{id}); stores `orders`,
+//! `stock` and `notifications`; an order `accepted`, then `paid` or
+//! `failed`. Choreographed, also `charge` (queue `orders`, dead letter
+//! `orders-dlq`), `inventory` and `notify` (topic `order-paid`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,6 +21,9 @@ use cloudfn::{
     RetryPolicy, ScheduledTick, Store,
 };
 use serde::{Deserialize, Serialize};
+
+#[path = "orchestrated.rs"]
+pub mod orchestrated;
 
 /// The queue between checkout and payment.
 pub const ORDERS: &str = "orders";
@@ -66,24 +77,53 @@ pub enum Status {
     Failed,
 }
 
+/// How an order goes on after checkout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Flow {
+    /// Functions reacting to each other's messages: `orders` → `charge` →
+    /// `order-paid` → `inventory` and `notify`.
+    #[default]
+    Choreographed,
+    /// One workflow calling the steps in turn ([`orchestrated`]).
+    Orchestrated,
+}
+
 /// The shop's configuration. Its data (orders, stock, notifications) is in
 /// stores, so every function sees it in whatever instance it runs.
 #[derive(Debug, Default)]
 pub struct Shop {
     /// Chance (0 to 1) that a charge fails transiently.
     pub charge_failure_rate: f64,
+    /// How orders go on after checkout.
+    pub flow: Flow,
 }
 
 impl Shop {
-    /// A shop whose charges fail transiently with probability `rate`.
+    /// A choreographed shop whose charges fail transiently with probability `rate`.
     pub fn new(charge_failure_rate: f64) -> Arc<Self> {
+        Self::with_flow(charge_failure_rate, Flow::Choreographed)
+    }
+
+    /// A shop whose orders go on by `flow`.
+    pub fn with_flow(charge_failure_rate: f64, flow: Flow) -> Arc<Self> {
         Arc::new(Self {
             charge_failure_rate,
+            flow,
         })
     }
 
-    /// A shop configured by `SHOP_CHARGE_FAILURE_RATE` (0 to 1, default 0.2).
+    /// A shop configured by `SHOP_CHARGE_FAILURE_RATE` (0 to 1, default
+    /// 0.2) and `SHOP_FLOW` (`choreographed`, the default, or `orchestrated`).
     pub fn from_env() -> Result<Arc<Self>, Error> {
+        let flow = match std::env::var("SHOP_FLOW").as_deref() {
+            Err(_) | Ok("choreographed") => Flow::Choreographed,
+            Ok("orchestrated") => Flow::Orchestrated,
+            Ok(other) => {
+                return Err(Error::invalid(format!(
+                    "SHOP_FLOW must be `choreographed` or `orchestrated`, not `{other}`"
+                )));
+            }
+        };
         let rate = match std::env::var("SHOP_CHARGE_FAILURE_RATE") {
             Err(_) => 0.2,
             Ok(text) => text
@@ -96,7 +136,7 @@ impl Shop {
                     ))
                 })?,
         };
-        Ok(Self::new(rate))
+        Ok(Self::with_flow(rate, flow))
     }
 }
 
@@ -134,6 +174,23 @@ pub async fn notifications(notes: &Store, id: &str) -> Result<Vec<String>, Error
         .unwrap_or_default())
 }
 
+/// Records that the customer was told order `id` is paid, once however
+/// often it is called.
+async fn record_notification(ctx: &Context, id: &str, customer: &str) -> Result<(), Error> {
+    let note = format!("to {customer}: order {id} is paid");
+    ctx.store(NOTIFICATIONS_STORE)
+        .update(id, |sent: Option<Vec<String>>| {
+            let mut sent = sent.unwrap_or_default();
+            if !sent.contains(&note) {
+                sent.push(note.clone());
+            }
+            Ok(sent)
+        })
+        .await?;
+    tracing::info!(order_id = %id, "notification sent");
+    Ok(())
+}
+
 async fn set_status(ctx: &Context, id: &str, status: Status) -> Result<(), Error> {
     ctx.store(ORDERS_STORE)
         .update(id, |record: Option<OrderRecord>| {
@@ -146,7 +203,9 @@ async fn set_status(ctx: &Context, id: &str, status: Status) -> Result<(), Error
     Ok(())
 }
 
-/// `POST /orders`: validates, records and enqueues an order; answers 202 with its id.
+/// `POST /orders`: validates and records an order, and sends it on its way
+/// (to the `orders` queue, or as an execution of the `order` workflow);
+/// answers 202 with its id.
 async fn checkout(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error> {
     let new: NewOrder = req.json()?;
     if !new.customer.contains('@') {
@@ -168,7 +227,16 @@ async fn checkout(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error>
         status: Status::Accepted,
     };
     ctx.store(ORDERS_STORE).put(&order.id, &record).await?;
-    ctx.queue(ORDERS).send(&order).await?;
+    match ctx.state::<Arc<Shop>>()?.flow {
+        Flow::Choreographed => {
+            ctx.queue(ORDERS).send(&order).await?;
+        }
+        Flow::Orchestrated => {
+            ctx.workflow(orchestrated::ORDER_FLOW)
+                .start_with_id(&order.id, &order)
+                .await?;
+        }
+    }
     tracing::info!(order_id = %order.id, "order accepted");
     Ok(HttpResponse::json(
         202,
@@ -227,12 +295,27 @@ pub struct Tally {
 const REMEMBERED: usize = 256;
 
 /// Changes tally `key` by `change` unless `applied` (an order, or one line
-/// of it) changed it already.
-async fn tally(stock: &Store, key: &str, applied: &str, change: i64) -> Result<(), Error> {
+/// of it) changed it already; a change that would take it below `floor`
+/// is a conflict, and nothing changes.
+async fn tally(
+    stock: &Store,
+    key: &str,
+    applied: &str,
+    change: i64,
+    floor: Option<i64>,
+) -> Result<(), Error> {
     stock
         .update(key, |tally: Option<Tally>| {
             let mut tally = tally.unwrap_or_default();
             if !tally.recent.iter().any(|id| id == applied) {
+                if let Some(floor) = floor
+                    && tally.count + change < floor
+                {
+                    return Err(Error::new(
+                        cloudfn::ErrorKind::Conflict,
+                        format!("out of stock: `{key}` cannot go down by {}", -change),
+                    ));
+                }
                 tally.count += change;
                 tally.recent.push(applied.to_owned());
                 let excess = tally.recent.len().saturating_sub(REMEMBERED);
@@ -252,28 +335,16 @@ async fn inventory(msg: Message<OrderPaid>, ctx: Context) -> Result<(), Error> {
     let order = &msg.body.order_id;
     for item in &msg.body.items {
         let qty = i64::from(item.qty);
-        tally(&stock, &format!("sku:{}", item.sku), order, -qty).await?;
+        tally(&stock, &format!("sku:{}", item.sku), order, -qty, None).await?;
         let line = format!("{order}/{}", item.sku);
-        tally(&stock, "shipped", &line, qty).await?;
+        tally(&stock, "shipped", &line, qty, None).await?;
     }
     Ok(())
 }
 
 /// Tells the customer their order is paid.
 async fn notify(msg: Message<OrderPaid>, ctx: Context) -> Result<(), Error> {
-    let note = format!(
-        "to {}: order {} is paid",
-        msg.body.customer, msg.body.order_id
-    );
-    ctx.store(NOTIFICATIONS_STORE)
-        .update(&msg.body.order_id, |sent: Option<Vec<String>>| {
-            let mut sent = sent.unwrap_or_default();
-            sent.push(note.clone());
-            Ok(sent)
-        })
-        .await?;
-    tracing::info!(order_id = %msg.body.order_id, "notification sent");
-    Ok(())
+    record_notification(&ctx, &msg.body.order_id, &msg.body.customer).await
 }
 
 /// Logs what left the stock, once a minute.
@@ -284,47 +355,57 @@ async fn stock_report(_tick: ScheduledTick, ctx: Context) -> Result<(), Error> {
     Ok(())
 }
 
-/// The shop app over `shop`'s state.
+/// The shop app over `shop`'s state, its orders going on by `shop.flow`.
 pub fn app(shop: Arc<Shop>) -> App {
-    App::new("shop")
+    let flow = shop.flow;
+    // Anyone may place an order; only the shop's own staff and services
+    // (signed requests) may read one back.
+    let checkout = Function::http("checkout", Method::Post, "/orders", checkout)
+        .public()
+        .uses_store(ORDERS_STORE);
+    let checkout = match flow {
+        Flow::Choreographed => checkout.sends_to(ORDERS),
+        Flow::Orchestrated => checkout.starts_workflow(orchestrated::ORDER_FLOW),
+    };
+    let app = App::new("shop")
         .with_state(shop)
-        .function(
-            // Anyone may place an order; only the shop's own staff and
-            // services (signed requests) may read one back.
-            Function::http("checkout", Method::Post, "/orders", checkout)
-                .public()
-                .sends_to(ORDERS)
-                .uses_store(ORDERS_STORE),
-        )
+        .function(checkout)
         .function(
             Function::http("order-status", Method::Get, "/orders/{id}", order_status)
                 .reads_store(ORDERS_STORE),
-        )
-        .function(
-            Function::queue("charge", ORDERS, charge)
-                .retry(
-                    RetryPolicy::new(4)
-                        .initial_delay(Duration::from_millis(200))
-                        .max_delay(Duration::from_secs(2)),
-                )
-                .dead_letter(ORDERS_DLQ)
-                .timeout(Duration::from_secs(10))
-                // Redelivery of an order must never charge it twice.
-                .idempotent(Idempotency::by_body_field("/id"))
-                .publishes_to(ORDER_PAID)
-                .uses_store(ORDERS_STORE),
-        )
-        .function(
-            Function::topic("inventory", ORDER_PAID, inventory)
-                .idempotent(Idempotency::by_message_id())
-                .uses_store(STOCK_STORE),
-        )
-        .function(
-            Function::topic("notify", ORDER_PAID, notify)
-                .idempotent(Idempotency::by_message_id())
-                .uses_store(NOTIFICATIONS_STORE),
-        )
-        .function(
-            Function::schedule("stock-report", "* * * * *", stock_report).reads_store(STOCK_STORE),
-        )
+        );
+    let app = match flow {
+        Flow::Choreographed => app
+            .function(
+                Function::queue("charge", ORDERS, charge)
+                    .retry(
+                        RetryPolicy::new(4)
+                            .initial_delay(Duration::from_millis(200))
+                            .max_delay(Duration::from_secs(2)),
+                    )
+                    .dead_letter(ORDERS_DLQ)
+                    .timeout(Duration::from_secs(10))
+                    // Redelivery of an order must never charge it twice.
+                    .idempotent(Idempotency::by_body_field("/id"))
+                    .publishes_to(ORDER_PAID)
+                    .uses_store(ORDERS_STORE),
+            )
+            .function(
+                Function::topic("inventory", ORDER_PAID, inventory)
+                    .idempotent(Idempotency::by_message_id())
+                    .uses_store(STOCK_STORE),
+            )
+            .function(
+                Function::topic("notify", ORDER_PAID, notify)
+                    .idempotent(Idempotency::by_message_id())
+                    .uses_store(NOTIFICATIONS_STORE),
+            ),
+        Flow::Orchestrated => orchestrated::functions()
+            .into_iter()
+            .fold(app, App::function)
+            .workflow(orchestrated::workflow()),
+    };
+    app.function(
+        Function::schedule("stock-report", "* * * * *", stock_report).reads_store(STOCK_STORE),
+    )
 }

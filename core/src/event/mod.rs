@@ -70,4 +70,6 @@ pub enum Output {
     Http(HttpResponse),
     /// Event functions produce nothing; success is the acknowledgement.
     Done,
+    /// The output of a step function, for the workflow's next step.
+    Value(serde_json::Value),
 }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Step, Workflow};
+use super::{Action, Step, StepCall, Workflow};
 use crate::{Error, ErrorKind, RetryPolicy, store::Store};
 
 /// The store that holds executions, one per app; no user store may take
@@ -32,15 +32,9 @@ const LISTED_FINISHED: usize = 100;
 /// does the same with its own clients.
 #[async_trait]
 pub trait StepRunner: Send + Sync + 'static {
-    /// Calls function `function` with `input`; `key` is the same for every
-    /// attempt of this step in this execution.
-    async fn call(
-        &self,
-        function: &str,
-        input: Value,
-        key: &str,
-        attempt: u32,
-    ) -> Result<Value, Error>;
+    /// Calls step function `function`; the call's key is the same for
+    /// every attempt of its step in its execution.
+    async fn call(&self, function: &str, call: StepCall) -> Result<Value, Error>;
     /// Sends `input` to queue `queue`, with `key` as its idempotency key.
     async fn send(&self, queue: &str, input: &Value, key: &str) -> Result<(), Error>;
     /// Publishes `input` to topic `topic`, with `key` as its idempotency key.
@@ -253,6 +247,7 @@ impl Orchestrator {
         let run = Run {
             orchestrator: self,
             key: execution_key(workflow, id),
+            workflow,
             id,
         };
         let execution = run.load().await?;
@@ -319,6 +314,7 @@ fn index_key(workflow: &str) -> String {
 struct Run<'a> {
     orchestrator: &'a Orchestrator,
     key: String,
+    workflow: &'a str,
     id: &'a str,
 }
 
@@ -499,9 +495,14 @@ impl Run<'_> {
         let key = format!("{}/{}", self.id, step.name);
         match &step.action {
             Action::Call { function } => {
-                runner
-                    .call(function, input.clone(), &key, record.attempts)
-                    .await
+                let call = StepCall {
+                    workflow: self.workflow.to_owned(),
+                    execution: self.id.to_owned(),
+                    step: step.name.clone(),
+                    attempt: record.attempts,
+                    input: input.clone(),
+                };
+                runner.call(function, call).await
             }
             Action::Send { queue } => runner
                 .send(queue, input, &key)

@@ -26,17 +26,12 @@ struct Script {
 
 #[async_trait]
 impl StepRunner for Script {
-    async fn call(
-        &self,
-        function: &str,
-        input: Value,
-        key: &str,
-        attempt: u32,
-    ) -> Result<Value, Error> {
+    async fn call(&self, function: &str, call: StepCall) -> Result<Value, Error> {
+        let (key, attempt, input) = (call.key(), call.attempt, call.input);
         self.calls
             .lock()
             .unwrap()
-            .push((function.into(), input.clone(), key.into(), attempt));
+            .push((function.into(), input.clone(), key, attempt));
         if self.hang == Some(function) {
             std::future::pending::<()>().await;
         }

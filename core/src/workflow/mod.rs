@@ -31,19 +31,25 @@
 //! assert_eq!(flow.compensations(), ["refund"]);
 //! ```
 
+mod call;
+mod client;
 mod condition;
 mod engine;
 pub mod fixture;
+mod in_process;
 mod validate;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use call::{EXECUTION_ATTRIBUTE, STEP_ATTRIBUTE, StepCall};
+pub use client::{NoWorkflows, Starter, WorkflowClient};
 pub use condition::Condition;
 pub use engine::{
     EXECUTIONS_STORE, Execution, Failure, Index, Orchestrator, Status, StepRecord, StepRunner,
 };
+pub use in_process::InProcessSteps;
 
 use crate::{ErrorKind, RetryPolicy, policy::millis};
 

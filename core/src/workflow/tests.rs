@@ -66,11 +66,11 @@ fn validation_names_the_workflow_the_step_and_the_fault() {
     let one = |step: Step| Workflow::new("flow").step(step);
     assert_eq!(
         refused(one(Step::call("pay", "charge"))),
-        "workflow `flow`: step `pay`: `charge` is not a function of the app"
+        "workflow `flow`: step `pay`: `charge` is not a step function of the app"
     );
     assert_eq!(
         refused(one(Step::call("pay", "charge-card").compensate("undo"))),
-        "workflow `flow`: step `pay`: compensation `undo` is not a function of the app"
+        "workflow `flow`: step `pay`: compensation `undo` is not a step function of the app"
     );
     assert_eq!(
         refused(
@@ -128,7 +128,7 @@ fn branches_and_their_steps_are_checked_too() {
             "route",
             Choice::new().when(Condition::exists("ok"), [Step::call("pay", "nothing")])
         ))
-        .contains("step `pay`: `nothing` is not a function")
+        .contains("step `pay`: `nothing` is not a step function")
     );
     assert!(one(Step::wait("nap", Duration::ZERO)).contains("more than zero"));
     assert!(one(Step::succeed("done").retry(RetryPolicy::new(2))).contains("nothing to retry"));
@@ -179,8 +179,8 @@ fn a_catch_matches_by_kind_or_by_retryability() {
     assert!(!ErrorMatch::Kinds(vec![ErrorKind::Conflict]).matches(ErrorKind::NotFound));
 }
 
-async fn step(_: Message<serde_json::Value>, _: Context) -> Result<(), Error> {
-    Ok(())
+async fn step(msg: Message<serde_json::Value>, _: Context) -> Result<serde_json::Value, Error> {
+    Ok(msg.body)
 }
 
 #[test]
@@ -188,10 +188,21 @@ fn an_app_checks_its_workflows_and_hands_them_to_deployments() {
     let app = FUNCTIONS
         .iter()
         .fold(App::new("shop"), |app, name| {
-            app.function(Function::queue(*name, format!("{name}-in"), step))
+            app.function(Function::step(*name, step))
         })
         .workflow(order_flow());
     app.validate().unwrap();
+    let queue_fed = App::new("shop")
+        .function(Function::queue(
+            "validate-order",
+            "orders",
+            |_: Message<()>, _| async { Ok(()) },
+        ))
+        .workflow(Workflow::new("order").step(Step::call("validate", "validate-order")));
+    assert_eq!(
+        queue_fed.validate().unwrap_err().message(),
+        "workflow `order`: step `validate`: `validate-order` is not a step function of the app"
+    );
     assert_eq!(app.spec().workflows, [order_flow()]);
 
     let twice = app.clone().workflow(order_flow());
@@ -205,6 +216,6 @@ fn an_app_checks_its_workflows_and_hands_them_to_deployments() {
             .validate()
             .unwrap_err()
             .message()
-            .contains("`validate-order` is not a function of the app")
+            .contains("`validate-order` is not a step function of the app")
     );
 }

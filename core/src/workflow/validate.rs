@@ -9,7 +9,7 @@ use crate::Error;
 const MAX_WAIT_SECS: u64 = 365 * 24 * 3600;
 
 impl Workflow {
-    /// Checks the workflow against the functions of its app (`is_function`
+    /// Checks the workflow against the step functions of its app (`is_function`
     /// says whether a name is one): names, that every called function and
     /// compensation exists, that no step follows one that ends the run,
     /// that choices and parallels have branches, paths and waits, and that
@@ -21,7 +21,7 @@ impl Workflow {
     ///
     /// let flow = Workflow::new("order").step(Step::call("charge", "charge-card").compensate("refund"));
     /// let err = flow.validate(|f| f == "charge-card").unwrap_err();
-    /// assert!(err.message().contains("compensation `refund` is not a function of the app"));
+    /// assert!(err.message().contains("compensation `refund` is not a step function of the app"));
     /// ```
     pub fn validate(&self, is_function: impl Fn(&str) -> bool) -> Result<(), Error> {
         let invalid =
@@ -77,7 +77,7 @@ fn check_step(step: &Step, top: bool, is_function: &impl Fn(&str) -> bool) -> Re
     }
     match &step.action {
         Action::Call { function } if !is_function(function) => {
-            return Err(format!("`{function}` is not a function of the app"));
+            return Err(format!("`{function}` is not a step function of the app"));
         }
         Action::Send { queue: name } | Action::Publish { topic: name } if name.is_empty() => {
             return Err("it names no queue or topic".into());
@@ -133,7 +133,7 @@ fn check_step(step: &Step, top: bool, is_function: &impl Fn(&str) -> bool) -> Re
         }
         if !is_function(compensation) {
             return Err(format!(
-                "compensation `{compensation}` is not a function of the app"
+                "compensation `{compensation}` is not a step function of the app"
             ));
         }
     }

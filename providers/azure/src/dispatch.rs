@@ -169,6 +169,11 @@ impl Dispatcher {
                     .retrying(Event::Storage(change), letter, invocation_id)
                     .await)
             }
+            Trigger::Step => Err(Error::internal(format!(
+                "function `{}` is a step function: the app's workflow orchestrator calls it \
+                 in the process, and the host has no binding for it",
+                function.name()
+            ))),
         }
     }
 

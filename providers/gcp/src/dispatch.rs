@@ -14,7 +14,8 @@ use cloudfn_core::{
     Context, Error, Function, Message,
     conventions::{self, Settlement},
     messaging::dead_letter,
-    provider::{ContextBuilder, Event, Invoke, Services},
+    provider::{ContextBuilder, Event, Invoke, Output, Services},
+    workflow::StepCall,
 };
 
 use crate::events::{Delivery, Pushed};
@@ -88,6 +89,24 @@ impl Dispatcher {
                 }
                 Err(error) => Outcome::Unsettled(error),
             },
+        }
+    }
+
+    /// Runs a step function's `call`; the step's output.
+    pub async fn step(
+        &self,
+        call: StepCall,
+        invocation_id: &str,
+        trace_id: Option<&str>,
+    ) -> Result<serde_json::Value, Error> {
+        let ctx = self.context(invocation_id, call.attempt, trace_id);
+        match self
+            .function
+            .invoke(Event::Message(call.into_message()?), ctx)
+            .await?
+        {
+            Output::Value(output) => Ok(output),
+            Output::Done | Output::Http(_) => Ok(serde_json::Value::Null),
         }
     }
 

@@ -10,7 +10,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cloudfn_core::{Error, Function, HttpRequest, HttpResponse, Trigger, provider::Services};
+use cloudfn_core::{
+    Error, Function, HttpRequest, HttpResponse, Trigger, provider::Services, workflow::StepCall,
+};
 use cloudfn_server::Routed;
 use http::Method;
 
@@ -80,6 +82,28 @@ impl FunctionServer {
         self.event(dispatcher, request).await.into_http()
     }
 
+    /// A step function's call, from Google Workflows' `http.post`: a
+    /// [`StepCall`] in, the step's output out as JSON. A failure answers its
+    /// kind's status with `{kind, message}`, which the workflow's
+    /// `retry` and `except` read.
+    async fn step(&self, dispatcher: &Dispatcher, request: HttpRequest) -> HttpResponse {
+        let call = match request.json::<StepCall>() {
+            Ok(call) => call,
+            Err(error) => return HttpResponse::from_error(&error),
+        };
+        let invocation_id = request
+            .header(EXECUTION_ID)
+            .map_or_else(|| call.key(), str::to_owned);
+        let trace_id = cloudfn_server::trace_id_of(&request);
+        match dispatcher
+            .step(call, &invocation_id, trace_id.as_deref())
+            .await
+        {
+            Ok(output) => HttpResponse::json(200, &output),
+            Err(error) => HttpResponse::from_invocation_error(&error, &invocation_id),
+        }
+    }
+
     /// An event function's request: read by its shape, run, settled.
     async fn event(&self, dispatcher: &Dispatcher, request: HttpRequest) -> HttpResponse {
         let expect = match self.function.trigger() {
@@ -87,6 +111,7 @@ impl FunctionServer {
             Trigger::Topic { topic } => Expect::Message { source: topic },
             Trigger::Storage { .. } => Expect::Storage,
             Trigger::Schedule { cron } => Expect::Schedule { cron },
+            Trigger::Step => return self.step(dispatcher, request).await,
             // Served by its router: see `new`.
             Trigger::Http { .. } => {
                 return HttpResponse::from_error(&Error::internal(

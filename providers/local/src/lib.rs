@@ -4,8 +4,9 @@
 //! HTTP functions answer on one port; queue functions consume in-memory
 //! queues with at-least-once delivery, visibility timeouts, retries with
 //! backoff and dead-letter queues; topics fan out to every subscribed
-//! function; schedule functions fire on their cron times. Each invocation runs
-//! in a tracing span, and shutdown finishes what is in flight.
+//! function; schedule functions fire on their cron times; workflows run on
+//! the durable orchestrator, resumed when the runtime starts again. Each
+//! invocation runs in a tracing span, and shutdown finishes what is in flight.
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +16,7 @@ mod queue;
 mod runtime;
 mod scheduler;
 mod store;
+mod workflows;
 
 pub use broker::LocalBroker;
 pub use queue::QueueDepth;
@@ -23,6 +25,7 @@ pub use runtime::{
     address_from_env,
 };
 pub use store::FileStore;
+pub use workflows::EXECUTIONS_PATH;
 
 use cloudfn_core::{App, Error};
 

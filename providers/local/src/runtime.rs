@@ -16,8 +16,16 @@ use cloudfn_core::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    broker::LocalBroker, consumer::Consumer, queue::QueueDepth, scheduler, store::FileStore,
+    broker::LocalBroker,
+    consumer::Consumer,
+    queue::QueueDepth,
+    scheduler,
+    store::FileStore,
+    workflows::{EXECUTIONS_PATH, Workflows},
 };
+
+/// The largest workflow input `POST /_cloudfn/executions/{workflow}` takes.
+const MAX_START_BYTES: usize = 256 * 1024;
 
 /// The provider name handlers see in [`cloudfn_core::Context::provider`].
 pub const PROVIDER: &str = "local";
@@ -135,6 +143,17 @@ impl LocalRuntime {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut background = Vec::new();
+        let (workflows, services) = if self.app.workflows().is_empty() {
+            (None, services)
+        } else {
+            let (workflows, services) =
+                Workflows::new(&self.app, services, shutdown.clone(), tracker.clone());
+            let resumed = workflows.resume().await?;
+            if resumed > 0 {
+                tracing::info!(resumed, "resuming unfinished workflow executions");
+            }
+            (Some(workflows), services)
+        };
 
         for function in self.app.functions() {
             if let Trigger::Schedule { cron } = function.trigger() {
@@ -182,7 +201,19 @@ impl LocalRuntime {
             shutdown.clone(),
             move |request| {
                 let routed = routed.clone();
-                async move { routed.handle(request).await }
+                let workflows = workflows.clone();
+                async move {
+                    match workflows {
+                        Some(workflows) if request.uri().path().starts_with(EXECUTIONS_PATH) => {
+                            match cloudfn_server::read_request(request, MAX_START_BYTES).await {
+                                Ok(request) => workflows.answer(request).await,
+                                Err(error) => cloudfn_core::HttpResponse::from_error(&error),
+                            }
+                            .into_http()
+                        }
+                        _ => routed.handle(request).await,
+                    }
+                }
             },
         ));
 

@@ -112,7 +112,9 @@ impl Renderer<'_> {
                     "Resource": { "Fn::Sub": format!("arn:${{AWS::Partition}}:s3:::{}/*", bucket_name_pattern(bucket)) },
                 }));
             }
-            Trigger::Queue { .. } | Trigger::Topic { .. } => {}
+            // A step function is invoked by its state machine, whose role
+            // alone may (`deploy::state_machine`).
+            Trigger::Queue { .. } | Trigger::Topic { .. } | Trigger::Step => {}
         }
 
         let mut role = json!({

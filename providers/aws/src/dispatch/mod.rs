@@ -10,7 +10,8 @@ use std::{sync::Arc, time::Instant};
 use bytes::Bytes;
 use cloudfn_core::{
     Context, Error, Function, HttpResponse, Message, Trigger, conventions,
-    provider::{ContextBuilder, Event, HttpRouter, Invoke, Services},
+    provider::{ContextBuilder, Event, HttpRouter, Invoke, Output, Services},
+    workflow::StepCall,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -182,6 +183,27 @@ impl Dispatcher {
                     })
                     .collect::<Result<_, Error>>()?;
                 self.asynchronous(events, invocation).await
+            }
+            Trigger::Step => {
+                // Step Functions' Lambda task hands the payload the state
+                // machine built (`deploy::state_machine`) and takes the
+                // answer as the step's output; an error goes back as
+                // `cloudfn.<kind>`, which the state's `Retry` and `Catch` name.
+                let call: StepCall = serde_json::from_slice(payload).map_err(|e| {
+                    Error::bad_input(format!(
+                        "function `{}` (step trigger) cannot read this event: expected a step \
+                         call {{workflow, execution, step, attempt, input}}: {e}",
+                        function.name()
+                    ))
+                })?;
+                let ctx = invocation.context(function, &self.services, Some(call.attempt));
+                match function
+                    .invoke(Event::Message(call.into_message()?), ctx)
+                    .await?
+                {
+                    Output::Value(output) => to_json(&output),
+                    Output::Done | Output::Http(_) => to_json(&Value::Null),
+                }
             }
         }
     }

@@ -75,6 +75,13 @@ pub fn function_json(function: &FunctionSpec) -> Result<Value, Error> {
             "direction": "in",
             "name": binding::EVENT,
         })],
+        Trigger::Step => {
+            return Err(Error::invalid(format!(
+                "function `{}`: a step function has no binding of its own on Azure; \
+                 the app's workflow orchestrator calls it in the process",
+                function.name
+            )));
+        }
     };
     Ok(json!({ "bindings": bindings }))
 }

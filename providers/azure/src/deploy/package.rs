@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cloudfn_core::{AppSpec, Error};
+use cloudfn_core::{AppSpec, Error, Trigger};
 
 use super::{ArmOptions, EXECUTABLE, arm_template, function_json, host_json, local_settings};
 
@@ -25,7 +25,8 @@ pub struct FunctionApp {
 /// `<function>/function.json`, by path, as JSON text.
 pub fn app_files(spec: &AppSpec) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let mut files: Vec<(String, Vec<u8>)> = vec![("host.json".into(), pretty(&host_json(spec)?))];
-    for function in &spec.functions {
+    // Step functions have no binding: the orchestrator calls them in the process.
+    for function in spec.functions.iter().filter(|f| f.trigger != Trigger::Step) {
         files.push((
             format!("{}/function.json", function.name),
             pretty(&function_json(function)?),

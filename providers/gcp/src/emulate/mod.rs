@@ -200,7 +200,8 @@ impl DevProject {
                     function = %function.name,
                     "Cloud Storage events are not simulated: the function runs but gets none"
                 ),
-                Trigger::Queue { .. } | Trigger::Topic { .. } => {}
+                // Called by the workflow's orchestrator at its own URL.
+                Trigger::Queue { .. } | Trigger::Topic { .. } | Trigger::Step => {}
             }
         }
         let (http_url, task) = front::Front::new(&routes, http)?
