@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 pub use cfn::logical_id;
 pub use cron::eventbridge_cron;
 pub use package::{Package, package, zip_bootstrap};
-pub use state_machine::{state_machine, substitutions};
+pub use state_machine::{Placeholder, placeholders, state_machine, substitutions};
 
 /// How to render: where the code is and how it runs.
 #[derive(Debug, Clone)]

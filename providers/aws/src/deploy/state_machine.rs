@@ -12,7 +12,7 @@
 //! `{"Error", "Cause"}` under `error`, and a compensation gets that input as
 //! it was, as in the in-process orchestrator. Names of resources are
 //! `${…}` placeholders that the template's `DefinitionSubstitutions` fill
-//! ([`substitutions`]).
+//! ([`substitutions`]; [`placeholders`] says what each stands for).
 
 use std::collections::BTreeMap;
 
@@ -89,29 +89,70 @@ pub fn state_machine(workflow: &Workflow) -> Result<Value, Error> {
 /// The `DefinitionSubstitutions` of `workflow`'s state machine: each
 /// placeholder to the resource it names.
 pub fn substitutions(workflow: &Workflow) -> BTreeMap<String, Value> {
+    placeholders(workflow)
+        .into_iter()
+        .map(|(placeholder, named)| {
+            let value = match named {
+                Placeholder::FunctionArn(function) => {
+                    json!({"Fn::GetAtt": [logical_id(function, "Function"), "Arn"]})
+                }
+                Placeholder::QueueUrl(queue) => json!({"Ref": queue_id(queue)}),
+                Placeholder::TopicArn(topic) => json!({"Ref": logical_id(topic, "Topic")}),
+            };
+            (placeholder, value)
+        })
+        .collect()
+}
+
+/// What a `${…}` placeholder of the definition stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder<'a> {
+    /// The ARN of the Lambda of this app function.
+    FunctionArn(&'a str),
+    /// The URL of this queue.
+    QueueUrl(&'a str),
+    /// The ARN of this topic.
+    TopicArn(&'a str),
+}
+
+/// The placeholders of `workflow`'s state machine (their names, without
+/// `${` and `}`), each with the resource it stands for: what a deployment
+/// other than the template's (an emulator's) fills in.
+pub fn placeholders(workflow: &Workflow) -> BTreeMap<String, Placeholder<'_>> {
     let mut out = BTreeMap::new();
     for step in workflow.all_steps() {
         match &step.action {
             Action::Call { function } => {
-                let id = logical_id(function, "Function");
-                out.insert(format!("{id}Arn"), json!({"Fn::GetAtt": [id, "Arn"]}));
+                out.insert(function_arn(function), Placeholder::FunctionArn(function));
             }
             Action::Send { queue } => {
-                let id = queue_id(queue);
-                out.insert(format!("{id}Url"), json!({"Ref": id}));
+                out.insert(queue_url(queue), Placeholder::QueueUrl(queue));
             }
             Action::Publish { topic } => {
-                let id = logical_id(topic, "Topic");
-                out.insert(format!("{id}Arn"), json!({"Ref": id}));
+                out.insert(topic_arn(topic), Placeholder::TopicArn(topic));
             }
             _ => {}
         }
         if let Some(function) = &step.compensation {
-            let id = logical_id(function, "Function");
-            out.insert(format!("{id}Arn"), json!({"Fn::GetAtt": [id, "Arn"]}));
+            out.insert(function_arn(function), Placeholder::FunctionArn(function));
         }
     }
     out
+}
+
+/// The placeholder of a function's Lambda ARN.
+fn function_arn(function: &str) -> String {
+    format!("{}Arn", logical_id(function, "Function"))
+}
+
+/// The placeholder of a queue's URL.
+fn queue_url(queue: &str) -> String {
+    format!("{}Url", queue_id(queue))
+}
+
+/// The placeholder of a topic's ARN.
+fn topic_arn(topic: &str) -> String {
+    format!("{}Arn", logical_id(topic, "Topic"))
 }
 
 /// Renders `step` into `states`, then on to `next` (or the end); a failure
@@ -127,7 +168,7 @@ fn render_step(
         Action::Send { queue } => integration(
             "sqs:sendMessage",
             json!({
-                "QueueUrl": format!("${{{}Url}}", queue_id(queue)),
+                "QueueUrl": format!("${{{}}}", queue_url(queue)),
                 "MessageBody.$": "$",
             }),
             &step.name,
@@ -135,7 +176,7 @@ fn render_step(
         Action::Publish { topic } => integration(
             "sns:publish",
             json!({
-                "TopicArn": format!("${{{}Arn}}", logical_id(topic, "Topic")),
+                "TopicArn": format!("${{{}}}", topic_arn(topic)),
                 "Message.$": "States.JsonToString($)",
             }),
             &step.name,
@@ -238,10 +279,9 @@ fn render_sequence(
 }
 
 fn lambda_task(function: &str, step: &str) -> Value {
-    let id = logical_id(function, "Function");
     json!({
         "Type": "Task",
-        "Resource": format!("${{{id}Arn}}"),
+        "Resource": format!("${{{}}}", function_arn(function)),
         "Parameters": {
             "input.$": "$",
             "execution.$": "$$.Execution.Name",
@@ -495,5 +535,23 @@ mod tests {
         );
         assert_eq!(subs["OrderPaidTopicArn"], json!({"Ref": "OrderPaidTopic"}));
         assert_eq!(subs.len(), 9, "six functions, a queue, two topics");
+        let order = order();
+        let named = placeholders(&order);
+        assert_eq!(
+            named.keys().collect::<Vec<_>>(),
+            subs.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            named["BackordersQueueUrl"],
+            Placeholder::QueueUrl("backorders")
+        );
+        assert_eq!(
+            named["OrderPaidTopicArn"],
+            Placeholder::TopicArn("order-paid")
+        );
+        assert_eq!(
+            named["RefundFunctionArn"],
+            Placeholder::FunctionArn("refund")
+        );
     }
 }
