@@ -5,7 +5,11 @@
 #   scripts/emulators/localstack.sh start <state-dir>   # prints the endpoint URL
 #   scripts/emulators/localstack.sh stop <state-dir>
 #
-# No Docker: LocalStack's Python runtime serves SQS, SNS and EventBridge in-process.
+# No Docker: LocalStack's Python runtime serves SQS, SNS, EventBridge and Step
+# Functions in-process. Step Functions runs state machines in LocalStack's own
+# ASL interpreter, so SQS/SNS/Wait/Choice/Fail states need nothing more (a
+# Lambda task would: LocalStack runs functions in Docker). Services load on
+# their first request (the first Step Functions call takes a few seconds more).
 set -euo pipefail
 
 VERSION=2026.3.0
@@ -48,7 +52,7 @@ start() {
         cd "$state"
         GATEWAY_LISTEN="127.0.0.1:$port" GATEWAY_SERVER=hypercorn SQS_ENDPOINT_STRATEGY=path \
         DNS_ADDRESS=0 OVERRIDE_IN_DOCKER=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
-        FILESYSTEM_ROOT="$state/data" SERVICES=sqs,sns,events,sts,iam,logs,cloudformation \
+        FILESYSTEM_ROOT="$state/data" SERVICES=sqs,sns,events,sts,iam,logs,cloudformation,stepfunctions \
         LOCALSTACK_HOST="127.0.0.1:$port" \
         exec "$CACHE/venv/bin/python" -m localstack.runtime.main >"$state/localstack.log" 2>&1
     ) &

@@ -20,27 +20,32 @@ use serde_json::{Value, json};
 
 use crate::support::{localstack, sdk_config, unique};
 
-struct Aws {
-    sqs: aws_sdk_sqs::Client,
-    sns: aws_sdk_sns::Client,
+pub(crate) struct Aws {
+    pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) sns: aws_sdk_sns::Client,
     clients: ClientBuilder,
 }
 
 async fn aws() -> Option<Aws> {
-    let url = localstack()?;
-    let config = sdk_config(&url).await;
-    Some(Aws {
-        sqs: aws_sdk_sqs::Client::new(&config),
-        sns: aws_sdk_sns::Client::new(&config),
-        clients: ClientBuilder::from_env()
-            .endpoint_url(url)
-            .region("us-east-1")
-            .test_credentials(),
-    })
+    Some(Aws::new(&localstack()?).await)
 }
 
 impl Aws {
-    async fn queue(
+    /// The clients of LocalStack at `url`.
+    pub(crate) async fn new(url: &str) -> Self {
+        let config = sdk_config(url).await;
+        Self {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            clients: ClientBuilder::from_env()
+                .endpoint_url(url)
+                .region("us-east-1")
+                .test_credentials(),
+        }
+    }
+
+    /// Creates queue `name` with `attributes`: its URL and ARN.
+    pub(crate) async fn queue(
         &self,
         name: &str,
         attributes: &[(QueueAttributeName, String)],
@@ -57,7 +62,11 @@ impl Aws {
     }
 
     /// Receives until `count` messages arrived (deleting them), or fails after 30 s.
-    async fn receive(&self, url: &str, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
+    pub(crate) async fn receive(
+        &self,
+        url: &str,
+        count: usize,
+    ) -> Vec<aws_sdk_sqs::types::Message> {
         let got = self.take(url, count).await;
         for message in &got {
             self.sqs
