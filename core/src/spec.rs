@@ -7,7 +7,10 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{App, Policy, StoreAccess, Trigger, conventions, workflow::Workflow};
+use crate::{
+    App, Policy, StoreAccess, Trigger, conventions,
+    workflow::{Action, Workflow},
+};
 
 /// Everything a deployment needs to know about an [`App`], with no code in it.
 /// Each cloud adapter renders its deployment files from this.
@@ -17,11 +20,11 @@ pub struct AppSpec {
     pub name: String,
     /// Its functions.
     pub functions: Vec<FunctionSpec>,
-    /// Every queue a function consumes, sends to or dead-letters into,
-    /// subscription queues and default dead-letter queues included: a
-    /// provider creates exactly these.
+    /// Every queue a function consumes, sends to or dead-letters into, or a
+    /// workflow sends to, subscription queues and default dead-letter
+    /// queues included: a provider creates exactly these.
     pub queues: Vec<QueueSpec>,
-    /// Every topic a function subscribes or publishes to.
+    /// Every topic a function subscribes or publishes to, or a workflow publishes to.
     pub topics: Vec<TopicSpec>,
     /// Every bucket a storage trigger watches.
     pub buckets: Vec<String>,
@@ -214,6 +217,19 @@ impl AppSpec {
                 starts: function.starts().clone(),
                 stores: used,
             });
+        }
+        // What a workflow's own steps send to or publish to exists too;
+        // the workflow's engine, not a function, is what reaches it.
+        for step in app.workflows().iter().flat_map(Workflow::all_steps) {
+            match &step.action {
+                Action::Send { queue } => {
+                    queue_entry(&mut queues, queue);
+                }
+                Action::Publish { topic } => {
+                    topic_entry(&mut topics, topic);
+                }
+                _ => {}
+            }
         }
         Self {
             name: app.name().to_owned(),

@@ -58,10 +58,16 @@ fn an_app_prints_its_spec_to_stdout_for_a_dash() {
 }
 
 fn package_shop() -> (Value, PathBuf) {
-    let out = std::env::temp_dir().join(format!("cloudfn-package-{}", std::process::id()));
+    package_shop_flow("choreographed")
+}
+
+/// The shop packaged for AWS with its orders going on by `flow` (`SHOP_FLOW`).
+fn package_shop_flow(flow: &str) -> (Value, PathBuf) {
+    let out = std::env::temp_dir().join(format!("cloudfn-package-{flow}-{}", std::process::id()));
     let shop = shop_binary();
     let status = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
         .current_dir(workspace())
+        .env("SHOP_FLOW", flow)
         .args(["cloudfn", "package", "--cloud", "aws", "--binary"])
         .arg(&shop)
         .arg("--out")
@@ -233,6 +239,79 @@ fn the_shop_packages_into_a_deployable_sam_template_and_zip() {
     let mut head = [0u8; 4];
     bootstrap.read_exact(&mut head).unwrap();
     assert_eq!(&head, b"\x7fELF");
+    let _ = std::fs::remove_dir_all(out);
+}
+
+/// `SHOP_FLOW=orchestrated`: the workflow becomes a state machine whose
+/// role may invoke only the step functions; checkout may only start it; the
+/// step functions have no event source (only the state machine calls them).
+#[test]
+fn the_orchestrated_shop_packages_its_workflow_as_a_state_machine() {
+    let (t, out) = package_shop_flow("orchestrated");
+    let machine = &resource(&t, "OrderStateMachine")["Properties"];
+    assert_eq!(
+        resource(&t, "OrderStateMachine")["Type"],
+        "AWS::Serverless::StateMachine"
+    );
+    assert_eq!(machine["Definition"]["StartAt"], "validate");
+    let states = machine["Definition"]["States"].as_object().unwrap();
+    for state in [
+        "validate",
+        "charge",
+        "reserve",
+        "notify",
+        "compensate:charge",
+        "compensate:reserve",
+    ] {
+        assert!(states.contains_key(state), "state {state}: {states:?}");
+    }
+    assert_eq!(
+        machine["DefinitionSubstitutions"]["RefundFunctionArn"]["Fn::GetAtt"][0],
+        "RefundFunction"
+    );
+
+    let invoked: std::collections::BTreeSet<String> = statements(&t, "OrderStateMachineRole")
+        .into_iter()
+        .map(|(actions, target)| {
+            assert_eq!(actions, ["lambda:InvokeFunction"]);
+            target
+        })
+        .collect();
+    let step_functions = [
+        "ValidateOrderFunction",
+        "ChargeOrderFunction",
+        "RefundFunction",
+        "ReserveStockFunction",
+        "ReleaseStockFunction",
+        "NotifyCustomerFunction",
+        "OrderFailedFunction",
+    ];
+    let policy = &resource(&t, "OrderStateMachineRole")["Properties"]["Policies"][0];
+    let resources = policy["PolicyDocument"]["Statement"][0]["Resource"]
+        .as_array()
+        .unwrap();
+    let named: std::collections::BTreeSet<&str> = resources
+        .iter()
+        .map(|r| r["Fn::GetAtt"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(named, step_functions.into_iter().collect(), "{invoked:?}");
+    for function in step_functions {
+        let properties = &resource(&t, function)["Properties"];
+        assert_eq!(properties["Events"], serde_json::json!({}), "{function}");
+    }
+    assert!(
+        statements(&t, "CheckoutRole").contains(&(
+            vec!["states:StartExecution".into()],
+            "OrderStateMachine".into()
+        )),
+        "checkout starts the workflow"
+    );
+    assert!(
+        t["Resources"].get("ChargeFunction").is_none(),
+        "no choreographed functions"
+    );
+
+    lint(&out.join("template.yaml"));
     let _ = std::fs::remove_dir_all(out);
 }
 

@@ -13,8 +13,10 @@ use crate::{Error, messaging::Permissions};
 #[async_trait]
 pub trait WorkflowClient: Send + Sync + 'static {
     /// Starts an execution of `workflow` on `input` under `id` (a fresh one
-    /// if `None`); returns its id. An id already started is a
-    /// [`crate::ErrorKind::Conflict`].
+    /// if `None`); returns its id. An id already started starts nothing: it
+    /// is a [`crate::ErrorKind::Conflict`], except where the engine answers
+    /// a repeat of a running execution's start as it answered the first
+    /// (Step Functions, for the same input).
     async fn start(
         &self,
         workflow: &str,
@@ -88,8 +90,10 @@ impl Starter {
         self.start_execution(input, None).await
     }
 
-    /// Starts the execution `id` on `input`: starting an id twice is a
-    /// [`crate::ErrorKind::Conflict`], so a retried handler starts it once.
+    /// Starts the execution `id` on `input`. An id starts one execution
+    /// however often it is started, so a retried handler starts it once
+    /// (a repeat is a [`crate::ErrorKind::Conflict`]; see
+    /// [`WorkflowClient::start`]).
     pub async fn start_with_id<T: Serialize + ?Sized>(
         &self,
         id: impl Into<String>,

@@ -52,6 +52,7 @@ use std::time::Duration;
 use cloudfn_core::{
     App, AppSpec, Capabilities, Error, FunctionSpec, conventions,
     provider::{QueueClient, Services, StoreClient, TopicClient},
+    workflow::WorkflowClient,
 };
 
 /// The provider name handlers see in `Context::provider`.
@@ -112,21 +113,51 @@ pub fn services(app: &App) -> (Services, Option<Arc<dyn dispatch::QueueSettler>>
     let stores: Arc<dyn StoreClient> = Arc::new(clients.dynamodb());
     #[cfg(not(feature = "dynamodb"))]
     let stores: Arc<dyn StoreClient> = Arc::new(Unbuilt("dynamodb"));
-    (app.services(PROVIDER, queues, topics, stores), settler)
+    #[cfg(feature = "sfn")]
+    let workflows: Arc<dyn WorkflowClient> = Arc::new(clients.sfn());
+    #[cfg(not(feature = "sfn"))]
+    let workflows: Arc<dyn WorkflowClient> = Arc::new(Unbuilt("sfn"));
+    let services = app
+        .services(PROVIDER, queues, topics, stores)
+        .with_workflows(workflows);
+    (services, settler)
 }
 
 /// Stands in for a client this build left out; [`check_build`] refuses an
 /// app that would need it, so it is reached only from outside any function.
-#[cfg(not(all(feature = "sqs", feature = "sns", feature = "dynamodb")))]
+#[cfg(not(all(
+    feature = "sqs",
+    feature = "sns",
+    feature = "dynamodb",
+    feature = "sfn"
+)))]
 struct Unbuilt(&'static str);
 
-#[cfg(not(all(feature = "sqs", feature = "sns", feature = "dynamodb")))]
+#[cfg(not(all(
+    feature = "sqs",
+    feature = "sns",
+    feature = "dynamodb",
+    feature = "sfn"
+)))]
 impl Unbuilt {
     fn refuse(&self, what: &str) -> Error {
         Error::invalid(format!(
             "cannot reach {what}: this bootstrap was built without cloudfn's `aws-{}` feature",
             self.0
         ))
+    }
+}
+
+#[cfg(not(feature = "sfn"))]
+#[async_trait::async_trait]
+impl WorkflowClient for Unbuilt {
+    async fn start(
+        &self,
+        workflow: &str,
+        _: serde_json::Value,
+        _: Option<String>,
+    ) -> Result<String, Error> {
+        Err(self.refuse(&format!("workflow `{workflow}`")))
     }
 }
 
@@ -197,6 +228,9 @@ pub fn needed_features(function: &FunctionSpec) -> Vec<&'static str> {
     if !function.stores.is_empty() {
         features.push("dynamodb");
     }
+    if !function.starts.is_empty() {
+        features.push("sfn");
+    }
     features
 }
 
@@ -210,6 +244,8 @@ fn check_build(spec: &AppSpec, function: &str) -> Result<(), Error> {
         "sns",
         #[cfg(feature = "dynamodb")]
         "dynamodb",
+        #[cfg(feature = "sfn")]
+        "sfn",
     ];
     let built = |feature: &str| BUILT.contains(&feature);
     let Some(function) = spec.function(function) else {

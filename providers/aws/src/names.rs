@@ -104,6 +104,24 @@ pub fn check_collisions(spec: &AppSpec) -> Result<(), Error> {
             &who,
         )?;
     }
+    for workflow in &spec.workflows {
+        let who = format!("workflow `{}`", workflow.name());
+        for (id, what) in [
+            ("StateMachine", "state machine"),
+            ("StateMachineRole", "role"),
+        ] {
+            names.claim(
+                "CloudFormation logical id",
+                logical_id(workflow.name(), id),
+                &format!("{who}'s {what}"),
+            )?;
+        }
+        names.claim(
+            "environment variable",
+            state_machine_variable(workflow.name()),
+            &who,
+        )?;
+    }
     for bucket in &spec.buckets {
         let who = format!("bucket `{bucket}`");
         names.claim(
@@ -119,6 +137,8 @@ pub fn check_collisions(spec: &AppSpec) -> Result<(), Error> {
 const QUEUE_URL: &str = "CLOUDFN_QUEUE_URL_";
 /// The prefix of the variable holding a topic's ARN.
 const TOPIC_ARN: &str = "CLOUDFN_TOPIC_ARN_";
+/// The prefix of the variable holding a workflow's state machine ARN.
+const STATE_MACHINE_ARN: &str = "CLOUDFN_STATE_MACHINE_ARN_";
 /// The prefix of the variable holding a store's table name.
 const STORE_TABLE: &str = "CLOUDFN_STORE_TABLE_";
 
@@ -130,6 +150,11 @@ pub fn queue_url_variable(queue: &str) -> String {
 /// The variable that tells a function topic `topic`'s ARN.
 pub fn topic_arn_variable(topic: &str) -> String {
     resource_variable(TOPIC_ARN, topic)
+}
+
+/// The variable that tells a function workflow `workflow`'s state machine ARN.
+pub fn state_machine_variable(workflow: &str) -> String {
+    resource_variable(STATE_MACHINE_ARN, workflow)
 }
 
 /// The variable that tells a function the table of store `store`.

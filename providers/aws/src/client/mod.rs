@@ -6,6 +6,8 @@
 mod dynamodb;
 #[cfg(feature = "lambda")]
 mod lambda;
+#[cfg(feature = "sfn")]
+mod sfn;
 #[cfg(feature = "sns")]
 mod sns;
 #[cfg(feature = "sqs")]
@@ -16,6 +18,8 @@ mod traced;
 pub use dynamodb::{DynamoDbStoreClient, TTL_ATTRIBUTE};
 #[cfg(feature = "lambda")]
 pub use lambda::LambdaInvoker;
+#[cfg(feature = "sfn")]
+pub use sfn::StepFunctionsClient;
 #[cfg(feature = "sns")]
 pub use sns::SnsTopicClient;
 #[cfg(feature = "sqs")]
@@ -243,6 +247,12 @@ impl ClientBuilder {
         SnsTopicClient::with_config(self.config.clone())
     }
 
+    /// The Step Functions client ([`cloudfn_core::workflow::WorkflowClient`]).
+    #[cfg(feature = "sfn")]
+    pub fn sfn(&self) -> StepFunctionsClient {
+        StepFunctionsClient::with_config(self.config.clone())
+    }
+
     /// The DynamoDB client ([`cloudfn_core::provider::StoreClient`]).
     #[cfg(feature = "dynamodb")]
     pub fn dynamodb(&self) -> DynamoDbStoreClient {
@@ -281,11 +291,11 @@ impl<C> LazyClient<C> {
 /// Neutral names resolved to URLs or ARNs: from the variable the deployment
 /// sets (`names::queue_url_variable` and the like), else looked up once, and
 /// cached.
-#[cfg(any(feature = "sqs", feature = "sns"))]
+#[cfg(any(feature = "sqs", feature = "sns", feature = "sfn"))]
 #[derive(Debug, Default)]
 pub(crate) struct Resolved(std::sync::Mutex<std::collections::HashMap<String, String>>);
 
-#[cfg(any(feature = "sqs", feature = "sns"))]
+#[cfg(any(feature = "sqs", feature = "sns", feature = "sfn"))]
 impl Resolved {
     pub(crate) async fn resolve<F>(
         &self,

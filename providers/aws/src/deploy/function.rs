@@ -14,7 +14,7 @@ use super::{
     http_api::http_event,
     tables::store_grants,
 };
-use crate::names::{queue_url_variable, topic_arn_variable};
+use crate::names::{queue_url_variable, state_machine_variable, topic_arn_variable};
 
 impl Renderer<'_> {
     pub(super) fn function(&mut self, function: &FunctionSpec) -> Result<(), Error> {
@@ -67,6 +67,13 @@ impl Renderer<'_> {
                 "Resource": get_att(&qid, "Arn"),
             }));
             variables.insert(queue_url_variable(queue), reference(&qid));
+        }
+        for workflow in &function.starts {
+            let sid = logical_id(workflow, "StateMachine");
+            statements.push(
+                json!({ "Effect": "Allow", "Action": "states:StartExecution", "Resource": reference(&sid) }),
+            );
+            variables.insert(state_machine_variable(workflow), reference(&sid));
         }
         for topic in &function.publishes_to {
             let tid = logical_id(topic, "Topic");

@@ -1,7 +1,8 @@
 //! `AppSpec` → an AWS SAM template: one function per cloudfn function on the
 //! shared bootstrap, its event sources, its queues (with redrive policies and
-//! dead-letter queues) and topics, and a role per function that may touch
-//! only what the function declares.
+//! dead-letter queues) and topics, a role per function that may touch
+//! only what the function declares, and a Step Functions state machine per
+//! workflow.
 
 //!
 //! One file per part of the template: [`queues`](self) (queues, topics and
@@ -17,6 +18,7 @@ mod package;
 mod queues;
 mod state_machine;
 mod tables;
+mod workflows;
 
 use cloudfn_core::{AppSpec, Error, Trigger};
 use serde_json::{Map, Value, json};
@@ -82,6 +84,7 @@ pub fn sam_template(spec: &AppSpec, options: &SamOptions) -> Result<Value, Error
     for function in &spec.functions {
         renderer.function(function)?;
     }
+    renderer.workflows()?;
     let mut template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",

@@ -2,8 +2,9 @@
 //! machine.
 //!
 //! Each step is one state of the same name (a catch or a compensation adds
-//! its own). `call` steps invoke the function's Lambda with
-//! `{"input", "execution", "step", "attempt"}`; `send` and `publish` steps
+//! its own). `call` steps invoke the function's Lambda with a
+//! [`cloudfn_core::workflow::StepCall`], `{"workflow", "execution",
+//! "step", "attempt", "input"}`; `send` and `publish` steps
 //! are the optimized SQS and SNS integrations, carrying
 //! `cloudfn-message-id` = `execution/step` so that a consumer's idempotency
 //! sees one message however often the state runs. Retries are the step's
@@ -57,7 +58,13 @@ pub fn state_machine(workflow: &Workflow) -> Result<Value, Error> {
                 .clone()
                 .unwrap_or_else(|| FAILED.to_owned())
         });
-        render_step(step, next, on_failure.as_deref(), &mut states)?;
+        render_step(
+            workflow.name(),
+            step,
+            next,
+            on_failure.as_deref(),
+            &mut states,
+        )?;
     }
     // The compensation chain, latest first, each on to the one before.
     for (k, (state, step)) in compensations.iter().enumerate() {
@@ -65,7 +72,7 @@ pub fn state_machine(workflow: &Workflow) -> Result<Value, Error> {
             .checked_sub(1)
             .map_or(FAILED.to_owned(), |before| compensations[before].0.clone());
         let function = step.compensation.as_deref().unwrap_or_default();
-        let mut task = lambda_task(function, state);
+        let mut task = lambda_task(workflow.name(), function, state);
         task["ResultPath"] = Value::Null;
         task["Retry"] = json!([retry(&step.retry.unwrap_or_default(), true)]);
         // A compensation that fails does not stop the others.
@@ -158,13 +165,14 @@ fn topic_arn(topic: &str) -> String {
 /// Renders `step` into `states`, then on to `next` (or the end); a failure
 /// nothing catches goes to `on_failure` (the compensation chain) if given.
 fn render_step(
+    flow: &str,
     step: &Step,
     next: Option<String>,
     on_failure: Option<&str>,
     states: &mut Map<String, Value>,
 ) -> Result<(), Error> {
     let mut state = match &step.action {
-        Action::Call { function } => lambda_task(function, &step.name),
+        Action::Call { function } => lambda_task(flow, function, &step.name),
         Action::Send { queue } => integration(
             "sqs:sendMessage",
             json!({
@@ -191,7 +199,7 @@ fn render_step(
                     let mut inner = Map::new();
                     // A branch's states cannot reach the machine's: a
                     // failure in it fails the parallel state, caught there.
-                    render_sequence(branch, None, None, &mut inner)?;
+                    render_sequence(flow, branch, None, None, &mut inner)?;
                     Ok(json!({"StartAt": branch[0].name, "States": inner}))
                 })
                 .collect::<Result<Vec<_>, Error>>()?;
@@ -210,7 +218,13 @@ fn render_step(
                 let mut rule = choice_rule(&branch.condition, &step.name)?;
                 let target = match branch.steps.first() {
                     Some(first) => {
-                        render_sequence(&branch.steps, Some(after.clone()), on_failure, states)?;
+                        render_sequence(
+                            flow,
+                            &branch.steps,
+                            Some(after.clone()),
+                            on_failure,
+                            states,
+                        )?;
                         first.name.clone()
                     }
                     None => after.clone(),
@@ -220,7 +234,13 @@ fn render_step(
             }
             let default = match choice.otherwise.first() {
                 Some(first) => {
-                    render_sequence(&choice.otherwise, Some(after.clone()), on_failure, states)?;
+                    render_sequence(
+                        flow,
+                        &choice.otherwise,
+                        Some(after.clone()),
+                        on_failure,
+                        states,
+                    )?;
                     first.name.clone()
                 }
                 None => after,
@@ -242,7 +262,7 @@ fn render_step(
     let mut catches = Vec::new();
     for catch in &step.catch {
         let first = &catch.steps[0];
-        render_sequence(&catch.steps, next.clone(), on_failure, states)?;
+        render_sequence(flow, &catch.steps, next.clone(), on_failure, states)?;
         catches.push(json!({
             "ErrorEquals": error_names(&catch.errors),
             "ResultPath": "$.error",
@@ -266,6 +286,7 @@ fn render_step(
 /// Renders a nested sequence, its last state going on to `after`, its
 /// failures to `on_failure`.
 fn render_sequence(
+    flow: &str,
     steps: &[Step],
     after: Option<String>,
     on_failure: Option<&str>,
@@ -273,16 +294,19 @@ fn render_sequence(
 ) -> Result<(), Error> {
     for (i, step) in steps.iter().enumerate() {
         let next = steps.get(i + 1).map(|s| s.name.clone()).or(after.clone());
-        render_step(step, next, on_failure, states)?;
+        render_step(flow, step, next, on_failure, states)?;
     }
     Ok(())
 }
 
-fn lambda_task(function: &str, step: &str) -> Value {
+/// A Lambda task calling step function `function` with the
+/// [`cloudfn_core::workflow::StepCall`] of step `step` of workflow `flow`.
+fn lambda_task(flow: &str, function: &str, step: &str) -> Value {
     json!({
         "Type": "Task",
         "Resource": format!("${{{}}}", function_arn(function)),
         "Parameters": {
+            "workflow": flow,
             "input.$": "$",
             "execution.$": "$$.Execution.Name",
             "step": step,

@@ -523,3 +523,53 @@ async fn every_storage_record_runs() {
     assert!(err.is_retryable(), "{err}");
     assert_eq!(*keys.lock().unwrap(), ["first", "second"]);
 }
+
+/// A step function takes the payload its state machine's task sends (the
+/// rendered `Parameters`, resolved as Step Functions resolves them) and
+/// answers the step's output; a failure is the invocation's error, which the
+/// runtime reports as `cloudfn.<kind>` for the state's `Retry` and `Catch`.
+#[tokio::test]
+async fn a_step_function_answers_its_state_machine_with_the_output() {
+    use cloudfn_core::workflow::{STEP_ATTRIBUTE, Step, Workflow};
+
+    let workflow = Workflow::new("order").step(Step::call("charge", "charge-card"));
+    let asl = cloudfn_aws::deploy::state_machine(&workflow).unwrap();
+    let mut payload = serde_json::Map::new();
+    for (field, value) in asl["States"]["charge"]["Parameters"].as_object().unwrap() {
+        let resolved = match value.as_str() {
+            Some("$") => json!({"id": "o-1", "cents": 1250}),
+            Some("$$.Execution.Name") => json!("exec-1"),
+            Some(expression) if expression.contains("RetryCount") => json!(2),
+            _ => value.clone(),
+        };
+        payload.insert(field.trim_end_matches(".$").to_owned(), resolved);
+    }
+    let charge = dispatcher(Function::step(
+        "charge-card",
+        |m: Message<Value>, ctx: Context| async move {
+            if m.body["cents"].as_u64() > Some(100_000) {
+                return Err(Error::bad_input("too much"));
+            }
+            Ok(json!({
+                "charged": m.body["cents"],
+                "key": m.id,
+                "step": m.attribute(STEP_ATTRIBUTE),
+                "attempt": ctx.attempt(),
+            }))
+        },
+    ));
+    let output = answer(&charge, &Value::Object(payload.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        output,
+        json!({"charged": 1250, "key": "exec-1/charge", "step": "charge", "attempt": 2})
+    );
+
+    payload.insert("input".into(), json!({"id": "o-2", "cents": 999_999}));
+    let error = answer(&charge, &Value::Object(payload)).await.unwrap_err();
+    assert_eq!(error.kind(), cloudfn_core::ErrorKind::BadInput);
+
+    let wrong = answer(&charge, &json!({"Records": []})).await.unwrap_err();
+    assert!(wrong.message().contains("expected a step call"), "{wrong}");
+}

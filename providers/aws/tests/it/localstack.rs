@@ -23,7 +23,7 @@ use crate::support::{localstack, sdk_config, unique};
 pub(crate) struct Aws {
     pub(crate) sqs: aws_sdk_sqs::Client,
     pub(crate) sns: aws_sdk_sns::Client,
-    clients: ClientBuilder,
+    pub(crate) clients: ClientBuilder,
 }
 
 async fn aws() -> Option<Aws> {

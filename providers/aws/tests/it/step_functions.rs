@@ -283,3 +283,69 @@ async fn a_rendered_workflow_runs_on_step_functions() {
         "nothing more arrived on rush, shipments, audit"
     );
 }
+
+/// `ctx.workflow(..).start` on AWS: the Step Functions client finds the
+/// workflow's state machine by its name (as a stack prefixes it), starts an
+/// execution named by the id, and starts no second one of that id.
+#[tokio::test]
+async fn the_workflow_client_starts_an_execution_once_per_id() {
+    use cloudfn_core::{ErrorKind, workflow::WorkflowClient};
+
+    let Some(url) = localstack() else { return };
+    let aws = Aws::new(&url).await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk_config(&url).await);
+    let workflow = unique("greet");
+    let definition = json!({
+        "StartAt": "greet",
+        "States": {"greet": {"Type": "Pass", "Parameters": {"hello.$": "$.name"}, "End": true}}
+    });
+    let machine = sfn
+        .create_state_machine()
+        .name(format!("stack-{workflow}"))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::000000000000:role/x")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+
+    let client = aws.clients.sfn();
+    let id = client
+        .start(&workflow, json!({"name": "ada"}), Some("order-1".into()))
+        .await
+        .unwrap();
+    assert_eq!(id, "order-1");
+    // Step Functions answers a repeat of a running execution's start (same
+    // name, same input) as it answered the first; either way there is one.
+    match client
+        .start(&workflow, json!({"name": "ada"}), Some("order-1".into()))
+        .await
+    {
+        Ok(again) => assert_eq!(again, "order-1"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "{e}"),
+    }
+    let other = client
+        .start(&workflow, json!({"name": "bob"}), Some("order-1".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(other.kind(), ErrorKind::Conflict, "{other}");
+    let missing = client
+        .start(&unique("nowhere"), json!({}), None)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
+
+    let execution = machine.replace(":stateMachine:", ":execution:") + ":order-1";
+    let ended = finished(&sfn, &execution).await;
+    assert_eq!(ended.status, ExecutionStatus::Succeeded);
+    let output: Value = serde_json::from_str(ended.output.as_deref().unwrap()).unwrap();
+    assert_eq!(output, json!({"hello": "ada"}));
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap()
+        .executions;
+    assert_eq!(executions.len(), 1, "{executions:?}");
+}
