@@ -10,6 +10,7 @@ use std::{
 use crate::{
     Error, Function,
     messaging::{NoMessaging, Permissions, Queue, QueueClient, Topic, TopicClient},
+    propagation::{self, Lineage},
     store::{MemoryStore, Store, StoreClient},
     workflow::{NoWorkflows, Starter, WorkflowClient},
 };
@@ -68,6 +69,7 @@ impl Services {
             self.queues.clone(),
             "<driver>",
             &Permissions::unrestricted(),
+            None,
         )
     }
 
@@ -78,6 +80,7 @@ impl Services {
             self.topics.clone(),
             "<driver>",
             &Permissions::unrestricted(),
+            None,
         )
     }
 
@@ -114,6 +117,7 @@ impl Services {
 #[derive(Clone)]
 pub struct Context(Arc<Inner>);
 
+#[derive(Clone)]
 struct Inner {
     invocation_id: String,
     function: String,
@@ -121,6 +125,8 @@ struct Inner {
     attempt: u32,
     max_attempts: u32,
     trace_id: Option<String>,
+    /// Made when first needed: most invocations send nothing.
+    lineage: std::sync::OnceLock<Lineage>,
     permissions: Arc<Permissions>,
     services: Services,
 }
@@ -167,6 +173,50 @@ impl Context {
         self.0.trace_id.as_deref()
     }
 
+    /// The id that follows a piece of work from function to function: the
+    /// one the message that fed this invocation carried, else this
+    /// invocation's trace id, else its invocation id. Every message the
+    /// handler sends or publishes carries it on
+    /// ([`crate::propagation::CORRELATION_ID`]), with the W3C trace.
+    pub fn correlation_id(&self) -> &str {
+        &self.lineage().correlation_id
+    }
+
+    /// The W3C trace id this invocation continues and hands on to the
+    /// messages it sends: the one the message that fed it carried, else its
+    /// platform's trace (X-Ray's read as the W3C id it is), else a new one.
+    pub fn w3c_trace_id(&self) -> &str {
+        &self.lineage().trace_id
+    }
+
+    fn lineage(&self) -> &Lineage {
+        self.0
+            .lineage
+            .get_or_init(|| Lineage::of(self.0.trace_id.as_deref(), None, &self.0.invocation_id))
+    }
+
+    /// This context continuing the trace and correlation that `attributes`
+    /// (a message's) carry, if they carry any.
+    pub(crate) fn continuing(
+        self,
+        attributes: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        if !attributes.contains_key(propagation::TRACEPARENT)
+            && !attributes.contains_key(propagation::CORRELATION_ID)
+        {
+            return self;
+        }
+        let lineage = Lineage::of(
+            self.0.trace_id.as_deref(),
+            Some(attributes),
+            &self.0.invocation_id,
+        );
+        let mut inner = Inner::clone(&self.0);
+        inner.trace_id = Some(lineage.trace_id.clone());
+        inner.lineage = std::sync::OnceLock::from(lineage);
+        Self(Arc::new(inner))
+    }
+
     /// A handle on queue `name`; sending fails with
     /// [`crate::ErrorKind::Forbidden`] unless the function declared
     /// `.sends_to(name)`.
@@ -176,6 +226,7 @@ impl Context {
             self.0.services.queues.clone(),
             &self.0.function,
             &self.0.permissions,
+            Some(self.lineage().clone()),
         )
     }
 
@@ -188,6 +239,7 @@ impl Context {
             self.0.services.topics.clone(),
             &self.0.function,
             &self.0.permissions,
+            Some(self.lineage().clone()),
         )
     }
 
@@ -275,6 +327,7 @@ impl ContextBuilder {
             attempt: 1,
             max_attempts: function.policy().retry.max_attempts,
             trace_id: None,
+            lineage: std::sync::OnceLock::new(),
             permissions: function.permissions(),
             services: services.clone(),
         })

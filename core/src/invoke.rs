@@ -104,15 +104,28 @@ impl Function {
     /// alone; all inside a tracing span naming the function, invocation and
     /// attempt.
     pub(crate) async fn run(&self, event: Event, ctx: Context) -> Result<Output, Error> {
+        // A message goes on with the trace and correlation its sender handed on.
+        let ctx = match &event {
+            Event::Message(message) => ctx.continuing(&message.attributes),
+            _ => ctx,
+        };
         let span = tracing::info_span!(
             "invocation",
             function = %self.name,
             invocation_id = %ctx.invocation_id(),
             attempt = ctx.attempt(),
             trace_id = tracing::field::Empty,
+            correlation_id = tracing::field::Empty,
         );
         if let Some(trace_id) = ctx.trace_id() {
             span.record("trace_id", trace_id);
+        }
+        if let Event::Message(message) = &event
+            && message
+                .attributes
+                .contains_key(crate::propagation::CORRELATION_ID)
+        {
+            span.record("correlation_id", ctx.correlation_id());
         }
         async move {
             let key = self.idempotency_key(&event);

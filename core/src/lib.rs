@@ -29,6 +29,7 @@ mod idempotency;
 mod invoke;
 pub mod messaging;
 mod policy;
+pub mod propagation;
 mod router;
 mod spec;
 pub mod store;

@@ -16,7 +16,7 @@ use std::{
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::{Error, OutgoingMessage, store::StoreAccess};
+use crate::{Error, OutgoingMessage, propagation::Lineage, store::StoreAccess};
 
 /// What a message carries once it is dead-lettered, on every provider, so
 /// whoever reads a dead-letter queue knows what happened.
@@ -179,6 +179,7 @@ pub struct Queue {
     name: String,
     client: Arc<dyn QueueClient>,
     allowed: Result<(), Error>,
+    lineage: Option<Lineage>,
 }
 
 impl Queue {
@@ -187,12 +188,21 @@ impl Queue {
         client: Arc<dyn QueueClient>,
         function: &str,
         permissions: &Permissions,
+        lineage: Option<Lineage>,
     ) -> Self {
         Self {
             allowed: permissions.check(function, "queue", name, &permissions.queues, "sends_to"),
             name: name.to_owned(),
             client,
+            lineage,
         }
+    }
+
+    fn stamped(&self, mut message: OutgoingMessage) -> OutgoingMessage {
+        if let Some(lineage) = &self.lineage {
+            lineage.stamp(&mut message.attributes);
+        }
+        message
     }
 
     /// The queue's name.
@@ -209,7 +219,7 @@ impl Queue {
     pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, Error> {
         self.allowed.clone()?;
         self.client
-            .send(&self.name, message)
+            .send(&self.name, self.stamped(message))
             .await
             .map_err(Error::private)
     }
@@ -217,6 +227,7 @@ impl Queue {
     /// Sends many messages; returns their ids in order.
     pub async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> Result<Vec<String>, Error> {
         self.allowed.clone()?;
+        let messages = messages.into_iter().map(|m| self.stamped(m)).collect();
         self.client
             .send_batch(&self.name, messages)
             .await
@@ -230,6 +241,7 @@ pub struct Topic {
     name: String,
     client: Arc<dyn TopicClient>,
     allowed: Result<(), Error>,
+    lineage: Option<Lineage>,
 }
 
 impl Topic {
@@ -238,8 +250,10 @@ impl Topic {
         client: Arc<dyn TopicClient>,
         function: &str,
         permissions: &Permissions,
+        lineage: Option<Lineage>,
     ) -> Self {
         Self {
+            lineage,
             allowed: permissions.check(
                 function,
                 "topic",
@@ -270,6 +284,9 @@ impl Topic {
             .attributes
             .entry(PUBLISHED_ID.to_owned())
             .or_insert_with(|| uuid::Uuid::new_v4().to_string());
+        if let Some(lineage) = &self.lineage {
+            lineage.stamp(&mut message.attributes);
+        }
         self.client
             .publish(&self.name, message)
             .await

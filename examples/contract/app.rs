@@ -40,6 +40,12 @@ pub struct Observation {
     /// When it did it. Reports travel on a standard queue, which may
     /// reorder them; this keeps the order the functions ran in.
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The W3C trace the function ran in.
+    #[serde(default)]
+    pub trace_id: String,
+    /// The correlation id the function ran with.
+    #[serde(default)]
+    pub correlation_id: String,
 }
 
 /// A `jobs` message: fails retryably until attempt `fail_until` is past.
@@ -79,6 +85,8 @@ async fn observe(ctx: &Context, key: &str, outcome: impl Into<String>) -> Result
         attempt: ctx.attempt(),
         outcome: outcome.into(),
         at: chrono::Utc::now(),
+        trace_id: ctx.w3c_trace_id().to_owned(),
+        correlation_id: ctx.correlation_id().to_owned(),
     };
     ctx.queue(OBSERVED).send(&observation).await.map(|_| ())
 }
@@ -132,13 +140,20 @@ async fn undeclared(_: HttpRequest, ctx: Context) -> Result<HttpResponse, Error>
     Ok(HttpResponse::new(202))
 }
 
-/// `POST /publish/{key}`: publishes the key to `events`.
+/// `POST /publish/{key}`: publishes the key to `events`; answers the trace
+/// and correlation id the message carries on.
 async fn publish(req: HttpRequest, ctx: Context) -> Result<HttpResponse, Error> {
     let key = req.path_param("key")?.to_owned();
     ctx.topic(EVENTS)
         .publish(&serde_json::json!({ "key": key }))
         .await?;
-    Ok(HttpResponse::new(202))
+    Ok(HttpResponse::json(
+        202,
+        &serde_json::json!({
+            "trace_id": ctx.w3c_trace_id(),
+            "correlation_id": ctx.correlation_id(),
+        }),
+    ))
 }
 
 /// Subscribed to `events`: reports each key it hears.

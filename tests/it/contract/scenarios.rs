@@ -76,7 +76,7 @@ pub const ALL: &[Scenario] = &[
         run: |h| panic_isolated(h).boxed(),
     },
     Scenario {
-        name: "publish from a handler reaches the subscriber",
+        name: "publish from a handler reaches the subscriber, trace and correlation id with it",
         needs: anywhere,
         run: |h| publish_reaches_subscriber(h).boxed(),
     },
@@ -355,9 +355,20 @@ async fn publish_reaches_subscriber(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
+    let sent: serde_json::Value = response.json().await.unwrap();
     let seen = h.observe_until(&key, PATIENCE, |o| !o.is_empty()).await;
     assert_eq!(seen[0].function, "listen");
     assert_eq!(seen[0].outcome, "heard");
+    // Choreography can be followed: the subscriber ran in the publisher's
+    // trace, with its correlation id, across the platform's broker.
+    assert_eq!(
+        seen[0].trace_id, sent["trace_id"],
+        "the trace crossed the hop"
+    );
+    assert_eq!(
+        seen[0].correlation_id, sent["correlation_id"],
+        "the correlation id crossed the hop"
+    );
 }
 
 async fn schedule_fires(h: &Harness) {
