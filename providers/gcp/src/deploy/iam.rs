@@ -1,11 +1,13 @@
 //! Who may do what: each function's own service account holds exactly what
 //! its declarations ask for, on the one topic it is for; the app's
 //! invoker may call only the services Pub/Sub, Cloud Scheduler and
-//! Eventarc deliver to; Google's service agents get what their part needs.
+//! Eventarc deliver to; each workflow's account only the step functions it
+//! calls and the topics it sends and publishes to; Google's service agents
+//! get what their part needs.
 
 use std::collections::BTreeMap;
 
-use cloudfn_core::{AppSpec, Error, StoreAccess, conventions};
+use cloudfn_core::{AppSpec, Error, StoreAccess, conventions, workflow::Action};
 
 use super::{Invokers, Plan};
 
@@ -27,6 +29,8 @@ pub const EVENTARC_EVENT_RECEIVER: &str = "roles/eventarc.eventReceiver";
 pub enum Member {
     /// The service account of the function of this name.
     Function(String),
+    /// The service account of the workflow of this name ([`Plan::flow`]).
+    Workflow(String),
     /// The app's invoker account ([`Plan::invoker`]).
     Invoker,
     /// Anyone on the internet, signed in or not.
@@ -78,6 +82,10 @@ pub struct Grant {
 ///   invoker for an event function, which Pub/Sub, Cloud Scheduler and
 ///   Eventarc call as it; with Eventarc, also
 ///   [`EVENTARC_EVENT_RECEIVER`] on the project.
+/// - a workflow's account: [`RUN_INVOKER`] on the service of every
+///   function it calls (compensations included), which is how a step
+///   function is reached, and [`PUBSUB_PUBLISHER`] on the topic of every
+///   queue it sends to and topic it publishes to.
 /// - the Pub/Sub service agent: [`PUBSUB_PUBLISHER`] on every dead-letter
 ///   topic and [`PUBSUB_SUBSCRIBER`] on the subscription it moves dead
 ///   letters from; without them Pub/Sub's own dead-lettering silently
@@ -172,7 +180,37 @@ pub fn grants(spec: &AppSpec, plan: &Plan) -> Result<Vec<Grant>, Error> {
                 on_service,
                 format!("`{name}` is called with the app's events"),
             ),
-            Invokers::Private => {}
+            Invokers::Private | Invokers::Workflows => {}
+        }
+    }
+    for workflow in &spec.workflows {
+        let name = workflow.name();
+        let account = || Member::Workflow(name.to_owned());
+        for function in workflow.functions() {
+            let service = plan.service(function).ok_or_else(|| {
+                Error::invalid(format!(
+                    "workflow `{name}` calls `{function}`, which the app does not have"
+                ))
+            })?;
+            grant(
+                account(),
+                RUN_INVOKER,
+                Resource::Service(service.name.clone()),
+                format!("workflow `{name}` calls `{function}`"),
+            );
+        }
+        for step in workflow.all_steps() {
+            let Some(topic) = plan.step_topic(name, step)? else {
+                continue;
+            };
+            let reason = match &step.action {
+                Action::Send { queue } => format!("workflow `{name}` sends to queue `{queue}`"),
+                Action::Publish { topic } => {
+                    format!("workflow `{name}` publishes to topic `{topic}`")
+                }
+                _ => continue,
+            };
+            grant(account(), PUBSUB_PUBLISHER, Resource::Topic(topic), reason);
         }
     }
     for subscription in &plan.messaging.subscriptions {

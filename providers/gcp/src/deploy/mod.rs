@@ -14,6 +14,9 @@
 //!   callers granted `roles/run.invoker`, event functions only the app's
 //!   invoker account, as which Pub/Sub pushes, Cloud Scheduler calls and
 //!   Eventarc delivers;
+//! - one Google Cloud Workflows definition per workflow
+//!   ([`workflow_yaml`]), run as a service account of its own that may
+//!   invoke only its step functions and publish only to its topics;
 //! - `deploy.sh`, the `gcloud` commands that make all of it in order
 //!   ([`deploy_script`]), and the `Dockerfile` of the image.
 //!
@@ -27,6 +30,7 @@ mod plan;
 mod script;
 mod service;
 mod settings;
+mod workflows;
 
 pub use accounts::{account_email, account_id};
 pub use iam::{
@@ -36,12 +40,13 @@ pub use iam::{
 pub use messaging::{Messaging, Subscription, messaging};
 pub use package::{DOCKERFILE, HANDLER, Project, package};
 pub use plan::{
-    Bucket, EventTrigger, IMAGE, Ingress, Invokers, Job, MAX_SERVICE_NAME, PROJECT, Plan, Service,
-    plan,
+    Bucket, EventTrigger, Flow, IMAGE, Ingress, Invokers, Job, MAX_SERVICE_NAME, MAX_WORKFLOW_NAME,
+    MAX_WORKFLOW_VARIABLES, PROJECT, Plan, Service, plan,
 };
 pub use script::deploy_script;
 pub use service::{knative_service, service_file, service_yaml};
 pub use settings::settings;
+pub use workflows::{url_variable, workflow_definition, workflow_file, workflow_yaml};
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -1,11 +1,14 @@
 //! Writing the package: the image's `Dockerfile` and handler, one service
-//! YAML per function, and the `deploy.sh` that deploys them.
+//! YAML per function, one Workflows definition per workflow, and the
+//! `deploy.sh` that deploys them.
 
 use std::path::{Path, PathBuf};
 
 use cloudfn_core::{AppSpec, Error};
 
-use super::{accounts::fnv1a, deploy_script, plan, service_file, service_yaml};
+use super::{
+    accounts::fnv1a, deploy_script, plan, service_file, service_yaml, workflow_file, workflow_yaml,
+};
 
 /// The handler's name in the package and in the image.
 pub const HANDLER: &str = "handler";
@@ -21,7 +24,7 @@ ENTRYPOINT ["/handler"]
 "#;
 
 /// What Cloud Build uploads: the Dockerfile and the handler, not the rest.
-const GCLOUDIGNORE: &str = "services/\ndeploy.sh\n.gcloudignore\n";
+const GCLOUDIGNORE: &str = "services/\nworkflows/\ndeploy.sh\n.gcloudignore\n";
 
 /// The newest glibc the image's base has (Debian 12's).
 const BASE_GLIBC: (u32, u32) = (2, 36);
@@ -40,6 +43,8 @@ pub struct Project {
     pub handler: PathBuf,
     /// `services/<function>.yaml`: one Knative service per function.
     pub services: Vec<PathBuf>,
+    /// `workflows/<workflow>.yaml`: one Workflows definition per workflow.
+    pub workflows: Vec<PathBuf>,
     /// `deploy.sh`: the `gcloud` commands, executable.
     pub script: PathBuf,
     /// The image's tag: the handler's hash.
@@ -48,8 +53,9 @@ pub struct Project {
 
 /// Writes the deployment of `spec`, named behind the app's name, with
 /// `binary` as its handler, into `out`: `Dockerfile`, `handler`,
-/// `services/<function>.yaml` and `deploy.sh`, which builds the image and
-/// makes everything else ([`deploy_script`]).
+/// `services/<function>.yaml`, `workflows/<workflow>.yaml` and
+/// `deploy.sh`, which builds the image and makes everything else
+/// ([`deploy_script`]).
 ///
 /// `binary` must be a Linux x86_64 executable that Debian 12's glibc can
 /// run; anything else is refused with what is wrong, as Cloud Run would
@@ -68,19 +74,18 @@ pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<Project, Err
             service_yaml(spec, &plan, &service.function)?,
         ));
     }
+    let mut workflows = Vec::new();
+    for workflow in &spec.workflows {
+        workflows.push((
+            workflow_file(workflow.name()),
+            workflow_yaml(workflow, &plan)?,
+        ));
+    }
     let script = deploy_script(spec, &plan, &image_tag)?;
 
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
-    // A function dropped since the last package must not leave its YAML.
-    let services_dir = out.join("services");
-    if services_dir.exists() {
-        std::fs::remove_dir_all(&services_dir).map_err(|e| io(&services_dir, e))?;
-    }
-    std::fs::create_dir_all(&services_dir).map_err(|e| io(&services_dir, e))?;
-    let mut service_paths = Vec::new();
-    for (file, yaml) in services {
-        service_paths.push(write(&services_dir.join(file), yaml.as_bytes(), false)?);
-    }
+    let service_paths = write_dir(&out.join("services"), services)?;
+    let workflow_paths = write_dir(&out.join("workflows"), workflows)?;
     let dockerfile = write(&out.join("Dockerfile"), DOCKERFILE.as_bytes(), false)?;
     write(&out.join(".gcloudignore"), GCLOUDIGNORE.as_bytes(), false)?;
     let handler = write(&out.join(HANDLER), &handler, true)?;
@@ -90,9 +95,27 @@ pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<Project, Err
         dockerfile,
         handler,
         services: service_paths,
+        workflows: workflow_paths,
         script,
         image_tag,
     })
+}
+
+/// Writes `files` (name, YAML) into `dir`, emptied first: a function or
+/// workflow dropped since the last package must not leave its YAML. No
+/// files, no folder.
+fn write_dir(dir: &Path, files: Vec<(String, String)>) -> Result<Vec<PathBuf>, Error> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    files
+        .into_iter()
+        .map(|(file, yaml)| write(&dir.join(file), yaml.as_bytes(), false))
+        .collect()
 }
 
 fn write(path: &Path, bytes: &[u8], executable: bool) -> Result<PathBuf, Error> {

@@ -2,14 +2,18 @@
 //! that the services, the IAM bindings and the deploy script all say the
 //! same: one Cloud Run service and service account per function, the
 //! app's invoker account, the Pub/Sub resources of [`super::messaging`],
-//! Cloud Scheduler jobs, Eventarc triggers, buckets and collections.
+//! Cloud Scheduler jobs, Eventarc triggers, buckets, collections, and one
+//! Google Cloud Workflows workflow with an account of its own per workflow.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     time::Duration,
 };
 
-use cloudfn_core::{Access, AppSpec, Error, FunctionSpec, StorageEventKind, Trigger, conventions};
+use cloudfn_core::{
+    Access, AppSpec, Error, FunctionSpec, StorageEventKind, Trigger, conventions,
+    workflow::{Action, Step},
+};
 
 use super::{Messaging, account_id, messaging};
 use crate::events::{OBJECT_DELETED, OBJECT_FINALIZED};
@@ -43,6 +47,13 @@ const ATTEMPT_DEADLINE: (Duration, Duration) = (Duration::from_secs(15), Duratio
 /// Cloud Run's most requests at once per instance (`containerConcurrency`).
 const MAX_CONTAINER_CONCURRENCY: u32 = 1000;
 
+/// The longest workflow id Google Cloud Workflows takes.
+pub const MAX_WORKFLOW_NAME: usize = 64;
+
+/// The most environment variables a workflow may have: one per function
+/// it calls ([`super::url_variable`]).
+pub const MAX_WORKFLOW_VARIABLES: usize = 20;
+
 /// An app's deployment on Google Cloud, from [`plan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -63,6 +74,8 @@ pub struct Plan {
     pub triggers: Vec<EventTrigger>,
     /// The Firestore collection of every store.
     pub collections: Vec<String>,
+    /// One Google Cloud Workflows workflow per workflow of the app.
+    pub workflows: Vec<Flow>,
 }
 
 /// One function's Cloud Run service.
@@ -89,6 +102,23 @@ pub struct Service {
     /// The most instances, so that `max_concurrency` bounds the whole
     /// service, not each instance; `None` leaves it to Cloud Run.
     pub max_scale: Option<u32>,
+}
+
+/// One workflow of the app on Google Cloud Workflows
+/// ([`super::workflow_yaml`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    /// The workflow's neutral name.
+    pub workflow: String,
+    /// The Workflows id: its physical name, lower-cased, with `_` as `-`.
+    pub name: String,
+    /// The id of the service account it runs as, which may invoke the
+    /// services of the functions it calls and publish to the topics it
+    /// sends and publishes to, nothing else.
+    pub account: String,
+    /// The functions it calls, compensations included, each once: their
+    /// URLs are the workflow's environment variables.
+    pub functions: Vec<String>,
 }
 
 /// Cloud Run's ingress setting of a service.
@@ -122,6 +152,8 @@ pub enum Invokers {
     Private,
     /// The app's invoker account: an event function.
     App,
+    /// The accounts of the workflows that call it: a step function.
+    Workflows,
 }
 
 /// A Cloud Scheduler job calling a schedule function.
@@ -189,7 +221,12 @@ pub fn plan(spec: &AppSpec, prefix: &str) -> Result<Plan, Error> {
         services.push(service(prefix, function)?);
     }
     let invoker = account_id(&normalize(&conventions::physical_name(prefix, "invoker")));
-    check_unique(&services, &invoker)?;
+    let workflows = spec
+        .workflows
+        .iter()
+        .map(|workflow| flow(prefix, workflow))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_unique(&services, &invoker, &workflows)?;
 
     let mut jobs = Vec::new();
     let mut triggers = Vec::new();
@@ -243,7 +280,7 @@ pub fn plan(spec: &AppSpec, prefix: &str) -> Result<Plan, Error> {
         .iter()
         .map(|s| conventions::physical_name(prefix, &s.name))
         .collect();
-    Ok(Plan {
+    let plan = Plan {
         prefix: prefix.to_owned(),
         services,
         invoker,
@@ -252,7 +289,14 @@ pub fn plan(spec: &AppSpec, prefix: &str) -> Result<Plan, Error> {
         buckets,
         triggers,
         collections,
-    })
+        workflows,
+    };
+    for workflow in &spec.workflows {
+        for step in workflow.all_steps() {
+            plan.step_topic(workflow.name(), step)?;
+        }
+    }
+    Ok(plan)
 }
 
 impl Plan {
@@ -270,6 +314,71 @@ impl Plan {
             .find(|s| s.queue == queue)
             .map(|s| s.topic.as_str())
     }
+
+    /// The deployment of workflow `workflow`.
+    pub fn flow(&self, workflow: &str) -> Option<&Flow> {
+        self.workflows.iter().find(|f| f.workflow == workflow)
+    }
+
+    /// The Pub/Sub topic a step of workflow `workflow` sends or publishes
+    /// to, `None` for a step that does neither; an error if the app makes
+    /// no such topic, since Pub/Sub refuses to publish to a topic that
+    /// does not exist.
+    pub fn step_topic(&self, workflow: &str, step: &Step) -> Result<Option<String>, Error> {
+        let missing = |what: &str| {
+            Error::invalid(format!(
+                "workflow `{workflow}`: step `{}` sends to {what}, which no function of the app consumes, sends or publishes to, so the deployment makes no topic for it",
+                step.name
+            ))
+        };
+        match &step.action {
+            Action::Send { queue } => self
+                .queue_topic(queue)
+                .map(|topic| Some(topic.to_owned()))
+                .ok_or_else(|| missing(&format!("queue `{queue}`"))),
+            Action::Publish { topic } => {
+                let id = conventions::physical_name(&self.prefix, topic);
+                if self.messaging.topics.contains(&id) {
+                    Ok(Some(id))
+                } else {
+                    Err(missing(&format!("topic `{topic}`")))
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+fn flow(prefix: &str, workflow: &cloudfn_core::workflow::Workflow) -> Result<Flow, Error> {
+    let name = normalize(&conventions::physical_name(prefix, workflow.name()));
+    if name.len() > MAX_WORKFLOW_NAME || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(Error::invalid(format!(
+            "workflow `{}`: its Google Cloud Workflows id would be `{name}`, and an id is at most {MAX_WORKFLOW_NAME} letters, digits, `-` and `_`, starting with a letter",
+            workflow.name()
+        )));
+    }
+    let functions: Vec<String> = workflow
+        .functions()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    if functions.len() > MAX_WORKFLOW_VARIABLES {
+        return Err(Error::invalid(format!(
+            "workflow `{}` calls {} functions, and a workflow on Google Cloud has at most {MAX_WORKFLOW_VARIABLES} environment variables, one per function's URL: split it",
+            workflow.name(),
+            functions.len()
+        )));
+    }
+    let account_name = format!("workflow-{}", workflow.name());
+    Ok(Flow {
+        workflow: workflow.name().to_owned(),
+        account: account_id(&normalize(&conventions::physical_name(
+            prefix,
+            &account_name,
+        ))),
+        name,
+        functions,
+    })
 }
 
 fn service(prefix: &str, function: &FunctionSpec) -> Result<Service, Error> {
@@ -290,6 +399,7 @@ fn service(prefix: &str, function: &FunctionSpec) -> Result<Service, Error> {
         (_, Access::Jwt { .. }) => return Err(jwt_unsupported(&function.name)),
         (Trigger::Http { .. }, Access::Public) => (Ingress::All, Invokers::Public),
         (Trigger::Http { .. }, Access::Private) => (Ingress::All, Invokers::Private),
+        (Trigger::Step, _) => (Ingress::Internal, Invokers::Workflows),
         _ => (Ingress::Internal, Invokers::App),
     };
     // `max_concurrency` bounds the function, not each instance: the
@@ -355,11 +465,28 @@ pub(crate) fn normalize(name: &str) -> String {
 }
 
 /// Two functions whose names differ only in case or `_`/`-` would share a
-/// service; a function named like the invoker would share its account.
-fn check_unique(services: &[Service], invoker: &str) -> Result<(), Error> {
+/// service; a function named like the invoker or a workflow's account
+/// would share its account.
+fn check_unique(services: &[Service], invoker: &str, workflows: &[Flow]) -> Result<(), Error> {
     let mut names: BTreeMap<&str, &str> = BTreeMap::new();
     let mut accounts: BTreeMap<&str, String> = BTreeMap::new();
     accounts.insert(invoker, "the app's invoker".to_owned());
+    let mut ids: BTreeMap<&str, &str> = BTreeMap::new();
+    for flow in workflows {
+        if let Some(other) = ids.insert(&flow.name, &flow.workflow) {
+            return Err(Error::invalid(format!(
+                "workflows `{other}` and `{}` would both be Google Cloud workflow `{}`: rename one",
+                flow.workflow, flow.name
+            )));
+        }
+        if let Some(other) = accounts.insert(&flow.account, format!("workflow `{}`", flow.workflow))
+        {
+            return Err(Error::invalid(format!(
+                "workflow `{}` would have service account `{}`, which is {other}'s: rename the workflow",
+                flow.workflow, flow.account
+            )));
+        }
+    }
     for service in services {
         let function = service.function.as_str();
         if let Some(other) = names.insert(&service.name, function) {

@@ -3,7 +3,10 @@
 
 use cloudfn_core::{AppSpec, Error, Trigger};
 
-use super::{Grant, Invokers, Member, Plan, Resource, Subscription, grants, service::service_file};
+use super::{
+    Grant, Invokers, Member, Plan, Resource, Subscription, grants, service::service_file,
+    url_variable, workflow_file,
+};
 use crate::client::EXPIRES;
 
 /// What the script defines before it makes anything: its settings, and one
@@ -130,6 +133,22 @@ job() {
     --attempt-deadline="$4" --max-retry-attempts=0 --project="$PROJECT"
 }
 
+# workflow NAME FILE ACCOUNT [VARIABLE=SERVICE]...: workflows/FILE deployed
+# as NAME in REGION, run as ACCOUNT, each VARIABLE set to SERVICE's URL (what
+# the definition reads with sys.get_env).
+workflow() {
+  local name="$1" file="$2" account="$3" pair urls=() env=(--clear-env-vars)
+  shift 3
+  for pair in "$@"; do
+    urls+=("${pair%%=*}=$(service_url "${pair#*=}")")
+  done
+  if ((${#urls[@]})); then
+    env=("--set-env-vars=$(IFS=,; echo "${urls[*]}")")
+  fi
+  retry gcloud workflows deploy "$name" --source="$here/workflows/$file" --location="$REGION" \
+    --service-account="$account@${PROJECT}.iam.gserviceaccount.com" "${env[@]}" --project="$PROJECT"
+}
+
 # bucket NAME: private, uniform access, in REGION, unless it exists.
 bucket() {
   if ((${#1} > 63)); then
@@ -165,8 +184,11 @@ trigger() {
 /// service accounts, the topics and the functions' grants ([`grants`]);
 /// Firestore and its TTL policy on the stores' collections; the services;
 /// who may invoke them; then what needs their URLs: the subscriptions, the
-/// Cloud Scheduler jobs, and the buckets' Eventarc triggers. It ends by
-/// printing the HTTP functions' URLs.
+/// Cloud Scheduler jobs, the buckets' Eventarc triggers, and the
+/// workflows, each from `workflows/` beside it, run as its own account,
+/// with its step functions' URLs as environment variables
+/// ([`url_variable`]). It ends by printing the HTTP functions' URLs and
+/// how to run each workflow.
 pub fn deploy_script(spec: &AppSpec, plan: &Plan, tag: &str) -> Result<String, Error> {
     let grants = grants(spec, plan)?;
     let mut script = Script::default();
@@ -211,6 +233,9 @@ pub fn deploy_script(spec: &AppSpec, plan: &Plan, tag: &str) -> Result<String, E
     }
     if !plan.collections.is_empty() {
         apis.push("firestore.googleapis.com");
+    }
+    if !plan.workflows.is_empty() {
+        apis.push("workflows.googleapis.com");
     }
     script.line(&format!(
         "gcloud services enable {} --project=\"$PROJECT\"",
@@ -267,6 +292,16 @@ fi
         word(&plan.invoker),
         quoted(&format!("cloudfn {}: calls the event functions", spec.name))
     ));
+    for flow in &plan.workflows {
+        script.line(&format!(
+            "account {} {}",
+            word(&flow.account),
+            quoted(&format!(
+                "cloudfn {}: workflow {}",
+                spec.name, flow.workflow
+            ))
+        ));
+    }
 
     if !plan.messaging.topics.is_empty() {
         script.section("topics");
@@ -280,7 +315,7 @@ fi
         .filter(|g| matches!(g.resource, Resource::Project | Resource::Topic(_)))
         .collect();
     if !before_services.is_empty() {
-        script.section("what the functions and Google's agents may reach");
+        script.section("what the functions, workflows and Google's agents may reach");
         for grant in before_services {
             script.grant(plan, grant);
         }
@@ -381,6 +416,35 @@ fi
         }
     }
 
+    if !plan.workflows.is_empty() {
+        script.section("workflows");
+        for flow in &plan.workflows {
+            let mut line = format!(
+                "workflow {} {} {}",
+                word(&flow.name),
+                word(&workflow_file(&flow.workflow)),
+                word(&flow.account)
+            );
+            for function in &flow.functions {
+                let service = plan.service(function).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "workflow `{}` calls `{function}`, which the app does not have",
+                        flow.workflow
+                    ))
+                })?;
+                line.push_str(&format!(
+                    " \\\n  {}",
+                    word(&format!("{}={}", url_variable(function), service.name))
+                ));
+            }
+            script.comment(&format!(
+                "`{}`, calling its step functions at their URLs",
+                flow.workflow
+            ));
+            script.line(&line);
+        }
+    }
+
     script.section("done");
     for (function, service) in spec.functions.iter().zip(&plan.services) {
         let Trigger::Http { method, route } = &function.trigger else {
@@ -395,6 +459,16 @@ fi
             quoted(&format!("{}: {} ", function.name, method.as_str())),
             word(&service.name),
             quoted(&format!("{route} ({who})"))
+        ));
+    }
+    for flow in &plan.workflows {
+        script.line(&format!(
+            "echo {}\"$REGION\"{}",
+            quoted(&format!(
+                "workflow {}: gcloud workflows run {} --location=",
+                flow.workflow, flow.name
+            )),
+            quoted(" --data=INPUT_JSON")
         ));
     }
     Ok(script.0)
@@ -461,6 +535,13 @@ impl Script {
                     .service(function)
                     .map(|s| s.account.as_str())
                     .unwrap_or(function);
+                format!("\"$(member {})\"", word(account))
+            }
+            Member::Workflow(workflow) => {
+                let account = plan
+                    .flow(workflow)
+                    .map(|f| f.account.as_str())
+                    .unwrap_or(workflow);
                 format!("\"$(member {})\"", word(account))
             }
             Member::Invoker => format!("\"$(member {})\"", word(&plan.invoker)),
