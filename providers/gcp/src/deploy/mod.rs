@@ -51,8 +51,9 @@ pub use workflows::{url_variable, workflow_definition, workflow_file, workflow_y
 #[cfg(test)]
 pub(crate) mod tests {
     use cloudfn_core::{
-        App, Context, Error, Function, HttpRequest, HttpResponse, Message, Method, RetryPolicy,
-        ScheduledTick, StorageEvent, StorageEventKind,
+        App, AppSpec, Context, Error, Function, HttpRequest, HttpResponse, Message, Method,
+        RetryPolicy, ScheduledTick, StorageEvent, StorageEventKind,
+        workflow::{Workflow, fixture::FUNCTIONS},
     };
 
     async fn page(_: HttpRequest, _: Context) -> Result<HttpResponse, Error> {
@@ -66,6 +67,9 @@ pub(crate) mod tests {
     }
     async fn changed(_: StorageEvent, _: Context) -> Result<(), Error> {
         Ok(())
+    }
+    async fn step(msg: Message<serde_json::Value>, _: Context) -> Result<serde_json::Value, Error> {
+        Ok(msg.body)
     }
 
     /// An app with every trigger, what the deployment tests render.
@@ -88,5 +92,22 @@ pub(crate) mod tests {
                 [StorageEventKind::Created],
                 changed,
             ))
+    }
+
+    /// An app with `flow`: the functions of
+    /// [`cloudfn_core::workflow::fixture`] as step functions, and
+    /// functions that consume its queue and topics, so that the deployment
+    /// makes them.
+    pub(crate) fn shop(flow: Workflow) -> AppSpec {
+        FUNCTIONS
+            .iter()
+            .fold(App::new("shop"), |app, name| {
+                app.function(Function::step(*name, step))
+            })
+            .function(Function::queue("restock", "backorders", consume))
+            .function(Function::topic("dispatch", "rush-orders", consume))
+            .function(Function::topic("ledger", "order-paid", consume))
+            .workflow(flow)
+            .spec()
     }
 }

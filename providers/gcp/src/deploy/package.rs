@@ -194,7 +194,7 @@ fn glibc_needed(bytes: &[u8]) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::tests::every_trigger;
+    use crate::deploy::tests::{every_trigger, shop};
 
     /// The start of an x86_64 ELF executable, and `extra`.
     fn elf(extra: &[u8]) -> Vec<u8> {
@@ -260,6 +260,33 @@ mod tests {
         // Packaging again gives the same files: the tag is the handler's.
         let again = package(&spec, &binary, &out).unwrap();
         assert_eq!(again.image_tag, project.image_tag);
+    }
+
+    #[test]
+    fn each_workflow_is_a_definition_beside_the_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("shop");
+        std::fs::write(&binary, elf(b"")).unwrap();
+        let out = dir.path().join("gcp");
+        std::fs::create_dir_all(out.join("workflows")).unwrap();
+        std::fs::write(out.join("workflows/gone.yaml"), "stale").unwrap();
+        let spec = shop(cloudfn_core::workflow::fixture::every_kind_of_step());
+        let project = package(&spec, &binary, &out).unwrap();
+        assert_eq!(project.workflows, [out.join("workflows/order.yaml")]);
+        assert!(!out.join("workflows/gone.yaml").exists());
+        let definition: serde_json::Value =
+            serde_norway::from_str(&std::fs::read_to_string(&project.workflows[0]).unwrap())
+                .unwrap();
+        assert_eq!(definition["main"]["params"][0], "input");
+        let ignored = std::fs::read_to_string(out.join(".gcloudignore")).unwrap();
+        assert!(
+            ignored.contains("workflows/"),
+            "Cloud Build uploads no workflow"
+        );
+
+        let without = package(&every_trigger().spec(), &binary, &out).unwrap();
+        assert!(without.workflows.is_empty());
+        assert!(!out.join("workflows").exists(), "none left from before");
     }
 
     #[test]

@@ -291,6 +291,8 @@ pub fn plan(spec: &AppSpec, prefix: &str) -> Result<Plan, Error> {
         collections,
         workflows,
     };
+    // Refused here, not when a workflow is rendered: a send to a queue the
+    // deployment makes no topic for could only fail at run time.
     for workflow in &spec.workflows {
         for step in workflow.all_steps() {
             plan.step_topic(workflow.name(), step)?;
@@ -349,11 +351,15 @@ impl Plan {
     }
 }
 
+/// The deployment of `workflow`, named behind `prefix` as services are.
 fn flow(prefix: &str, workflow: &cloudfn_core::workflow::Workflow) -> Result<Flow, Error> {
     let name = normalize(&conventions::physical_name(prefix, workflow.name()));
-    if name.len() > MAX_WORKFLOW_NAME || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+    if name.len() > MAX_WORKFLOW_NAME
+        || !name.starts_with(|c: char| c.is_ascii_lowercase())
+        || name.ends_with(['-', '_'])
+    {
         return Err(Error::invalid(format!(
-            "workflow `{}`: its Google Cloud Workflows id would be `{name}`, and an id is at most {MAX_WORKFLOW_NAME} letters, digits, `-` and `_`, starting with a letter",
+            "workflow `{}`: its Google Cloud Workflows id would be `{name}`, and an id is at most {MAX_WORKFLOW_NAME} letters, digits, `-` and `_`, starting with a letter and ending with a letter or digit",
             workflow.name()
         )));
     }
@@ -369,6 +375,7 @@ fn flow(prefix: &str, workflow: &cloudfn_core::workflow::Workflow) -> Result<Flo
             functions.len()
         )));
     }
+    // Not the workflow's own name, which a function may have too.
     let account_name = format!("workflow-{}", workflow.name());
     Ok(Flow {
         workflow: workflow.name().to_owned(),

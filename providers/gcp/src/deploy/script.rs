@@ -201,7 +201,7 @@ pub fn deploy_script(spec: &AppSpec, plan: &Plan, tag: &str) -> Result<String, E
     script.line("#   PROJECT=my-project REGION=us-central1 ./deploy.sh");
     script.line("#");
     script.comment(
-        "Whoever runs it makes everything below and acts as the accounts it makes (the services run as their own, subscriptions, jobs and triggers call as the invoker): roles/owner, or each product's admin role and roles/iam.serviceAccountUser.",
+        "Whoever runs it makes everything below and acts as the accounts it makes (the services and workflows run as their own, subscriptions, jobs and triggers call as the invoker): roles/owner, or each product's admin role and roles/iam.serviceAccountUser.",
     );
     script.push(
         &PRELUDE

@@ -1,31 +1,5 @@
-//! A workflow as a Google Cloud Workflows definition (YAML).
-//!
-//! The neutral steps run in `main`, on one variable, `value`: the input of
-//! the step about to run, which each step replaces with its output.
-//!
-//! - `call` posts a [`StepCall`](cloudfn_core::workflow::StepCall) to the
-//!   function's Cloud Run service with the workflow's OIDC token; the URL
-//!   is the environment variable [`url_variable`] names, which the deploy
-//!   script sets from the deployed service, and the execution is
-//!   `GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID`. The function answers its output,
-//!   or its error's status with `{"error": {"kind", "message"}}`.
-//! - `send` and `publish` go through the Pub/Sub connector to the topic the
-//!   plan names ([`Plan::step_topic`]), with `cloudfn-message-id` =
-//!   `execution/step`, so that a consumer's idempotency sees one message
-//!   however often the step runs.
-//! - Every failure is read as a cloudfn error kind (`cloudfn_error`): the
-//!   kind a function answered, else the one its HTTP status stands for
-//!   ([`Error::from_service_status`]), else from Workflows' own tags. A
-//!   step's retries take only retryable kinds (`cloudfn_retryable`); its
-//!   catches match kinds and run with the input plus `error: {kind,
-//!   message}`.
-//! - `wait` sleeps; `choice` is a `switch` on fields read safely
-//!   (`cloudfn_field`); `parallel` runs each branch as a subworkflow of its
-//!   own, so that a `succeed` ends only its branch, and collects their
-//!   outputs in branch order.
-//! - A failure nothing catches runs the compensations of the done top-level
-//!   steps, latest first, each with the failed step's input, then fails
-//!   the execution with `{kind, message}`.
+//! A workflow as a Google Cloud Workflows definition: see
+//! [`workflow_definition`].
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -41,6 +15,20 @@ use serde_norway::{Mapping, Value};
 
 use super::Plan;
 
+/// A YAML value with its keys in the order written, so that the
+/// definition reads as Google's examples do:
+/// `y!({"call": "sys.sleep", "args": {"seconds": (n)}})`. A key or value
+/// that is neither a literal nor a map or list goes in parentheses.
+macro_rules! y {
+    ({ $($key:tt : $value:tt),* $(,)? }) => {
+        Value::Mapping(Mapping::from_iter([$((y!($key), y!($value))),*]))
+    };
+    ([ $($value:tt),* $(,)? ]) => { Value::Sequence(vec![$(y!($value)),*]) };
+    (null) => { Value::Null };
+    (($value:expr)) => { Value::from($value) };
+    ($value:expr) => { Value::from($value) };
+}
+
 /// The longest HTTP request Workflows waits for.
 const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(1800);
 
@@ -53,36 +41,11 @@ const MAX_PARALLEL_DEPTH: usize = 2;
 /// The longest expression Workflows takes.
 const MAX_EXPRESSION: usize = 400;
 
-/// The names this module gives whatever the workflow: the subworkflows and
-/// the steps of `main` and of the helpers. A neutral step named like one
-/// of them gets a suffix, in case Workflows wants step names unique
-/// across a definition.
-const FIXED_NAMES: [&str; 24] = [
-    "main",
-    "cloudfn_retryable",
-    "cloudfn_error",
-    "cloudfn_field",
-    "init",
-    "run",
-    "finish",
-    "failure",
-    "failed",
-    "read",
-    "decide",
-    "own",
-    "answered_kind",
-    "answered_message",
-    "status",
-    "described",
-    "tagged",
-    "plain",
-    "classify",
-    "otherwise",
-    "walk",
-    "enter",
-    "down",
-    "found",
-];
+/// The names of `main`'s own steps. They, and the helpers' names, are
+/// taken before any neutral step's: a neutral step named like one of them
+/// gets a suffix, in case Workflows wants step names unique across a
+/// definition.
+const MAIN_STEPS: [&str; 6] = ["main", "init", "run", "finish", "failure", "failed"];
 
 /// The execution's id, the same as the one the function sees.
 const EXECUTION: &str = r#"sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID")"#;
@@ -110,62 +73,73 @@ pub fn workflow_yaml(workflow: &Workflow, plan: &Plan) -> Result<String, Error> 
     })
 }
 
-/// The Workflows definition of `workflow` (see `deploy/workflows.rs`), its
-/// subworkflows `main` first. Errors name what Workflows cannot take: a
-/// parallel step with more than 10 branches or nested more than two
-/// deep, a choice comparing a field with an object or array, a condition
-/// longer than Workflows' 400-character expressions, a queue or topic the
-/// app makes no topic for.
+/// The Google Cloud Workflows definition of `workflow`, its subworkflows
+/// `main` first.
+///
+/// The neutral steps run in `main` on one variable, `value`: the input of
+/// the step about to run, which each step replaces with its output.
+///
+/// - `call` posts a [`StepCall`](cloudfn_core::workflow::StepCall) to the
+///   function's Cloud Run service with the workflow's OIDC token; the URL
+///   is the environment variable [`url_variable`] names, which the deploy
+///   script sets from the deployed service, and the execution is
+///   `GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID`. The function answers its output,
+///   or its error's status with `{"error": {"kind", "message"}}`.
+/// - `send` and `publish` go through the Pub/Sub connector to the topic the
+///   plan names ([`Plan::step_topic`]), with `cloudfn-message-id` =
+///   `execution/step`, so that a consumer's idempotency sees one message
+///   however often the step runs.
+/// - Every failure is read as a cloudfn error kind (`cloudfn_error`): the
+///   kind a function answered, else the one its HTTP status stands for,
+///   else from Workflows' own tags. A step's retries take only retryable
+///   kinds (`cloudfn_retryable`), with the policy's doubling delays but no
+///   jitter; its catches match kinds and run with the input plus `error:
+///   {kind, message}`.
+/// - `wait` sleeps; `choice` is a `switch` on fields read safely
+///   (`cloudfn_field`); `parallel` runs each branch as a subworkflow of its
+///   own, so that a `succeed` ends only its branch, and collects their
+///   outputs in branch order.
+/// - A failure nothing catches runs the compensations of the done top-level
+///   steps, latest first, each with the failed step's input, then fails
+///   the execution with `{kind, message}`.
+///
+/// Errors name what Workflows cannot take: a parallel step with more than
+/// 10 branches or nested more than two deep, a choice comparing a field
+/// with an object or array, a condition longer than Workflows'
+/// 400-character expressions, a queue or topic the app makes no topic for.
 pub fn workflow_definition(workflow: &Workflow, plan: &Plan) -> Result<Value, Error> {
-    let mut render = Render::new(workflow, plan);
+    let helpers = helpers()?;
+    let mut render = Render::new(workflow, plan, &helpers);
     let steps = render.sequence(workflow.steps(), 0)?;
-    let done = |step: &Step| step.compensation.as_ref().map(|_| render.flag(step));
-    let mut init = vec![assign("value", "${input}")];
-    init.extend(
-        workflow
-            .steps()
-            .iter()
-            .filter_map(done)
-            .map(|flag| assign(&flag, false)),
-    );
-    let mut undo = vec![named(
-        "failure",
-        map([
-            ("call", "cloudfn_error".into()),
-            ("args", map([("e", "${e}".into())])),
-            ("result", "failure".into()),
-        ]),
-    )];
+    let mut init = vec![y!({"value": "${input}"})];
+    for step in workflow.steps() {
+        if step.compensation.is_some() {
+            init.push(y!({(render.flag(step)): false}));
+        }
+    }
+    let mut undo = vec![y!({"failure": {
+        "call": "cloudfn_error", "args": {"e": "${e}"}, "result": "failure"
+    }})];
     for step in workflow.steps().iter().rev() {
         undo.extend(render.compensation(step)?);
     }
-    undo.push(named("failed", map([("raise", "${failure}".into())])));
-    let main = map([
-        ("params", Value::Sequence(vec!["input".into()])),
-        (
-            "steps",
-            Value::Sequence(vec![
-                named("init", map([("assign", Value::Sequence(init))])),
-                named(
-                    "run",
-                    map([
-                        ("try", map([("steps", Value::Sequence(steps))])),
-                        (
-                            "except",
-                            map([("as", "e".into()), ("steps", Value::Sequence(undo))]),
-                        ),
-                    ]),
-                ),
-                named("finish", map([("return", "${value}".into())])),
-            ]),
-        ),
-    ]);
+    undo.push(y!({"failed": {"raise": "${failure}"}}));
     let mut document = Mapping::new();
-    document.insert("main".into(), main);
+    document.insert(
+        "main".into(),
+        y!({
+            "params": ["input"],
+            "steps": [
+                {"init": {"assign": (init)}},
+                {"run": {"try": {"steps": (steps)}, "except": {"as": "e", "steps": (undo)}}},
+                {"finish": {"return": "${value}"}}
+            ]
+        }),
+    );
     for (name, subworkflow) in std::mem::take(&mut render.subworkflows) {
         document.insert(name.into(), subworkflow);
     }
-    for (name, helper) in helpers()? {
+    for (name, helper) in helpers {
         if name != "cloudfn_retryable" || render.retries {
             document.insert(name, helper);
         }
@@ -188,12 +162,17 @@ struct Render<'a> {
 }
 
 impl<'a> Render<'a> {
-    fn new(workflow: &'a Workflow, plan: &'a Plan) -> Self {
+    fn new(workflow: &'a Workflow, plan: &'a Plan, helpers: &Mapping) -> Self {
+        let mut taken: BTreeSet<String> = MAIN_STEPS.map(String::from).into();
+        taken.extend(helpers.keys().filter_map(Value::as_str).map(str::to_owned));
+        for helper in helpers.values() {
+            step_names(helper, &mut taken);
+        }
         let mut render = Self {
             workflow,
             plan,
             steps: BTreeMap::new(),
-            taken: FIXED_NAMES.map(String::from).into(),
+            taken,
             subworkflows: Vec::new(),
             retries: false,
         };
@@ -226,6 +205,14 @@ impl<'a> Render<'a> {
         format!("done_{}", self.name(step))
     }
 
+    fn invalid(&self, step: &Step, why: String) -> Error {
+        Error::invalid(format!(
+            "workflow `{}`: step `{}`: {why}",
+            self.workflow.name(),
+            step.name
+        ))
+    }
+
     fn sequence(&mut self, steps: &[Step], depth: usize) -> Result<Vec<Value>, Error> {
         let mut out = Vec::new();
         for step in steps {
@@ -234,35 +221,30 @@ impl<'a> Render<'a> {
         Ok(out)
     }
 
-    /// `step` as Workflows steps, the one named after it doing its work.
+    /// `step` as Workflows steps, the one named after it doing its work, or
+    /// guarding it when the step retries or catches.
     fn step(&mut self, step: &Step, depth: usize) -> Result<Vec<Value>, Error> {
         let name = self.name(step);
         let guarded = step.retry.is_some() || !step.catch.is_empty();
-        // Guarded work runs in a `try` named after the step.
         let label = if guarded {
             self.fresh(&format!("{name}_work"))
         } else {
             name.clone()
         };
-        let mut before = Vec::new();
-        let mut work = match &step.action {
+        let mut out = Vec::new();
+        let done = step.compensation.is_some().then(|| self.flag(step));
+        let work = match &step.action {
             Action::Call { function } => {
                 let counted = step.retry.is_some();
                 if counted {
-                    before.push(named(
-                        &self.fresh(&format!("{name}_attempts")),
-                        map([("assign", Value::Sequence(vec![assign("attempt", 0)]))]),
-                    ));
+                    let attempts = self.fresh(&format!("{name}_attempts"));
+                    out.push(y!({(attempts): {"assign": [{"attempt": 0}]}}));
                 }
                 let mut work = self.call(function, &step.name, &label, counted)?;
-                let mut output = vec![assign("value", "${response.body}")];
-                if step.compensation.is_some() {
-                    output.push(assign(&self.flag(step), true));
-                }
-                work.push(named(
-                    &self.fresh(&format!("{name}_output")),
-                    map([("assign", Value::Sequence(output))]),
-                ));
+                let mut output = vec![y!({"value": "${response.body}"})];
+                output.extend(done.map(|flag| y!({(flag): true})));
+                let named = self.fresh(&format!("{name}_output"));
+                work.push(y!({(named): {"assign": (output)}}));
                 work
             }
             Action::Send { .. } | Action::Publish { .. } => {
@@ -270,54 +252,39 @@ impl<'a> Render<'a> {
                     .plan
                     .step_topic(self.workflow.name(), step)?
                     .unwrap_or_default();
-                let mut work = vec![named(&label, publish(&topic, &step.name))];
-                if step.compensation.is_some() {
-                    work.push(named(
-                        &self.fresh(&format!("{name}_done")),
-                        map([(
-                            "assign",
-                            Value::Sequence(vec![assign(&self.flag(step), true)]),
-                        )]),
-                    ));
+                let mut work = vec![y!({(label): (publish(&topic, &step.name))})];
+                if let Some(flag) = done {
+                    let named = self.fresh(&format!("{name}_done"));
+                    work.push(y!({(named): {"assign": [{(flag): true}]}}));
                 }
                 work
             }
-            Action::Wait { duration } => vec![named(
-                &label,
-                map([
-                    ("call", "sys.sleep".into()),
-                    ("args", map([("seconds", seconds(*duration))])),
-                ]),
-            )],
+            Action::Wait { duration } => vec![y!({(label): {
+                "call": "sys.sleep", "args": {"seconds": (seconds(*duration))}
+            }})],
             Action::Choice(choice) => self.choice(step, choice, &label, depth)?,
             Action::Parallel { branches } => self.parallel(step, branches, &label, depth)?,
-            Action::Succeed => vec![named(&label, map([("return", "${value}".into())]))],
-            Action::Fail { error, cause } => vec![named(
-                &label,
-                map([(
-                    "raise",
-                    map([
-                        ("kind", ErrorKind::Invalid.as_str().into()),
-                        ("message", literal(&format!("{error}: {cause}"))),
-                    ]),
-                )]),
-            )],
+            Action::Succeed => vec![y!({(label): {"return": "${value}"}})],
+            Action::Fail { error, cause } => vec![y!({(label): {"raise": {
+                "kind": (ErrorKind::Invalid.as_str()),
+                "message": (literal(&format!("{error}: {cause}")))
+            }}})],
         };
         if !guarded {
-            before.append(&mut work);
-            return Ok(before);
+            out.extend(work);
+            return Ok(out);
         }
-        let mut guard = map([("try", map([("steps", Value::Sequence(work))]))]);
+        let mut guard = Mapping::new();
+        guard.insert("try".into(), y!({"steps": (work)}));
         if let Some(policy) = &step.retry {
             self.retries = true;
-            insert(&mut guard, "retry", retry(policy));
+            guard.insert("retry".into(), retry(policy));
         }
         if !step.catch.is_empty() {
-            let except = self.except(step, depth)?;
-            insert(&mut guard, "except", except);
+            guard.insert("except".into(), self.except(step, depth)?);
         }
-        before.push(named(&name, guard));
-        Ok(before)
+        out.push(y!({(name): (guard)}));
+        Ok(out)
     }
 
     /// An HTTP POST of a [`StepCall`](cloudfn_core::workflow::StepCall) to
@@ -336,50 +303,34 @@ impl<'a> Render<'a> {
                 self.workflow.name()
             ))
         })?;
-        let timeout = service.timeout.min(MAX_HTTP_TIMEOUT).as_secs();
         let mut out = Vec::new();
-        let attempt: Value = if counted {
-            out.push(named(
-                &self.fresh(&format!("{label}_count")),
-                map([(
-                    "assign",
-                    Value::Sequence(vec![assign("attempt", "${attempt + 1}")]),
-                )]),
-            ));
-            "${attempt}".into()
+        let attempt = if counted {
+            let count = self.fresh(&format!("{label}_count"));
+            out.push(y!({(count): {"assign": [{"attempt": "${attempt + 1}"}]}}));
+            y!("${attempt}")
         } else {
-            1.into()
+            y!(1)
         };
-        let body = map([
-            ("workflow", literal(self.workflow.name())),
-            ("execution", format!("${{{EXECUTION}}}").into()),
-            ("step", literal(step)),
-            ("attempt", attempt),
-            ("input", "${value}".into()),
-        ]);
-        out.push(named(
-            label,
-            map([
-                ("call", "http.post".into()),
-                (
-                    "args",
-                    map([
-                        (
-                            "url",
-                            format!(
-                                "${{sys.get_env({})}}",
-                                string_literal(&url_variable(function))
-                            )
-                            .into(),
-                        ),
-                        ("auth", map([("type", "OIDC".into())])),
-                        ("timeout", timeout.into()),
-                        ("body", body),
-                    ]),
-                ),
-                ("result", "response".into()),
-            ]),
-        ));
+        let url = format!(
+            "${{sys.get_env({})}}",
+            string_literal(&url_variable(function))
+        );
+        out.push(y!({(label): {
+            "call": "http.post",
+            "args": {
+                "url": (url),
+                "auth": {"type": "OIDC"},
+                "timeout": (service.timeout.min(MAX_HTTP_TIMEOUT).as_secs()),
+                "body": {
+                    "workflow": (literal(self.workflow.name())),
+                    "execution": (format!("${{{EXECUTION}}}")),
+                    "step": (literal(step)),
+                    "attempt": (attempt),
+                    "input": "${value}"
+                }
+            },
+            "result": "response"
+        }}));
         Ok(out)
     }
 
@@ -390,52 +341,22 @@ impl<'a> Render<'a> {
         let name = self.name(step);
         let mut cases = Vec::new();
         for Catch { errors, steps } in &step.catch {
-            let mut handled = vec![named(
-                &self.fresh(&format!("{name}_caught")),
-                map([(
-                    "switch",
-                    Value::Sequence(vec![map([
-                        ("condition", r#"${get_type(value) == "map"}"#.into()),
-                        (
-                            "steps",
-                            Value::Sequence(vec![named(
-                                &self.fresh(&format!("{name}_error")),
-                                map([(
-                                    "assign",
-                                    Value::Sequence(vec![assign("value[\"error\"]", "${error}")]),
-                                )]),
-                            )]),
-                        ),
-                    ])]),
-                )]),
-            )];
+            let caught = self.fresh(&format!("{name}_caught"));
+            let error = self.fresh(&format!("{name}_error"));
+            let mut handled = vec![y!({(caught): {"switch": [{
+                "condition": "${get_type(value) == \"map\"}",
+                "steps": [{(error): {"assign": [{"value[\"error\"]": "${error}"}]}}]
+            }]}})];
             handled.extend(self.sequence(steps, depth)?);
-            cases.push(map([
-                ("condition", matches(errors)),
-                ("steps", Value::Sequence(handled)),
-            ]));
+            cases.push(y!({"condition": (matches(errors)), "steps": (handled)}));
         }
-        cases.push(map([("condition", true.into()), ("raise", "${e}".into())]));
-        Ok(map([
-            ("as", "e".into()),
-            (
-                "steps",
-                Value::Sequence(vec![
-                    named(
-                        &self.fresh(&format!("{name}_failure")),
-                        map([
-                            ("call", "cloudfn_error".into()),
-                            ("args", map([("e", "${e}".into())])),
-                            ("result", "error".into()),
-                        ]),
-                    ),
-                    named(
-                        &self.fresh(&format!("{name}_catch")),
-                        map([("switch", Value::Sequence(cases))]),
-                    ),
-                ]),
-            ),
-        ]))
+        cases.push(y!({"condition": true, "raise": "${e}"}));
+        let failure = self.fresh(&format!("{name}_failure"));
+        let catch = self.fresh(&format!("{name}_catch"));
+        Ok(y!({"as": "e", "steps": [
+            {(failure): {"call": "cloudfn_error", "args": {"e": "${e}"}, "result": "error"}},
+            {(catch): {"switch": (cases)}}
+        ]}))
     }
 
     /// A `switch` on the fields the conditions read, each read first into
@@ -459,21 +380,13 @@ impl<'a> Render<'a> {
         }
         let mut out = Vec::new();
         for (i, path) in fields.iter().enumerate() {
-            let segments: Vec<Value> = path.split('.').map(Value::from).collect();
-            out.push(named(
-                &self.fresh(&format!("{name}_field_{}", i + 1)),
-                map([
-                    ("call", "cloudfn_field".into()),
-                    (
-                        "args",
-                        map([
-                            ("node", "${value}".into()),
-                            ("path", Value::Sequence(segments)),
-                        ]),
-                    ),
-                    ("result", format!("field_{}", i + 1).into()),
-                ]),
-            ));
+            let read = self.fresh(&format!("{name}_field_{}", i + 1));
+            let segments: Vec<&str> = path.split('.').collect();
+            out.push(y!({(read): {
+                "call": "cloudfn_field",
+                "args": {"node": "${value}", "path": (segments)},
+                "result": (format!("field_{}", i + 1))
+            }}));
         }
         let variable = |path: &str| {
             let i = fields.iter().position(|f| *f == path).unwrap_or_default();
@@ -481,49 +394,40 @@ impl<'a> Render<'a> {
         };
         let mut cases = Vec::new();
         for branch in &choice.when {
-            let test = condition(&branch.condition, &variable, &step.name)?;
+            let test =
+                condition(&branch.condition, &variable).map_err(|why| self.invalid(step, why))?;
             let expression = format!("${{{test}}}");
             if expression.len() > MAX_EXPRESSION {
-                return Err(Error::invalid(format!(
-                    "workflow `{}`: step `{}`: a condition of {} characters is over Workflows' {MAX_EXPRESSION}",
-                    self.workflow.name(),
-                    step.name,
-                    expression.len()
-                )));
+                return Err(self.invalid(
+                    step,
+                    format!(
+                        "a condition of {} characters is over Workflows' {MAX_EXPRESSION}",
+                        expression.len()
+                    ),
+                ));
             }
-            let steps = self.branch(&branch.steps, &name, depth)?;
-            cases.push(map([
-                ("condition", expression.into()),
-                ("steps", Value::Sequence(steps)),
-            ]));
+            let steps = if branch.steps.is_empty() {
+                // Workflows wants steps in a case: one that changes nothing.
+                let nothing = self.fresh(&format!("{name}_nothing"));
+                vec![y!({(nothing): {"assign": [{"value": "${value}"}]}})]
+            } else {
+                self.sequence(&branch.steps, depth)?
+            };
+            cases.push(y!({"condition": (expression), "steps": (steps)}));
         }
         if !choice.otherwise.is_empty() {
             let steps = self.sequence(&choice.otherwise, depth)?;
-            cases.push(map([
-                ("condition", true.into()),
-                ("steps", Value::Sequence(steps)),
-            ]));
+            cases.push(y!({"condition": true, "steps": (steps)}));
         }
-        out.push(named(label, map([("switch", Value::Sequence(cases))])));
+        out.push(y!({(label): {"switch": (cases)}}));
         Ok(out)
-    }
-
-    /// A choice branch's steps; an empty branch gets one that changes
-    /// nothing, as Workflows wants steps in a branch.
-    fn branch(&mut self, steps: &[Step], name: &str, depth: usize) -> Result<Vec<Value>, Error> {
-        if !steps.is_empty() {
-            return self.sequence(steps, depth);
-        }
-        Ok(vec![named(
-            &self.fresh(&format!("{name}_nothing")),
-            map([("assign", Value::Sequence(vec![assign("value", "${value}")]))]),
-        )])
     }
 
     /// Each branch a subworkflow, called in a branch of the `parallel`
     /// step, whose outputs and failures go into lists in branch order:
     /// after all of them, the first failure goes on up, else the outputs
-    /// are the step's.
+    /// are the step's. Catching in the branch keeps the failure a
+    /// function's, not Workflows' `UnhandledBranchError`.
     fn parallel(
         &mut self,
         step: &Step,
@@ -532,142 +436,73 @@ impl<'a> Render<'a> {
         depth: usize,
     ) -> Result<Vec<Value>, Error> {
         let name = self.name(step);
-        let invalid = |why: String| {
-            Error::invalid(format!(
-                "workflow `{}`: step `{}`: {why}",
-                self.workflow.name(),
-                step.name
-            ))
-        };
         if branches.len() > MAX_BRANCHES {
-            return Err(invalid(format!(
-                "Google Cloud Workflows runs at most {MAX_BRANCHES} branches side by side"
-            )));
+            return Err(self.invalid(
+                step,
+                format!("Google Cloud Workflows runs at most {MAX_BRANCHES} branches side by side"),
+            ));
         }
         if depth + 1 > MAX_PARALLEL_DEPTH {
-            return Err(invalid(format!(
-                "Google Cloud Workflows nests parallel steps {MAX_PARALLEL_DEPTH} deep at most"
-            )));
+            return Err(self.invalid(
+                step,
+                format!(
+                    "Google Cloud Workflows nests parallel steps {MAX_PARALLEL_DEPTH} deep at most"
+                ),
+            ));
         }
-        let nulls = Value::Sequence(vec![Value::Null; branches.len()]);
         let mut calls = Vec::new();
         let mut failed = Vec::new();
         for (i, branch) in branches.iter().enumerate() {
             let subworkflow = self.fresh(&format!("{name}_branch_{}", i + 1));
             let mut steps = self.sequence(branch, depth + 1)?;
             if !branch.last().is_some_and(Step::is_terminal) {
-                steps.push(named(
-                    &self.fresh(&format!("{subworkflow}_end")),
-                    map([("return", "${value}".into())]),
-                ));
+                let end = self.fresh(&format!("{subworkflow}_end"));
+                steps.push(y!({(end): {"return": "${value}"}}));
             }
             self.subworkflows.push((
                 subworkflow.clone(),
-                map([
-                    ("params", Value::Sequence(vec!["value".into()])),
-                    ("steps", Value::Sequence(steps)),
-                ]),
+                y!({"params": ["value"], "steps": (steps)}),
             ));
-            let run = map([
-                (
-                    "try",
-                    map([(
-                        "steps",
-                        Value::Sequence(vec![
-                            named(
-                                &self.fresh(&format!("{subworkflow}_call")),
-                                map([
-                                    ("call", subworkflow.clone().into()),
-                                    ("args", map([("value", "${value}".into())])),
-                                    ("result", "branch_output".into()),
-                                ]),
-                            ),
-                            named(
-                                &self.fresh(&format!("{subworkflow}_output")),
-                                map([(
-                                    "assign",
-                                    Value::Sequence(vec![assign(
-                                        &format!("branch_outputs[{i}]"),
-                                        "${branch_output}",
-                                    )]),
-                                )]),
-                            ),
-                        ]),
-                    )]),
-                ),
-                (
-                    "except",
-                    map([
-                        ("as", "branch_error".into()),
-                        (
-                            "steps",
-                            Value::Sequence(vec![named(
-                                &self.fresh(&format!("{subworkflow}_failed")),
-                                map([(
-                                    "assign",
-                                    Value::Sequence(vec![assign(
-                                        &format!("branch_failures[{i}]"),
-                                        "${branch_error}",
-                                    )]),
-                                )]),
-                            )]),
-                        ),
-                    ]),
-                ),
-            ]);
-            calls.push(named(
-                &self.fresh(&format!("{name}_{}", i + 1)),
-                map([(
-                    "steps",
-                    Value::Sequence(vec![named(&self.fresh(&format!("{subworkflow}_run")), run)]),
-                )]),
-            ));
-            failed.push(map([
-                (
-                    "condition",
-                    format!("${{branch_failures[{i}] != null}}").into(),
-                ),
-                ("raise", format!("${{branch_failures[{i}]}}").into()),
-            ]));
+            let item = self.fresh(&format!("{name}_{}", i + 1));
+            let [run, call, output, caught] = ["run", "call", "output", "failed"]
+                .map(|part| self.fresh(&format!("{subworkflow}_{part}")));
+            calls.push(y!({(item): {"steps": [{(run): {
+                "try": {"steps": [
+                    {(call): {
+                        "call": (subworkflow.as_str()),
+                        "args": {"value": "${value}"},
+                        "result": "branch_output"
+                    }},
+                    {(output): {"assign": [
+                        {(format!("branch_outputs[{i}]")): "${branch_output}"}
+                    ]}}
+                ]},
+                "except": {"as": "branch_error", "steps": [
+                    {(caught): {"assign": [
+                        {(format!("branch_failures[{i}]")): "${branch_error}"}
+                    ]}}
+                ]}
+            }}]}}));
+            failed.push(y!({
+                "condition": (format!("${{branch_failures[{i}] != null}}")),
+                "raise": (format!("${{branch_failures[{i}]}}"))
+            }));
         }
+        let nulls = vec![Value::Null; branches.len()];
+        let start = self.fresh(&format!("{name}_start"));
+        let check = self.fresh(&format!("{name}_failed"));
+        let output = self.fresh(&format!("{name}_output"));
         Ok(vec![
-            named(
-                &self.fresh(&format!("{name}_start")),
-                map([(
-                    "assign",
-                    Value::Sequence(vec![
-                        assign("branch_outputs", nulls.clone()),
-                        assign("branch_failures", nulls),
-                    ]),
-                )]),
-            ),
-            named(
-                label,
-                map([(
-                    "parallel",
-                    map([
-                        (
-                            "shared",
-                            Value::Sequence(vec![
-                                "branch_outputs".into(),
-                                "branch_failures".into(),
-                            ]),
-                        ),
-                        ("branches", Value::Sequence(calls)),
-                    ]),
-                )]),
-            ),
-            named(
-                &self.fresh(&format!("{name}_failed")),
-                map([("switch", Value::Sequence(failed))]),
-            ),
-            named(
-                &self.fresh(&format!("{name}_output")),
-                map([(
-                    "assign",
-                    Value::Sequence(vec![assign("value", "${branch_outputs}")]),
-                )]),
-            ),
+            y!({(start): {"assign": [
+                {"branch_outputs": (nulls.clone())},
+                {"branch_failures": (nulls)}
+            ]}}),
+            y!({(label): {"parallel": {
+                "shared": ["branch_outputs", "branch_failures"],
+                "branches": (calls)
+            }}}),
+            y!({(check): {"switch": (failed)}}),
+            y!({(output): {"assign": [{"value": "${branch_outputs}"}]}}),
         ])
     }
 
@@ -684,60 +519,28 @@ impl<'a> Render<'a> {
         let undo = format!("compensate:{}", step.name);
         let work = self.call(function, &undo, &label, true)?;
         self.retries = true;
-        let guard = map([
-            ("try", map([("steps", Value::Sequence(work))])),
-            ("retry", retry(&step.retry.unwrap_or_default())),
-            (
-                "except",
-                map([
-                    ("as", "e".into()),
-                    (
-                        "steps",
-                        Value::Sequence(vec![named(
-                            &self.fresh(&format!("undo_{name}_failed")),
-                            map([
-                                ("call", "sys.log".into()),
-                                (
-                                    "args",
-                                    map([
-                                        ("severity", "ERROR".into()),
-                                        (
-                                            "data",
-                                            map([
-                                                (
-                                                    "message",
-                                                    "a compensation failed; what it undoes stays done"
-                                                        .into(),
-                                                ),
-                                                ("step", literal(&undo)),
-                                                ("error", "${e}".into()),
-                                            ]),
-                                        ),
-                                    ]),
-                                ),
-                            ]),
-                        )]),
-                    ),
-                ]),
-            ),
-        ]);
-        let steps = vec![
-            named(
-                &self.fresh(&format!("undo_{name}_attempts")),
-                map([("assign", Value::Sequence(vec![assign("attempt", 0)]))]),
-            ),
-            named(&self.fresh(&format!("undo_{name}_call")), guard),
-        ];
-        Ok(vec![named(
-            &self.fresh(&format!("undo_{name}")),
-            map([(
-                "switch",
-                Value::Sequence(vec![map([
-                    ("condition", format!("${{{}}}", self.flag(step)).into()),
-                    ("steps", Value::Sequence(steps)),
-                ])]),
-            )]),
-        )])
+        let failed = self.fresh(&format!("undo_{name}_failed"));
+        let attempts = self.fresh(&format!("undo_{name}_attempts"));
+        let guard = self.fresh(&format!("undo_{name}_call"));
+        let switch = self.fresh(&format!("undo_{name}"));
+        Ok(vec![y!({(switch): {"switch": [{
+            "condition": (format!("${{{}}}", self.flag(step))),
+            "steps": [
+                {(attempts): {"assign": [{"attempt": 0}]}},
+                {(guard): {
+                    "try": {"steps": (work)},
+                    "retry": (retry(&step.retry.unwrap_or_default())),
+                    "except": {"as": "e", "steps": [{(failed): {
+                        "call": "sys.log",
+                        "args": {"severity": "ERROR", "data": {
+                            "message": "a compensation failed; what it undoes stays done",
+                            "step": (literal(&undo)),
+                            "error": "${e}"
+                        }}
+                    }}]}
+                }}
+            ]
+        }]}})])
     }
 }
 
@@ -749,56 +552,38 @@ fn publish(topic: &str, step: &str) -> Value {
         string_literal(&format!("/topics/{topic}"))
     );
     let id = format!("${{{EXECUTION} + {}}}", string_literal(&format!("/{step}")));
-    map([
-        (
-            "call",
-            "googleapis.pubsub.v1.projects.topics.publish".into(),
-        ),
-        (
-            "args",
-            map([
-                ("topic", topic.into()),
-                (
-                    "body",
-                    map([(
-                        "messages",
-                        Value::Sequence(vec![map([
-                            ("data", "${base64.encode(json.encode(value))}".into()),
-                            ("attributes", map([(PUBLISHED_ID, id.into())])),
-                        ])]),
-                    )]),
-                ),
-            ]),
-        ),
-    ])
+    y!({
+        "call": "googleapis.pubsub.v1.projects.topics.publish",
+        "args": {"topic": (topic), "body": {"messages": [{
+            "data": "${base64.encode(json.encode(value))}",
+            "attributes": {(PUBLISHED_ID): (id)}
+        }]}}
+    })
 }
 
 /// A retry policy as Workflows' `retry`: retryable kinds only, the
-/// policy's attempts and doubling delays (Workflows has no jitter).
+/// policy's attempts and doubling delays.
 fn retry(policy: &RetryPolicy) -> Value {
-    map([
-        ("predicate", "${cloudfn_retryable}".into()),
-        ("max_retries", policy.max_attempts.saturating_sub(1).into()),
-        (
-            "backoff",
-            map([
-                ("initial_delay", seconds(policy.initial_delay)),
-                (
-                    "max_delay",
-                    seconds(policy.max_delay.max(policy.initial_delay)),
-                ),
-                ("multiplier", 2.into()),
-            ]),
-        ),
-    ])
+    y!({
+        "predicate": "${cloudfn_retryable}",
+        "max_retries": (policy.max_attempts.saturating_sub(1)),
+        "backoff": {
+            "initial_delay": (seconds(policy.initial_delay)),
+            "max_delay": (seconds(policy.max_delay.max(policy.initial_delay))),
+            "multiplier": 2
+        }
+    })
 }
 
 /// The condition of a catch on the failure's kind, in `error.kind`.
 fn matches(errors: &ErrorMatch) -> Value {
     if *errors == ErrorMatch::Any {
-        return true.into();
+        return y!(true);
     }
-    format!("${{error.kind in {}}}", kinds(|k| errors.matches(k))).into()
+    y!(format!(
+        "${{error.kind in {}}}",
+        kinds(|k| errors.matches(k))
+    ))
 }
 
 /// The kinds `keep` keeps, as a Workflows list of strings.
@@ -812,16 +597,13 @@ fn kinds(keep: impl Fn(ErrorKind) -> bool) -> String {
 }
 
 /// A condition as an expression (without `${}`) on the variables
-/// `variable` names for its fields, which hold null when absent.
-fn condition(
-    test: &Condition,
-    variable: &dyn Fn(&str) -> String,
-    step: &str,
-) -> Result<String, Error> {
-    let all = |many: &[Condition], join: &str| -> Result<String, Error> {
+/// `variable` names for its fields, which hold null when absent; why not,
+/// if Workflows cannot say it.
+fn condition(test: &Condition, variable: &dyn Fn(&str) -> String) -> Result<String, String> {
+    let all = |many: &[Condition], join: &str| -> Result<String, String> {
         let parts = many
             .iter()
-            .map(|c| condition(c, variable, step).map(|t| format!("({t})")))
+            .map(|c| condition(c, variable).map(|t| format!("({t})")))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(parts.join(join))
     };
@@ -832,14 +614,12 @@ fn condition(
         format!(r#"if(get_type({field}) in ["integer", "double"], {field}, {bound})"#)
     };
     Ok(match test {
-        Condition::Equals { path, value } => {
-            if value.is_object() || value.is_array() {
-                return Err(Error::invalid(format!(
-                    "step `{step}`: Google Cloud Workflows compares a field with a string, number, boolean or null, not with {value}"
-                )));
-            }
-            format!("{} == {value}", variable(path))
+        Condition::Equals { path, value } if value.is_object() || value.is_array() => {
+            return Err(format!(
+                "Google Cloud Workflows compares a field with a string, number, boolean or null, not with {value}"
+            ));
         }
+        Condition::Equals { path, value } => format!("{} == {value}", variable(path)),
         Condition::GreaterThan { path, value } => format!("{} > {value}", number(path, *value)),
         Condition::LessThan { path, value } => format!("{} < {value}", number(path, *value)),
         Condition::Exists { path } => format!("{} != null", variable(path)),
@@ -847,7 +627,7 @@ fn condition(
         Condition::All(many) => all(many, " and ")?,
         Condition::Any(many) if many.is_empty() => "false".into(),
         Condition::Any(many) => all(many, " or ")?,
-        Condition::Not(not) => format!("not ({})", condition(not, variable, step)?),
+        Condition::Not(not) => format!("not ({})", condition(not, variable)?),
     })
 }
 
@@ -1011,6 +791,24 @@ fn status_kinds() -> Vec<(ErrorKind, String)> {
     out
 }
 
+/// The name of every step in `value`, wherever it sits, into `out`.
+fn step_names(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Mapping(mapping) => {
+            for (key, entry) in mapping {
+                if let (Some("steps"), Value::Sequence(items)) = (key.as_str(), entry) {
+                    for item in items.iter().filter_map(Value::as_mapping) {
+                        out.extend(item.keys().filter_map(Value::as_str).map(str::to_owned));
+                    }
+                }
+                step_names(entry, out);
+            }
+        }
+        Value::Sequence(items) => items.iter().for_each(|item| step_names(item, out)),
+        _ => {}
+    }
+}
+
 /// A duration in seconds: whole ones when it is whole.
 fn seconds(duration: Duration) -> Value {
     if duration.subsec_nanos() == 0 {
@@ -1047,29 +845,6 @@ fn literal(text: &str) -> Value {
 /// `text` as a string in an expression.
 fn string_literal(text: &str) -> String {
     serde_json::Value::from(text).to_string()
-}
-
-fn named(name: &str, body: Value) -> Value {
-    map([(name, body)])
-}
-
-fn assign(variable: &str, value: impl Into<Value>) -> Value {
-    map([(variable, value.into())])
-}
-
-fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {
-    Value::Mapping(
-        entries
-            .into_iter()
-            .map(|(key, value)| (Value::from(key), value))
-            .collect(),
-    )
-}
-
-fn insert(value: &mut Value, key: &str, entry: Value) {
-    if let Value::Mapping(mapping) = value {
-        mapping.insert(key.into(), entry);
-    }
 }
 
 #[cfg(test)]

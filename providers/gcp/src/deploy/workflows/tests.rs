@@ -1,42 +1,18 @@
 use std::collections::BTreeMap;
 
-use cloudfn_core::{
-    App, AppSpec, Context, Function, Message,
-    workflow::{
-        Choice,
-        fixture::{FUNCTIONS, every_kind_of_step},
-    },
+use cloudfn_core::workflow::{
+    Choice,
+    fixture::{FUNCTIONS, every_kind_of_step},
 };
 
 use super::*;
-use crate::deploy::{Member, PUBSUB_PUBLISHER, RUN_INVOKER, Resource, deploy_script, grants, plan};
+use crate::deploy::{
+    Member, PUBSUB_PUBLISHER, RUN_INVOKER, Resource, deploy_script, grants, plan, tests::shop,
+};
 
 /// The definition every rendering is checked against, as Workflows reads
 /// it; `UPDATE_GOLDEN=1` writes it anew.
 const GOLDEN: &str = "tests/fixtures/order.workflows.yaml";
-
-async fn step(msg: Message<serde_json::Value>, _: Context) -> Result<serde_json::Value, Error> {
-    Ok(msg.body)
-}
-
-async fn consume(_: Message<serde_json::Value>, _: Context) -> Result<(), Error> {
-    Ok(())
-}
-
-/// The fixture's functions as step functions, and functions that consume
-/// its queue and topics, so that the deployment makes them.
-fn shop(flow: Workflow) -> AppSpec {
-    FUNCTIONS
-        .iter()
-        .fold(App::new("shop"), |app, name| {
-            app.function(Function::step(*name, step))
-        })
-        .function(Function::queue("restock", "backorders", consume))
-        .function(Function::topic("dispatch", "rush-orders", consume))
-        .function(Function::topic("ledger", "order-paid", consume))
-        .workflow(flow)
-        .spec()
-}
 
 fn render(flow: Workflow) -> Result<Value, Error> {
     let spec = shop(flow.clone());
@@ -442,9 +418,10 @@ fn neutral_names_are_workflows_names_and_never_clash() {
     let flow = Workflow::new("order")
         .step(Step::call("a-b", "notify"))
         .step(Step::call("a_b", "notify"))
-        .step(Step::call("run", "notify"));
+        .step(Step::call("run", "notify"))
+        .step(Step::call("classify", "notify"));
     let steps = steps_of(&render(flow).unwrap());
-    for name in ["a_b", "a_b_2", "run_2", "run"] {
+    for name in ["a_b", "a_b_2", "run_2", "run", "classify_2", "classify"] {
         assert!(steps.contains_key(name), "no `{name}`");
     }
     assert_eq!(steps["a_b_2"]["args"]["body"]["step"], "a_b");
@@ -548,4 +525,14 @@ fn the_script_deploys_the_workflow_with_its_urls_after_the_services() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+}
+
+#[test]
+#[ignore = "prints the deploy script of the shop"]
+fn print_the_script() {
+    let spec = shop(every_kind_of_step());
+    print!(
+        "{}",
+        deploy_script(&spec, &plan(&spec, "shop").unwrap(), "tag").unwrap()
+    );
 }
