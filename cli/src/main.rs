@@ -9,12 +9,14 @@
 //! cargo cloudfn dev --cloud azure --example shop         # Azurite on its default ports
 //! cargo cloudfn dev --cloud gcp --example shop           # PUBSUB_EMULATOR_HOST, FIRESTORE_EMULATOR_HOST
 //! cargo cloudfn spec --example shop                    # the app's AppSpec as JSON
+//! cargo cloudfn executions order <id>                  # a workflow execution on the local runtime, step by step
 //! ```
 
 #![forbid(unsafe_code)]
 
 mod build;
 mod dev;
+mod executions;
 
 use std::path::PathBuf;
 
@@ -79,6 +81,20 @@ enum Command {
         /// The port of the emulated HTTP API.
         #[arg(long, default_value_t = 3000)]
         port: u16,
+    },
+    /// Show the workflow executions of an app on the local runtime:
+    /// every workflow's, one workflow's, or one execution step by step.
+    Executions {
+        /// The workflow.
+        workflow: Option<String>,
+        /// The execution's id.
+        id: Option<String>,
+        /// Where the app runs.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        url: String,
+        /// Print the runtime's JSON as it is.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the app's AppSpec as JSON.
     Spec {
@@ -220,6 +236,12 @@ async fn run(command: Command) -> Result<(), Error> {
             let (binary, spec) = aws_bootstrap(&target)?;
             dev::aws(spec, binary, endpoint_url, port).await
         }
+        Command::Executions {
+            workflow,
+            id,
+            url,
+            json,
+        } => executions::show(&url, workflow.as_deref(), id.as_deref(), json).await,
         Command::Spec { target } => {
             let spec = build::spec(&build::build(&build::Build {
                 features: Vec::new(),

@@ -573,3 +573,85 @@ fn the_shop_packages_into_cloud_run_services_and_a_deploy_script() {
     );
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// `cargo cloudfn executions` reads a running app's workflow executions:
+/// the list, then one execution step by step; an unknown one is an error
+/// naming it.
+#[tokio::test]
+async fn executions_shows_an_orchestrated_order_step_by_step() {
+    cloudfn_gcp::client::install_tls();
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut shop = Command::new(shop_binary())
+        .env("PORT", port.to_string())
+        .env("SHOP_FLOW", "orchestrated")
+        .env("SHOP_CHARGE_FAILURE_RATE", "0")
+        .env("CLOUDFN_DATA_DIR", data.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let id = loop {
+        let placed = client
+            .post(format!("{url}/orders"))
+            .header("content-type", "application/json")
+            .body(r#"{"customer":"ada@example.com","items":[{"sku":"BOOK-1","qty":1}]}"#)
+            .send()
+            .await;
+        if let Ok(placed) = placed {
+            let body: Value = placed.json().await.unwrap();
+            break body["id"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the shop never answered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let executions = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
+            .args(["cloudfn", "executions", "--url", &url])
+            .args(args)
+            .output()
+            .expect("cargo-cloudfn runs")
+    };
+    let listed = loop {
+        let out = executions(&[]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains(&format!("finished  {id}")) {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "never finished: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(listed.starts_with("order:"), "{listed}");
+    let shown = executions(&["order", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("Succeeded"), "{shown}");
+    for step in ["validate", "charge", "reserve", "notify"] {
+        assert!(
+            shown
+                .lines()
+                .any(|l| l.trim_start().starts_with(step) && l.ends_with("done")),
+            "{step}: {shown}"
+        );
+    }
+    let unknown = executions(&["order", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no execution `nope`"),
+        "{unknown:?}"
+    );
+    let _ = shop.kill();
+    let _ = shop.wait();
+}
