@@ -79,19 +79,7 @@ where
     T: serde::de::DeserializeOwned + Send + 'static,
     H: Handler<Message<T>, ()>,
 {
-    let handler = Arc::new(handler);
-    Arc::new(move |event, ctx| {
-        let handler = handler.clone();
-        Box::pin(async move {
-            match event {
-                Event::Message(raw) => {
-                    let message = raw.decode::<T>()?;
-                    handler.call(message, ctx).await.map(|()| Output::Done)
-                }
-                other => Err(wrong_event("message", &other)),
-            }
-        })
-    })
+    erase_decoded(handler, "message", |()| Ok(Output::Done))
 }
 
 /// A step function's handler: the step's input arrives as a message (see
@@ -102,20 +90,32 @@ where
     O: serde::Serialize + Send + 'static,
     H: Handler<Message<T>, O>,
 {
+    erase_decoded(handler, "step", |output| {
+        serde_json::to_value(output)
+            .map(Output::Value)
+            .map_err(|e| Error::internal(format!("the step's output cannot be serialised: {e}")))
+    })
+}
+
+/// Erases a handler of messages whose body is read as JSON into `T`, its
+/// result made an [`Output`] by `output`.
+fn erase_decoded<T, O, H>(
+    handler: H,
+    label: &'static str,
+    output: fn(O) -> Result<Output, Error>,
+) -> ErasedHandler
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+    O: Send + 'static,
+    H: Handler<Message<T>, O>,
+{
     let handler = Arc::new(handler);
     Arc::new(move |event, ctx| {
         let handler = handler.clone();
         Box::pin(async move {
             match event {
-                Event::Message(raw) => {
-                    let output = handler.call(raw.decode::<T>()?, ctx).await?;
-                    serde_json::to_value(output)
-                        .map(Output::Value)
-                        .map_err(|e| {
-                            Error::internal(format!("the step's output cannot be serialised: {e}"))
-                        })
-                }
-                other => Err(wrong_event("step", &other)),
+                Event::Message(raw) => output(handler.call(raw.decode::<T>()?, ctx).await?),
+                other => Err(wrong_event(label, &other)),
             }
         })
     })

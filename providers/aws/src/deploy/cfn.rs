@@ -21,3 +21,16 @@ pub(super) fn reference(id: &str) -> Value {
 pub(super) fn stack_name(name: &str) -> Value {
     json!({ "Fn::Sub": conventions::physical_name("${AWS::StackName}", name) })
 }
+
+/// A role's trust policy: `service` (`lambda.amazonaws.com`,
+/// `states.amazonaws.com`) may assume it.
+pub(super) fn assumed_by(service: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": service },
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}

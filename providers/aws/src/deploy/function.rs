@@ -9,7 +9,7 @@ use serde_json::{Map, json};
 use super::{
     Renderer,
     buckets::bucket_name_pattern,
-    cfn::{get_att, logical_id, queue_id, reference},
+    cfn::{assumed_by, get_att, logical_id, queue_id, reference},
     cron::eventbridge_cron,
     http_api::http_event,
     tables::store_grants,
@@ -127,14 +127,7 @@ impl Renderer<'_> {
         let mut role = json!({
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [{
-                        "Effect": "Allow",
-                        "Principal": { "Service": "lambda.amazonaws.com" },
-                        "Action": "sts:AssumeRole"
-                    }]
-                },
+                "AssumeRolePolicyDocument": assumed_by("lambda.amazonaws.com"),
                 "ManagedPolicyArns": [{ "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole" }],
             }
         });

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{
     Renderer,
-    cfn::{get_att, logical_id, queue_id, reference},
+    cfn::{assumed_by, get_att, logical_id, queue_id, reference},
     state_machine::{state_machine, substitutions},
 };
 
@@ -24,14 +24,7 @@ impl Renderer<'_> {
                 json!({
                     "Type": "AWS::IAM::Role",
                     "Properties": {
-                        "AssumeRolePolicyDocument": {
-                            "Version": "2012-10-17",
-                            "Statement": [{
-                                "Effect": "Allow",
-                                "Principal": { "Service": "states.amazonaws.com" },
-                                "Action": "sts:AssumeRole"
-                            }]
-                        },
+                        "AssumeRolePolicyDocument": assumed_by("states.amazonaws.com"),
                         "Policies": [{
                             "PolicyName": format!("{}-least-privilege", workflow.name()),
                             "PolicyDocument": {
