@@ -11,7 +11,8 @@
 //! policy on the retryable `cloudfn.<kind>` errors the Lambda runtime
 //! reports; a catch gets the failed state's input with Step Functions'
 //! `{"Error", "Cause"}` under `error`, and a compensation gets that input as
-//! it was, as in the in-process orchestrator. Names of resources are
+//! it was, as in the in-process orchestrator; a `fail` step with done steps
+//! to undo goes through their compensations first, as there. Names of resources are
 //! `${…}` placeholders that the template's `DefinitionSubstitutions` fill
 //! ([`substitutions`]; [`placeholders`] says what each stands for).
 
@@ -191,7 +192,19 @@ fn render_step(
         ),
         Action::Wait { duration } => json!({"Type": "Wait", "Seconds": duration.as_secs().max(1)}),
         Action::Succeed => json!({"Type": "Succeed"}),
-        Action::Fail { error, cause } => json!({"Type": "Fail", "Error": error, "Cause": cause}),
+        // A Fail state ends the execution at once, past every Catch: with
+        // done steps to undo, the failure first goes through their
+        // compensations, as in the orchestrator, carrying its error as a
+        // caught one would.
+        Action::Fail { error, cause } => match on_failure {
+            Some(compensations) => json!({
+                "Type": "Pass",
+                "Result": {"Error": error, "Cause": cause},
+                "ResultPath": "$.error",
+                "Next": compensations,
+            }),
+            None => json!({"Type": "Fail", "Error": error, "Cause": cause}),
+        },
         Action::Parallel { branches } => {
             let branches = branches
                 .iter()
@@ -516,6 +529,25 @@ mod tests {
         let conflict = &states["reserve"]["Catch"][0];
         assert_eq!(conflict["ErrorEquals"], json!(["cloudfn.conflict"]));
         assert_eq!(conflict["Next"], "backorder");
+    }
+
+    #[test]
+    fn a_fail_step_undoes_the_done_steps_first() {
+        let flow = Workflow::new("order")
+            .step(Step::call("charge", "charge-card").compensate("refund"))
+            .step(Step::call("reserve", "reserve-stock").catch(
+                ErrorMatch::Any,
+                [Step::fail("stop", "OrderFailed", "no stock")],
+            ));
+        let asl = state_machine(&flow).unwrap();
+        let stop = &asl["States"]["stop"];
+        assert_eq!(stop["Type"], "Pass", "{stop}");
+        assert_eq!(stop["Next"], "compensate:charge");
+        assert_eq!(stop["Result"]["Error"], "OrderFailed");
+
+        let nothing_to_undo = Workflow::new("order").step(Step::fail("stop", "E", "c"));
+        let asl = state_machine(&nothing_to_undo).unwrap();
+        assert_eq!(asl["States"]["stop"]["Type"], "Fail");
     }
 
     #[test]
