@@ -341,10 +341,14 @@ fn lint(template: &std::path::Path) {
     );
 }
 
-fn package_shop_for_azure() -> PathBuf {
-    let out = std::env::temp_dir().join(format!("cloudfn-package-azure-{}", std::process::id()));
+fn package_shop_for_azure(flow: &str) -> PathBuf {
+    let out = std::env::temp_dir().join(format!(
+        "cloudfn-package-azure-{flow}-{}",
+        std::process::id()
+    ));
     let output = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
         .current_dir(workspace())
+        .env("SHOP_FLOW", flow)
         .args(["cloudfn", "package", "--cloud", "azure", "--binary"])
         .arg(shop_binary())
         .arg("--out")
@@ -388,9 +392,38 @@ fn prefixed_names(template: &Value, kind: &str) -> std::collections::BTreeSet<St
         .collect()
 }
 
+/// `SHOP_FLOW=orchestrated` on Azure: the function app gets the function
+/// that runs workflows, fed by its own queue, and the executions' table;
+/// the step functions get no binding (the orchestrator calls them).
+#[test]
+fn the_orchestrated_shop_packages_its_orchestrator_into_the_azure_function_app() {
+    let out = package_shop_for_azure("orchestrated");
+    let orchestrator = read_json(&out.join("app/cloudfn-workflows/function.json"));
+    assert_eq!(orchestrator["bindings"][0]["type"], "queueTrigger");
+    assert_eq!(
+        orchestrator["bindings"][0]["queueName"],
+        "%CLOUDFN_QUEUE_CLOUDFN_WORKFLOWS%"
+    );
+    for step in ["validate-order", "charge-order", "refund", "order-failed"] {
+        assert!(
+            !out.join(format!("app/{step}/function.json")).exists(),
+            "step function {step} has no binding"
+        );
+    }
+    let t = read_json(&out.join("azuredeploy.json"));
+    let queues = prefixed_names(&t, "Microsoft.Storage/storageAccounts/queueServices/queues");
+    assert!(
+        queues.contains("cloudfn-workflows") && queues.contains("cloudfn-workflows-dead-letter"),
+        "{queues:?}"
+    );
+    let tables = prefixed_names(&t, "Microsoft.Storage/storageAccounts/tableServices/tables");
+    assert!(tables.contains("cloudfnexecutions"), "{tables:?}");
+    let _ = std::fs::remove_dir_all(out);
+}
+
 #[test]
 fn the_shop_packages_into_an_azure_function_app_and_arm_template() {
-    let out = package_shop_for_azure();
+    let out = package_shop_for_azure("choreographed");
     let functions = [
         "checkout",
         "order-status",

@@ -11,6 +11,9 @@
 //!   `AzureWebJobsStorage` and SharedKey signing.
 //! - Handler `tracing` events of an invocation go back to the host in its
 //!   `Logs` ([`logs`]).
+//! - Workflows run in the function app, on cloudfn's durable orchestrator
+//!   with its progress in Table Storage, driven through a Storage queue
+//!   ([`workflows`]).
 
 #![forbid(unsafe_code)]
 
@@ -24,6 +27,7 @@ pub mod events;
 pub mod logs;
 pub mod names;
 pub mod runtime;
+pub mod workflows;
 
 use std::{sync::Arc, time::Duration};
 
@@ -64,9 +68,11 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     queue_concurrency: 1..=32,
 };
 
-/// Checks `spec` against what Azure can do ([`CAPABILITIES`]) and refuses
-/// names Azure cannot take ([`names::check`]).
+/// Checks `spec`, as the function app runs it ([`workflows::hosted_spec`]),
+/// against what Azure can do ([`CAPABILITIES`]) and refuses names Azure
+/// cannot take ([`names::check`]).
 pub fn validate(spec: &AppSpec) -> Result<(), Error> {
+    let spec = &workflows::hosted_spec(spec)?;
     spec.validate_for(&CAPABILITIES)?;
     if let Some(f) = spec
         .functions
@@ -178,7 +184,13 @@ pub async fn serve_on(
 ) -> Result<(), Error> {
     app.validate()?;
     validate(&app.spec())?;
+    // Held until the end: the orchestrator's functions hold it weakly.
+    let (app, hosted) = workflows::host(app);
     let (services, requeue) = services(&app);
+    let services = match &hosted {
+        Some(hosted) => hosted.install(&app, services),
+        None => services,
+    };
     let handler = Arc::new(runtime::CustomHandler::new(&app, services, requeue)?);
     tracing::info!(
         functions = app.functions().len(),

@@ -212,6 +212,21 @@ pub const APPS: &[AppUnderTest] = &[
         scenarios: shop::ALL,
     },
     AppUnderTest {
+        name: "orchestrated",
+        app: |_| {
+            crate::shop_app::app(crate::shop_app::Shop::with_flow(
+                0.0,
+                crate::shop_app::Flow::Orchestrated,
+            ))
+        },
+        example: "shop",
+        env: &[
+            ("SHOP_CHARGE_FAILURE_RATE", "0"),
+            ("SHOP_FLOW", "orchestrated"),
+        ],
+        scenarios: shop::ORCHESTRATED,
+    },
+    AppUnderTest {
         name: "declining",
         app: |_| crate::shop_app::app(crate::shop_app::Shop::new(1.0)),
         example: "shop",
@@ -325,14 +340,17 @@ fn table(columns: &[(&str, Vec<Outcome>)]) -> String {
 /// A provider's adapter: starts one app, or says why it cannot run here.
 type Start = fn(&'static AppUnderTest) -> BoxFuture<'static, Option<Box<dyn Deployment>>>;
 
-/// Every provider this build has.
-fn providers() -> Vec<(&'static str, Start)> {
-    let mut providers: Vec<(&'static str, Start)> = vec![("local", |app| {
-        async move { Some(Box::new(local::LocalDeployment::start(app).await) as Box<dyn Deployment>) }
+/// Every provider this build has, with what it can do.
+fn providers() -> Vec<(&'static str, &'static Capabilities, Start)> {
+    let mut providers: Vec<(&'static str, &'static Capabilities, Start)> =
+        vec![("local", &cloudfn::local::CAPABILITIES, |app| {
+            async move {
+                Some(Box::new(local::LocalDeployment::start(app).await) as Box<dyn Deployment>)
+            }
             .boxed()
-    })];
+        })];
     #[cfg(feature = "aws")]
-    providers.push(("aws", |app| {
+    providers.push(("aws", &cloudfn::aws::CAPABILITIES, |app| {
         async move {
             aws::AwsDeployment::start(app)
                 .await
@@ -341,7 +359,7 @@ fn providers() -> Vec<(&'static str, Start)> {
         .boxed()
     }));
     #[cfg(feature = "azure")]
-    providers.push(("azure", |app| {
+    providers.push(("azure", &cloudfn::azure::CAPABILITIES, |app| {
         async move {
             azure::AzureDeployment::start(app)
                 .await
@@ -350,7 +368,7 @@ fn providers() -> Vec<(&'static str, Start)> {
         .boxed()
     }));
     #[cfg(feature = "gcp-emulate")]
-    providers.push(("gcp", |app| {
+    providers.push(("gcp", &cloudfn::gcp::CAPABILITIES, |app| {
         async move {
             gcp::GcpDeployment::start(app)
                 .await
@@ -362,7 +380,17 @@ fn providers() -> Vec<(&'static str, Start)> {
 }
 
 /// The scenarios of `app` on one provider.
-async fn run_app(start: Start, app: &'static AppUnderTest) -> Vec<Outcome> {
+async fn run_app(start: Start, caps: &Capabilities, app: &'static AppUnderTest) -> Vec<Outcome> {
+    // An app none of whose scenarios the provider can run is not started.
+    let unable: Vec<Outcome> = app
+        .scenarios
+        .iter()
+        .filter_map(|s| (s.needs)(caps).err())
+        .map(|why| Outcome::Skipped(why.to_owned()))
+        .collect();
+    if unable.len() == app.scenarios.len() {
+        return unable;
+    }
     let Some(deployment) = start(app).await else {
         let why = Outcome::Skipped("its emulator is not running".into());
         return vec![why; app.scenarios.len()];
@@ -379,15 +407,17 @@ async fn run_app(start: Start, app: &'static AppUnderTest) -> Vec<Outcome> {
 /// side by side, prints the table and fails if any scenario failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_provider_keeps_the_contract() {
-    let runs = providers().into_iter().map(|(provider, start)| async move {
-        let apps = APPS.iter().map(|app| run_app(start, app));
-        let outcomes: Vec<Outcome> = futures::future::join_all(apps)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        (provider, outcomes)
-    });
+    let runs = providers()
+        .into_iter()
+        .map(|(provider, caps, start)| async move {
+            let apps = APPS.iter().map(|app| run_app(start, caps, app));
+            let outcomes: Vec<Outcome> = futures::future::join_all(apps)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            (provider, outcomes)
+        });
     let columns = futures::future::join_all(runs).await;
 
     let mut failures = String::new();

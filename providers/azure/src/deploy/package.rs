@@ -55,8 +55,10 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 
 /// Writes the function app of `spec`, with `binary` as its handler, into
 /// `out/app` and `out/app.zip`, and its ARM template into
-/// `out/azuredeploy.json`.
+/// `out/azuredeploy.json`; with the orchestrator of its workflows, if it
+/// has any ([`crate::workflows::hosted_spec`]).
 pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<FunctionApp, Error> {
+    let spec = &crate::workflows::hosted_spec(spec)?;
     let dir = out.join("app");
     let mut files = app_files(spec)?;
     let arm = pretty(&arm_template(spec, &ArmOptions::default())?);

@@ -127,7 +127,7 @@ impl HostSimulator {
     /// Renders and reads the function app, makes its queues and tables,
     /// starts the handler and serves it the host's invocations.
     pub async fn start(options: DevOptions) -> Result<Self, Error> {
-        let spec = &options.spec;
+        let spec = &crate::workflows::hosted_spec(&options.spec)?;
         crate::validate(spec)?;
         let account = StorageAccount::from_connection_string(&options.storage)?;
         let queues = StorageQueues::new(&account).as_given();
@@ -198,7 +198,7 @@ impl HostSimulator {
             handler: handler.clone(),
             queues: queues.clone(),
             settings: host.clone(),
-            spec: options.spec.clone(),
+            spec: spec.clone(),
         });
         for function in &functions {
             match function.kind() {
