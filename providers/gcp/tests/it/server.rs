@@ -219,3 +219,59 @@ async fn an_event_function_takes_only_posts() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
 }
+
+/// A step function answers the `http.post` its Google Workflows step makes
+/// (the body `deploy::workflows` renders, as Workflows resolves it): 200
+/// with the step's output, its error's status with `{error: {kind}}`
+/// (which the workflow's retry predicate and `except` read), and 400 for a
+/// body that is no step call.
+#[tokio::test]
+async fn a_step_function_answers_its_workflow_with_the_output() {
+    use cloudfn_core::workflow::STEP_ATTRIBUTE;
+
+    let app = App::new("shop").function(Function::step(
+        "charge-card",
+        |m: Message<Value>, ctx: Context| async move {
+            if m.body["cents"].as_u64() > Some(100_000) {
+                return Err(Error::bad_input("too much").with_field("cents"));
+            }
+            Ok(json!({
+                "charged": m.body["cents"],
+                "key": m.id,
+                "step": m.attribute(STEP_ATTRIBUTE),
+                "attempt": ctx.attempt(),
+            }))
+        },
+    ));
+    let served = Served::start(app, "charge-card").await;
+    let call = |cents: u64| {
+        json!({
+            "workflow": "order",
+            "execution": "9c3e1b2a-55aa-4e0e-9d0c-1f7a3c2b9e11",
+            "step": "charge",
+            "attempt": 2,
+            "input": {"id": "o-1", "cents": cents},
+        })
+    };
+
+    let (status, _, body) = served.push("/", &call(1250)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({
+            "charged": 1250,
+            "key": "9c3e1b2a-55aa-4e0e-9d0c-1f7a3c2b9e11/charge",
+            "step": "charge",
+            "attempt": 2,
+        })
+    );
+
+    let (status, _, body) = served.push("/", &call(999_999)).await;
+    assert_eq!(status, 400, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["kind"], "bad_input", "{error}");
+    assert_eq!(error["error"]["field"], "cents", "{error}");
+
+    let (status, _, body) = served.push("/", &envelope(&json!({}), None)).await;
+    assert_eq!(status, 400, "a push envelope is no step call: {body}");
+}
