@@ -434,6 +434,118 @@ mod tests {
         cloudfn_core::workflow::fixture::every_kind_of_step()
     }
 
+    /// The definition every rendering is checked against, as Step Functions
+    /// reads it; `UPDATE_GOLDEN=1` writes it anew.
+    const GOLDEN: &str = "tests/fixtures/order.asl.json";
+
+    #[test]
+    fn the_fixture_renders_as_the_golden_definition() {
+        let asl = state_machine(&order()).unwrap();
+        let mut rendered = serde_json::to_string_pretty(&asl).unwrap();
+        rendered.push('\n');
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &rendered).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            golden == rendered,
+            "{GOLDEN} differs from the rendering (UPDATE_GOLDEN=1 writes it):\n{rendered}"
+        );
+    }
+
+    /// Every state of `asl`, those of parallel branches included, by name.
+    fn all_states(asl: &Value, out: &mut Map<String, Value>) {
+        for (name, state) in asl["States"].as_object().unwrap() {
+            assert!(
+                out.insert(name.clone(), state.clone()).is_none(),
+                "state `{name}` is named twice"
+            );
+            for branch in state["Branches"].as_array().into_iter().flatten() {
+                all_states(branch, out);
+            }
+        }
+    }
+
+    #[test]
+    fn every_step_retry_catch_and_compensation_of_the_fixture_survives() {
+        let flow = order();
+        let mut states = Map::new();
+        all_states(&state_machine(&flow).unwrap(), &mut states);
+        for step in flow.all_steps() {
+            let state = states
+                .get(&step.name)
+                .unwrap_or_else(|| panic!("no state `{}`", step.name));
+            match &step.action {
+                Action::Call { function } => {
+                    assert_eq!(
+                        state["Resource"],
+                        format!("${{{}}}", function_arn(function))
+                    );
+                    assert_eq!(state["Parameters"]["step"], *step.name);
+                    assert_eq!(state["Parameters"]["workflow"], flow.name());
+                }
+                Action::Send { queue } => {
+                    assert_eq!(state["Resource"], "arn:aws:states:::sqs:sendMessage");
+                    assert_eq!(
+                        state["Parameters"]["QueueUrl"],
+                        format!("${{{}}}", queue_url(queue))
+                    );
+                }
+                Action::Publish { topic } => {
+                    assert_eq!(state["Resource"], "arn:aws:states:::sns:publish");
+                    assert_eq!(
+                        state["Parameters"]["TopicArn"],
+                        format!("${{{}}}", topic_arn(topic))
+                    );
+                }
+                Action::Wait { duration } => {
+                    assert_eq!(state["Seconds"], duration.as_secs().max(1));
+                }
+                Action::Choice(_) => assert_eq!(state["Type"], "Choice"),
+                Action::Parallel { branches } => {
+                    assert_eq!(state["Branches"].as_array().unwrap().len(), branches.len());
+                }
+                Action::Succeed => assert_eq!(state["Type"], "Succeed"),
+                Action::Fail { .. } => {}
+            }
+            match &step.retry {
+                Some(policy) => {
+                    let rule = &state["Retry"][0];
+                    assert_eq!(
+                        rule["MaxAttempts"],
+                        policy.max_attempts - 1,
+                        "{}",
+                        step.name
+                    );
+                    assert_eq!(
+                        rule["IntervalSeconds"],
+                        policy.initial_delay.as_secs().max(1)
+                    );
+                    assert_eq!(rule["MaxDelaySeconds"], policy.max_delay.as_secs().max(1));
+                }
+                None => assert!(state.get("Retry").is_none(), "`{}` retries", step.name),
+            }
+            let catches = state["Catch"].as_array().cloned().unwrap_or_default();
+            for catch in &step.catch {
+                let errors = error_names(&catch.errors);
+                assert!(
+                    catches
+                        .iter()
+                        .any(|c| c["Next"] == *catch.steps[0].name
+                            && c["ErrorEquals"] == json!(errors)),
+                    "`{}` catches {errors:?} into `{}`: {catches:?}",
+                    step.name,
+                    catch.steps[0].name
+                );
+            }
+            if let Some(function) = &step.compensation {
+                let undo = &states[&format!("compensate:{}", step.name)];
+                assert_eq!(undo["Resource"], format!("${{{}}}", function_arn(function)));
+            }
+        }
+    }
+
     #[test]
     fn every_step_is_a_state_chained_in_order() {
         let asl = state_machine(&order()).unwrap();
