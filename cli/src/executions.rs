@@ -25,8 +25,8 @@ pub async fn show(
         cloudfn_local::EXECUTIONS_PATH
     );
     // reqwest here has rustls without a provider of its own (the adapters'
-    // build of it); the adapter installs the one they share.
-    cloudfn_gcp::client::install_tls();
+    // build of it).
+    cloudfn_server::install_tls();
     let response = reqwest::get(&address)
         .await
         .map_err(|e| Error::unavailable(format!("{address}: {e} (is the app running?)")))?;

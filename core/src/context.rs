@@ -198,7 +198,7 @@ impl Context {
     /// This context continuing the trace and correlation that `attributes`
     /// (a message's) carry, if they carry any.
     pub(crate) fn continuing(
-        self,
+        mut self,
         attributes: &std::collections::BTreeMap<String, String>,
     ) -> Self {
         if !attributes.contains_key(propagation::TRACEPARENT)
@@ -211,10 +211,12 @@ impl Context {
             Some(attributes),
             &self.0.invocation_id,
         );
-        let mut inner = Inner::clone(&self.0);
+        // A context is built for its invocation alone, so this changes it
+        // in place; a shared one is copied first.
+        let inner = Arc::make_mut(&mut self.0);
         inner.trace_id = Some(lineage.trace_id.clone());
         inner.lineage = std::sync::OnceLock::from(lineage);
-        Self(Arc::new(inner))
+        self
     }
 
     /// A handle on queue `name`; sending fails with

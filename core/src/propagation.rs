@@ -68,8 +68,16 @@ impl Lineage {
     }
 }
 
-/// The trace id of a `traceparent` value, if it is one.
-fn trace_of_traceparent(value: &str) -> Option<String> {
+/// The trace id of a W3C `traceparent` value, if it is one.
+///
+/// ```
+/// use cloudfn_core::propagation::trace_of_traceparent;
+///
+/// let id = trace_of_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+/// assert_eq!(id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+/// assert_eq!(trace_of_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
+/// ```
+pub fn trace_of_traceparent(value: &str) -> Option<String> {
     let mut parts = value.split('-');
     let (_version, trace) = (parts.next()?, parts.next()?);
     w3c_trace_id(trace)

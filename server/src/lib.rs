@@ -190,7 +190,6 @@ pub async fn stop_signal() {
 /// assert_eq!(cloudfn_server::trace_id_of(&request).as_deref(), Some("105445aa7843bc8bf206b12000100000"));
 /// ```
 pub fn trace_id_of(request: &HttpRequest) -> Option<String> {
-    let w3c = || request.header("traceparent")?.split('-').nth(1);
     // Google's own header, `TRACE_ID/SPAN_ID;o=1`, which its load
     // balancers and Pub/Sub send beside (or instead of) `traceparent`.
     let google = || {
@@ -198,11 +197,13 @@ pub fn trace_id_of(request: &HttpRequest) -> Option<String> {
             .header("x-cloud-trace-context")?
             .split(['/', ';'])
             .next()
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
     };
-    w3c()
+    request
+        .header(cloudfn_core::propagation::TRACEPARENT)
+        .and_then(cloudfn_core::propagation::trace_of_traceparent)
         .or_else(google)
-        .filter(|id| !id.is_empty())
-        .map(str::to_owned)
 }
 
 /// An app's HTTP functions behind its router, as a server answers them.

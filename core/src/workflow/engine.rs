@@ -168,6 +168,11 @@ impl Orchestrator {
         }
     }
 
+    /// The workflows it runs.
+    pub fn workflows(&self) -> &[Workflow] {
+        &self.workflows
+    }
+
     fn workflow(&self, name: &str) -> Result<&Workflow, Error> {
         self.workflows
             .iter()

@@ -23,7 +23,6 @@ pub const EXECUTIONS_PATH: &str = "/_cloudfn/executions";
 /// Runs the app's workflows until shutdown.
 pub(crate) struct Workflows {
     orchestrator: Orchestrator,
-    names: Vec<String>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -48,11 +47,6 @@ impl Workflows {
             let steps = InProcessSteps::new(app, services);
             Self {
                 orchestrator: Orchestrator::new(store, Arc::new(steps), app.workflows().to_vec()),
-                names: app
-                    .workflows()
-                    .iter()
-                    .map(|w| w.name().to_owned())
-                    .collect(),
                 shutdown,
                 tracker,
             }
@@ -80,9 +74,9 @@ impl Workflows {
     /// unfinished; how many.
     pub(crate) async fn resume(&self) -> Result<usize, Error> {
         let mut resumed = 0;
-        for workflow in &self.names {
-            for id in self.orchestrator.list(workflow).await?.running {
-                self.run(workflow.clone(), id);
+        for workflow in self.orchestrator.workflows() {
+            for id in self.orchestrator.list(workflow.name()).await?.running {
+                self.run(workflow.name().to_owned(), id);
                 resumed += 1;
             }
         }
@@ -118,11 +112,9 @@ impl Workflows {
         match (&request.method, parts.as_slice()) {
             (&http::Method::GET, []) => {
                 let mut all = Map::new();
-                for workflow in &self.names {
-                    all.insert(
-                        workflow.clone(),
-                        json(&self.orchestrator.list(workflow).await?)?,
-                    );
+                for workflow in self.orchestrator.workflows() {
+                    let name = workflow.name();
+                    all.insert(name.to_owned(), json(&self.orchestrator.list(name).await?)?);
                 }
                 Ok(HttpResponse::json(200, &all))
             }
