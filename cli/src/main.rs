@@ -182,8 +182,12 @@ async fn run(command: Command) -> Result<(), Error> {
             let (binary, spec) = gcp_handler(&target)?;
             let out = out.unwrap_or_else(|| build::target_dir().join("cloudfn/gcp"));
             let project = cloudfn_gcp::deploy::package(&spec, &binary, &out)?;
+            let workflows = match project.workflows.len() {
+                0 => String::new(),
+                n => format!(", workflows/ ({n} Workflows definitions)"),
+            };
             println!(
-                "wrote {}: Dockerfile, handler, services/ ({} Cloud Run services) and deploy.sh",
+                "wrote {}: Dockerfile, handler, services/ ({} Cloud Run services){workflows} and deploy.sh",
                 project.dir.display(),
                 project.services.len()
             );

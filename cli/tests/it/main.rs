@@ -82,6 +82,24 @@ fn package_shop_flow(flow: &str) -> (Value, PathBuf) {
     )
 }
 
+/// Checks `rendered` against the golden file `name` under
+/// `cli/tests/fixtures`; `UPDATE_GOLDEN=1` writes it anew.
+fn golden(name: &str, rendered: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, rendered).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        golden == rendered,
+        "{} differs from the rendering (UPDATE_GOLDEN=1 writes it):\n{rendered}",
+        path.display()
+    );
+}
+
 fn resource<'a>(template: &'a Value, id: &str) -> &'a Value {
     template["Resources"]
         .get(id)
@@ -249,6 +267,9 @@ fn the_shop_packages_into_a_deployable_sam_template_and_zip() {
 fn the_orchestrated_shop_packages_its_workflow_as_a_state_machine() {
     let (t, out) = package_shop_flow("orchestrated");
     let machine = &resource(&t, "OrderStateMachine")["Properties"];
+    let mut definition = serde_json::to_string_pretty(&machine["Definition"]).unwrap();
+    definition.push('\n');
+    golden("shop-order.asl.json", &definition);
     assert_eq!(
         resource(&t, "OrderStateMachine")["Type"],
         "AWS::Serverless::StateMachine"
@@ -515,6 +536,38 @@ fn the_shop_packages_into_an_azure_function_app_and_arm_template() {
     ] {
         assert!(roles.contains(&role), "{role} missing from {roles:#?}");
     }
+    let _ = std::fs::remove_dir_all(out);
+}
+
+/// `SHOP_FLOW=orchestrated` on GCP: the shop's workflow as Google Cloud
+/// Workflows YAML, beside the services.
+#[test]
+fn the_orchestrated_shop_packages_its_workflow_for_google_workflows() {
+    let out = std::env::temp_dir().join(format!(
+        "cloudfn-package-gcp-orchestrated-{}",
+        std::process::id()
+    ));
+    let output = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
+        .current_dir(workspace())
+        .env("SHOP_FLOW", "orchestrated")
+        .args(["cloudfn", "package", "--cloud", "gcp", "--binary"])
+        .arg(shop_binary())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("cargo-cloudfn runs");
+    assert!(
+        output.status.success(),
+        "package failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("workflows/ (1 Workflows definitions)"),
+        "{said}"
+    );
+    let yaml = std::fs::read_to_string(out.join("workflows/order.yaml")).unwrap();
+    golden("shop-order.workflows.yaml", &yaml);
     let _ = std::fs::remove_dir_all(out);
 }
 
