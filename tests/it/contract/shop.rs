@@ -17,7 +17,7 @@ const GOOD: &str = r#"{"customer":"ada@example.com","items":[{"sku":"BOOK-1","qt
 /// The shop with charges that succeed.
 pub const ALL: &[Scenario] = &[
     Scenario {
-        name: "shop: order accepted, charged, order-paid published",
+        name: "shop: order accepted, charged, order-paid published, in the request's trace",
         needs: anywhere,
         run: |h| order_paid_is_published(h).boxed(),
     },
@@ -88,18 +88,43 @@ async fn accepted(h: &Harness) -> String {
     body["id"].as_str().expect("an order id").to_owned()
 }
 
+/// The order's trace, from the customer's request through checkout, the
+/// `orders` queue and charge to `order-paid`: one trace at every hop.
 async fn order_paid_is_published(h: &Harness) {
     let watcher = h.watch(ORDER_PAID).await;
-    let id = accepted(h).await;
-    let paid = h
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let response = h
+        .http(Method::POST, "/orders")
+        .header("content-type", "application/json")
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .body(GOOD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    let id = body["id"].as_str().expect("an order id").to_owned();
+    let message = h
         .wait_for(&watcher, "order-paid for the order", PATIENCE, |all| {
             all.iter()
-                .filter_map(|m| serde_json::from_slice::<Value>(&m.body).ok())
-                .find(|paid| paid["order_id"] == json!(id))
+                .find(|m| {
+                    serde_json::from_slice::<Value>(&m.body)
+                        .is_ok_and(|paid| paid["order_id"] == json!(id))
+                })
+                .cloned()
         })
         .await;
+    let paid: Value = serde_json::from_slice(&message.body).unwrap();
     assert_eq!(paid["items"], json!([{"sku": "BOOK-1", "qty": 2}]));
     assert_eq!(paid["customer"], "ada@example.com");
+    let traceparent = message.attribute("traceparent").unwrap_or_default();
+    assert_eq!(
+        traceparent.split('-').nth(1),
+        Some(trace.as_str()),
+        "order-paid goes on in the customer's trace: {:?}",
+        message.attributes
+    );
+    assert!(message.attribute("cloudfn-correlation-id").is_some());
 }
 
 async fn status_reads_paid(h: &Harness) {

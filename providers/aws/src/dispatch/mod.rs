@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Instant};
 
 use bytes::Bytes;
 use cloudfn_core::{
-    Context, Error, Function, HttpResponse, Message, Trigger, conventions,
+    Context, Error, Function, HttpResponse, Message, Trigger, conventions, propagation,
     provider::{ContextBuilder, Event, HttpRouter, Invoke, Output, Services},
     workflow::StepCall,
 };
@@ -122,6 +122,15 @@ impl Dispatcher {
                 };
                 let response = match http::decode(payload, source) {
                     Ok(request) => {
+                        // A caller's W3C trace goes on, as on every provider;
+                        // without one, X-Ray's.
+                        let caller = request
+                            .header(propagation::TRACEPARENT)
+                            .and_then(propagation::trace_of_traceparent);
+                        let invocation = &Invocation {
+                            trace_id: caller.or_else(|| invocation.trace_id.clone()),
+                            ..invocation.clone()
+                        };
                         let router = self.router.as_ref().map_err(Clone::clone)?;
                         router
                             .handle(request, |f| invocation.context(f, &self.services, Some(1)))
