@@ -182,14 +182,6 @@ async fn run(command: Command) -> Result<(), Error> {
             let (binary, spec) = gcp_handler(&target)?;
             let out = out.unwrap_or_else(|| build::target_dir().join("cloudfn/gcp"));
             let project = cloudfn_gcp::deploy::package(&spec, &binary, &out)?;
-            for function in spec.functions.iter().filter(|f| !f.starts.is_empty()) {
-                eprintln!(
-                    "warning: `{}` starts workflow(s) {:?}, which cloudfn cannot do on GCP yet \
-                     (no Workflows client): deployed, the start fails with `no workflow engine`; \
-                     start executions with `gcloud workflows run` meanwhile",
-                    function.name, function.starts
-                );
-            }
             let workflows = match project.workflows.len() {
                 0 => String::new(),
                 n => format!(", workflows/ ({n} Workflows definitions)"),

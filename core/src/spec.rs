@@ -242,6 +242,44 @@ impl AppSpec {
         }
     }
 
+    /// This spec where every function that starts a workflow writes the
+    /// app's [`crate::workflow::EXECUTIONS_STORE`], as it does where the
+    /// start is recorded in the app's own store: the in-app orchestrator's
+    /// record, or a claim of the id where the engine takes none of the
+    /// caller's. Itself if no function starts a workflow or it is so already.
+    pub fn with_recorded_starts(&self) -> Self {
+        let store = crate::workflow::EXECUTIONS_STORE;
+        let mut spec = self.clone();
+        let mut starters = Vec::new();
+        for function in spec.functions.iter_mut().filter(|f| !f.starts.is_empty()) {
+            function
+                .stores
+                .insert(store.to_owned(), StoreAccess::ReadWrite);
+            starters.push(function.name.clone());
+        }
+        if starters.is_empty() {
+            return spec;
+        }
+        match spec.stores.iter_mut().find(|s| s.name == store) {
+            Some(entry) => {
+                for starter in starters {
+                    if !entry.writers.contains(&starter) {
+                        entry.writers.push(starter);
+                    }
+                }
+            }
+            None => {
+                spec.stores.push(StoreSpec {
+                    name: store.to_owned(),
+                    readers: Vec::new(),
+                    writers: starters,
+                });
+                spec.stores.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+        }
+        spec
+    }
+
     /// The function called `name`.
     pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
         self.functions.iter().find(|f| f.name == name)

@@ -568,6 +568,16 @@ fn the_orchestrated_shop_packages_its_workflow_for_google_workflows() {
     );
     let yaml = std::fs::read_to_string(out.join("workflows/order.yaml")).unwrap();
     golden("shop-order.workflows.yaml", &yaml);
+    // checkout starts executions: it is told the workflow's full name and
+    // may start it.
+    let checkout = std::fs::read_to_string(out.join("services/checkout.yaml")).unwrap();
+    assert!(
+        checkout.contains("CLOUDFN_WORKFLOW_ORDER")
+            && checkout.contains("projects/${PROJECT}/locations/${REGION}/workflows/shop-order"),
+        "{checkout}"
+    );
+    let script = std::fs::read_to_string(out.join("deploy.sh")).unwrap();
+    assert!(script.contains("roles/workflows.invoker"), "{script}");
     let _ = std::fs::remove_dir_all(out);
 }
 

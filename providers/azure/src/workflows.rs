@@ -211,9 +211,8 @@ impl WorkflowClient for Starter {
 ///
 /// A function or queue of the app's own by those names is refused.
 pub fn hosted_spec(spec: &AppSpec) -> Result<AppSpec, Error> {
-    let mut hosted = spec.clone();
     if spec.workflows.is_empty() {
-        return Ok(hosted);
+        return Ok(spec.clone());
     }
     let ours = App::new(&spec.name)
         .function(orchestrator_function(Weak::new(), &spec.workflows))
@@ -223,20 +222,22 @@ pub fn hosted_spec(spec: &AppSpec) -> Result<AppSpec, Error> {
         .stores
         .insert(EXECUTIONS_STORE.to_owned(), StoreAccess::ReadWrite);
     match spec.function(WORKFLOWS_FUNCTION) {
-        Some(existing) if *existing == orchestrator => return Ok(hosted),
+        Some(existing) if *existing == orchestrator => return Ok(spec.clone()),
         Some(_) => return Err(reserved("function", WORKFLOWS_FUNCTION)),
         None => {}
     }
     if spec.queue(WORKFLOWS_QUEUE).is_some() {
         return Err(reserved("queue", WORKFLOWS_QUEUE));
     }
-    let mut starters = Vec::new();
+    let mut hosted = spec.with_recorded_starts();
+    let starters: Vec<String> = hosted
+        .functions
+        .iter()
+        .filter(|f| !f.starts.is_empty())
+        .map(|f| f.name.clone())
+        .collect();
     for function in hosted.functions.iter_mut().filter(|f| !f.starts.is_empty()) {
         function.sends_to.insert(WORKFLOWS_QUEUE.to_owned());
-        function
-            .stores
-            .insert(EXECUTIONS_STORE.to_owned(), StoreAccess::ReadWrite);
-        starters.push(function.name.clone());
     }
     let known: BTreeSet<String> = hosted.queues.iter().map(|q| q.name.clone()).collect();
     for mut queue in ours.queues {
@@ -249,14 +250,21 @@ pub fn hosted_spec(spec: &AppSpec) -> Result<AppSpec, Error> {
         hosted.queues.push(queue);
     }
     hosted.queues.sort_by(|a, b| a.name.cmp(&b.name));
-    hosted.stores.push(StoreSpec {
-        name: EXECUTIONS_STORE.to_owned(),
-        readers: Vec::new(),
-        writers: std::iter::once(WORKFLOWS_FUNCTION.to_owned())
-            .chain(starters)
-            .collect(),
-    });
-    hosted.stores.sort_by(|a, b| a.name.cmp(&b.name));
+    match hosted
+        .stores
+        .iter_mut()
+        .find(|s| s.name == EXECUTIONS_STORE)
+    {
+        Some(store) => store.writers.insert(0, WORKFLOWS_FUNCTION.to_owned()),
+        None => {
+            hosted.stores.push(StoreSpec {
+                name: EXECUTIONS_STORE.to_owned(),
+                readers: Vec::new(),
+                writers: vec![WORKFLOWS_FUNCTION.to_owned()],
+            });
+            hosted.stores.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+    }
     hosted.functions.push(orchestrator);
     Ok(hosted)
 }

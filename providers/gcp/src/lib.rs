@@ -87,7 +87,8 @@ pub fn validate(spec: &AppSpec) -> Result<(), Error> {
 /// The services of a function: the app's state, Pub/Sub for its queues
 /// and topics and Firestore for its stores, in the project
 /// `GOOGLE_CLOUD_PROJECT` names (on the emulators `PUBSUB_EMULATOR_HOST`
-/// and `FIRESTORE_EMULATOR_HOST` name, if set). Each client is made when a
+/// and `FIRESTORE_EMULATOR_HOST` name, if set); Workflows, if a function
+/// starts workflows ([`client::WorkflowExecutions`]). Each client is made when a
 /// function first uses it, so a function starts without waiting on
 /// certificates or credentials. Without a project, sending, publishing and
 /// stores fail saying so.
@@ -101,7 +102,18 @@ pub fn services(app: &App) -> Services {
     let stores: Arc<dyn StoreClient> = Arc::new(client::OnFirstUse::new(|| {
         Box::pin(async { client::Firestore::from_env() })
     }));
-    app.services(PROVIDER, pubsub.clone(), pubsub, stores)
+    let services = app.services(PROVIDER, pubsub.clone(), pubsub, stores);
+    if app.functions().iter().all(|f| f.starts().is_empty()) {
+        return services;
+    }
+    let claims = services.store(cloudfn_core::workflow::EXECUTIONS_STORE);
+    match client::WorkflowExecutions::from_env(claims) {
+        Ok(workflows) => services.with_workflows(Arc::new(workflows)),
+        Err(error) => {
+            tracing::warn!(error = %error, "workflows cannot be started");
+            services
+        }
+    }
 }
 
 /// Serves the function [`TARGET_VARIABLE`] names on `0.0.0.0:$PORT` until

@@ -56,12 +56,19 @@ pub fn collection(name: &str) -> String {
     setting(&collection_variable(name)).unwrap_or_else(|| name.to_owned())
 }
 
+/// The setting naming workflow `name` on Google Cloud Workflows, in full
+/// (`projects/P/locations/L/workflows/W`): `CLOUDFN_WORKFLOW_ORDER` for
+/// `order`. Functions that start the workflow get it.
+pub fn workflow_variable(name: &str) -> String {
+    resource_variable("CLOUDFN_WORKFLOW_", name)
+}
+
 /// The full name Pub/Sub takes: `projects/<project>/topics/<topic>`.
 pub fn topic_path(project: &str, topic: &str) -> String {
     format!("projects/{project}/topics/{topic}")
 }
 
-fn setting(variable: &str) -> Option<String> {
+pub(crate) fn setting(variable: &str) -> Option<String> {
     std::env::var(variable)
         .ok()
         .filter(|v| !v.trim().is_empty())

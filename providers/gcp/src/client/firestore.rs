@@ -22,7 +22,7 @@ use cloudfn_core::{
     Error,
     store::{Condition, Record, StoreClient, Version, Write},
 };
-use google_cloud_auth::credentials::{CacheableResource, Credentials};
+use google_cloud_auth::credentials::Credentials;
 use serde_json::{Value, json};
 
 use crate::names;
@@ -98,14 +98,7 @@ impl Firestore {
         };
         let credentials = match emulator {
             Some(_) => None,
-            None => Some(
-                google_cloud_auth::credentials::Builder::default()
-                    .build()
-                    .map_err(|e| {
-                        Error::unavailable(format!("no Google credentials for Firestore: {e}"))
-                            .private()
-                    })?,
-            ),
+            None => Some(super::rest::default_credentials("Firestore")?),
         };
         let database = format!("projects/{project}/databases/(default)/documents");
         Ok(Self {
@@ -156,28 +149,7 @@ impl Firestore {
         request: reqwest::RequestBuilder,
         what: &str,
     ) -> Result<(u16, Value), Error> {
-        let request = match &self.credentials {
-            Some(credentials) => {
-                let headers = match credentials.headers(http::Extensions::new()).await {
-                    Ok(CacheableResource::New { data, .. }) => data,
-                    Ok(CacheableResource::NotModified) => http::HeaderMap::new(),
-                    Err(e) => {
-                        return Err(Error::unavailable(format!(
-                            "{what}: no Google credentials: {e}"
-                        ))
-                        .private());
-                    }
-                };
-                request.headers(headers)
-            }
-            None => request,
-        };
-        let response = request.send().await.map_err(|e| {
-            Error::unavailable(format!("{what}: Firestore did not answer: {e}")).private()
-        })?;
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Ok((status, body))
+        super::rest::send(self.credentials.as_ref(), request, "Firestore", what).await
     }
 
     /// The document under `key`, live or not; `None` if there is none.
@@ -288,12 +260,7 @@ fn decode(document: &Value) -> Result<Document, Error> {
 /// An unexpected answer to `what`: its kind from the status, its message
 /// Firestore's (never a header).
 fn answer_error(status: u16, body: &Value, what: &str) -> Error {
-    let message = body["error"]["message"].as_str().unwrap_or_default();
-    let code = body["error"]["status"].as_str().unwrap_or_default();
-    Error::from_service_status(
-        status,
-        format!("{what}: Firestore answered {status} {code}: {message}"),
-    )
+    super::rest::answer_error(status, body, "Firestore", what)
 }
 
 #[async_trait]

@@ -23,6 +23,8 @@ pub const DATASTORE_USER: &str = "roles/datastore.user";
 pub const DATASTORE_VIEWER: &str = "roles/datastore.viewer";
 /// Receives events from Eventarc's providers.
 pub const EVENTARC_EVENT_RECEIVER: &str = "roles/eventarc.eventReceiver";
+/// Starts executions of the project's workflows.
+pub const WORKFLOWS_INVOKER: &str = "roles/workflows.invoker";
 
 /// Who a role is granted to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -82,6 +84,8 @@ pub struct Grant {
 ///   invoker for an event function, which Pub/Sub, Cloud Scheduler and
 ///   Eventarc call as it; with Eventarc, also
 ///   [`EVENTARC_EVENT_RECEIVER`] on the project.
+/// - a function that starts a workflow: [`WORKFLOWS_INVOKER`] on the
+///   project (Workflows' IAM has nothing narrower).
 /// - a workflow's account: [`RUN_INVOKER`] on the service of every
 ///   function it calls (compensations included), which is how a step
 ///   function is reached, and [`PUBSUB_PUBLISHER`] on the topic of every
@@ -164,6 +168,16 @@ pub fn grants(spec: &AppSpec, plan: &Plan) -> Result<Vec<Grant>, Error> {
                 DATASTORE_VIEWER,
                 Resource::Project,
                 format!("`{name}` reads {}", stores(&reads)),
+            );
+        }
+        // Workflows' IAM stops at the project: an account that may start
+        // one workflow may start any of the project's.
+        for workflow in &function.starts {
+            grant(
+                account(),
+                WORKFLOWS_INVOKER,
+                Resource::Project,
+                format!("`{name}` starts workflow `{workflow}`"),
             );
         }
         let on_service = Resource::Service(service.name.clone());

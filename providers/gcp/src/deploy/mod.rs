@@ -35,13 +35,13 @@ mod workflows;
 pub use accounts::{account_email, account_id};
 pub use iam::{
     DATASTORE_USER, DATASTORE_VIEWER, EVENTARC_EVENT_RECEIVER, Grant, Member, PUBSUB_PUBLISHER,
-    PUBSUB_SUBSCRIBER, RUN_INVOKER, Resource, grants,
+    PUBSUB_SUBSCRIBER, RUN_INVOKER, Resource, WORKFLOWS_INVOKER, grants,
 };
 pub use messaging::{Messaging, Subscription, messaging};
 pub use package::{DOCKERFILE, HANDLER, Project, package};
 pub use plan::{
     Bucket, EventTrigger, Flow, IMAGE, Ingress, Invokers, Job, MAX_SERVICE_NAME, MAX_WORKFLOW_NAME,
-    MAX_WORKFLOW_VARIABLES, PROJECT, Plan, Service, plan,
+    MAX_WORKFLOW_VARIABLES, PROJECT, Plan, REGION, Service, plan,
 };
 pub use script::deploy_script;
 pub use service::{knative_service, service_file, service_yaml};
@@ -99,6 +99,11 @@ pub(crate) mod tests {
     /// functions that consume its queue and topics, so that the deployment
     /// makes them.
     pub(crate) fn shop(flow: Workflow) -> AppSpec {
+        shop_app(flow).spec()
+    }
+
+    /// The app of [`shop`].
+    pub(crate) fn shop_app(flow: Workflow) -> App {
         FUNCTIONS
             .iter()
             .fold(App::new("shop"), |app, name| {
@@ -108,6 +113,5 @@ pub(crate) mod tests {
             .function(Function::topic("dispatch", "rush-orders", consume))
             .function(Function::topic("ledger", "order-paid", consume))
             .workflow(flow)
-            .spec()
     }
 }

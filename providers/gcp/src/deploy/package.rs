@@ -61,6 +61,9 @@ pub struct Project {
 /// run; anything else is refused with what is wrong, as Cloud Run would
 /// only fail to start it.
 pub fn package(spec: &AppSpec, binary: &Path, out: &Path) -> Result<Project, Error> {
+    // A start under an id is claimed in the executions collection first
+    // (see [`crate::client::workflows`]).
+    let spec = &spec.with_recorded_starts();
     let plan = plan(spec, &spec.name)?;
     let handler = std::fs::read(binary).map_err(|e| {
         Error::unavailable(format!("reading the handler {}: {e}", binary.display()))

@@ -29,6 +29,9 @@ pub const PROJECT: &str = "${PROJECT}";
 /// service), as [`PROJECT`].
 pub const IMAGE: &str = "${IMAGE}";
 
+/// Where the deploy script puts the region, as [`PROJECT`].
+pub const REGION: &str = "${REGION}";
+
 /// The longest Cloud Run service name.
 pub const MAX_SERVICE_NAME: usize = 49;
 

@@ -80,9 +80,10 @@ on_service() {
     --region="$REGION" --project="$PROJECT" --format=none
 }
 
-# deploy_service FILE: services/FILE with this project and image.
+# deploy_service FILE: services/FILE with this project, region and image.
 deploy_service() {
-  sed -e 's|[$]{PROJECT}|'"$PROJECT"'|g' -e 's|[$]{IMAGE}|'"$IMAGE"'|g' \
+  sed -e 's|[$]{PROJECT}|'"$PROJECT"'|g' -e 's|[$]{REGION}|'"$REGION"'|g' \
+    -e 's|[$]{IMAGE}|'"$IMAGE"'|g' \
     "$here/services/$1" >"$rendered/$1"
   retry gcloud run services replace "$rendered/$1" --region="$REGION" --project="$PROJECT"
 }
@@ -236,6 +237,9 @@ pub fn deploy_script(spec: &AppSpec, plan: &Plan, tag: &str) -> Result<String, E
     }
     if !plan.workflows.is_empty() {
         apis.push("workflows.googleapis.com");
+    }
+    if spec.functions.iter().any(|f| !f.starts.is_empty()) {
+        apis.push("workflowexecutions.googleapis.com");
     }
     script.line(&format!(
         "gcloud services enable {} --project=\"$PROJECT\"",

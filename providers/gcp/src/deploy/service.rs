@@ -4,7 +4,7 @@
 use cloudfn_core::{AppSpec, Error, Trigger};
 use serde_json::{Map, Value, json};
 
-use super::{IMAGE, PROJECT, Plan, Service, account_email, settings};
+use super::{IMAGE, PROJECT, Plan, REGION, Service, account_email, settings};
 use crate::{DEFAULT_PORT, SIGNATURE_VARIABLE, TARGET_VARIABLE};
 
 /// The Knative `Service` of `service`: the app's image, which serves the
@@ -32,6 +32,21 @@ pub fn knative_service(spec: &AppSpec, plan: &Plan, service: &Service) -> Value 
             .into_iter()
             .map(|(name, value)| json!({ "name": name, "value": value })),
     );
+    // The workflows it starts, by their full names.
+    let starts = spec
+        .function(&service.function)
+        .map(|f| f.starts.clone())
+        .unwrap_or_default();
+    for flow in plan
+        .workflows
+        .iter()
+        .filter(|f| starts.contains(&f.workflow))
+    {
+        env.push(json!({
+            "name": crate::names::workflow_variable(&flow.workflow),
+            "value": format!("projects/{PROJECT}/locations/{REGION}/workflows/{}", flow.name),
+        }));
+    }
     let mut revision = json!({
         "serviceAccountName": account_email(&service.account, PROJECT),
         "timeoutSeconds": service.timeout.as_secs(),

@@ -6,3 +6,4 @@ mod pubsub;
 mod server;
 mod store;
 mod support;
+mod workflows;

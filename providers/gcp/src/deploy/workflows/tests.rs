@@ -7,7 +7,9 @@ use cloudfn_core::workflow::{
 
 use super::*;
 use crate::deploy::{
-    Member, PUBSUB_PUBLISHER, RUN_INVOKER, Resource, deploy_script, grants, plan, tests::shop,
+    DATASTORE_USER, Member, PUBSUB_PUBLISHER, RUN_INVOKER, Resource, WORKFLOWS_INVOKER,
+    deploy_script, grants, knative_service, plan,
+    tests::{shop, shop_app},
 };
 
 /// The definition every rendering is checked against, as Workflows reads
@@ -537,4 +539,66 @@ fn print_the_script() {
         "{}",
         deploy_script(&spec, &plan(&spec, "shop").unwrap(), "tag").unwrap()
     );
+}
+
+/// A function that starts a workflow is told the workflow's full name
+/// (project and region filled in by the script), may start executions and
+/// claim ids in the executions collection; the others are told nothing.
+#[test]
+fn a_function_that_starts_a_workflow_is_told_its_name_and_may_start_it() {
+    async fn place(
+        _: cloudfn_core::HttpRequest,
+        _: cloudfn_core::Context,
+    ) -> Result<cloudfn_core::HttpResponse, Error> {
+        Ok(cloudfn_core::HttpResponse::new(202))
+    }
+    let spec = shop_app(every_kind_of_step())
+        .function(
+            cloudfn_core::Function::http("place", cloudfn_core::Method::Post, "/orders", place)
+                .starts_workflow("order"),
+        )
+        .spec()
+        .with_recorded_starts();
+    let plan = plan(&spec, "shop").unwrap();
+    let env = |function: &str| -> BTreeMap<String, String> {
+        let service = plan
+            .services
+            .iter()
+            .find(|s| s.function == function)
+            .unwrap();
+        let yaml = knative_service(&spec, &plan, service);
+        yaml["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let text = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
+                (text(&e["name"]), text(&e["value"]))
+            })
+            .collect()
+    };
+    let flow = plan.flow("order").unwrap();
+    assert_eq!(
+        env("place")["CLOUDFN_WORKFLOW_ORDER"],
+        format!(
+            "projects/${{PROJECT}}/locations/${{REGION}}/workflows/{}",
+            flow.name
+        )
+    );
+    assert!(env("place").contains_key("CLOUDFN_STORE_COLLECTION_CLOUDFN_EXECUTIONS"));
+    assert!(!env("charge-card").contains_key("CLOUDFN_WORKFLOW_ORDER"));
+
+    let grants = grants(&spec, &plan).unwrap();
+    let roles_of_place: Vec<&str> = grants
+        .iter()
+        .filter(|g| g.member == Member::Function("place".into()) && g.resource == Resource::Project)
+        .map(|g| g.role)
+        .collect();
+    assert_eq!(roles_of_place, [DATASTORE_USER, WORKFLOWS_INVOKER]);
+    let script = deploy_script(&spec, &plan, "t").unwrap();
+    assert!(
+        script.contains("workflowexecutions.googleapis.com"),
+        "{script}"
+    );
+    assert!(script.contains("s|[$]{REGION}|"), "services get the region");
 }
