@@ -63,18 +63,7 @@ fn package_shop() -> (Value, PathBuf) {
 
 /// The shop packaged for AWS with its orders going on by `flow` (`SHOP_FLOW`).
 fn package_shop_flow(flow: &str) -> (Value, PathBuf) {
-    let out = std::env::temp_dir().join(format!("cloudfn-package-{flow}-{}", std::process::id()));
-    let shop = shop_binary();
-    let status = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
-        .current_dir(workspace())
-        .env("SHOP_FLOW", flow)
-        .args(["cloudfn", "package", "--cloud", "aws", "--binary"])
-        .arg(&shop)
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .expect("cargo-cloudfn runs");
-    assert!(status.success(), "package failed");
+    let (out, _) = package_shop_on("aws", flow);
     let template = std::fs::read_to_string(out.join("template.yaml")).expect("template written");
     (
         serde_norway::from_str(&template).expect("the template is YAML"),
@@ -362,15 +351,17 @@ fn lint(template: &std::path::Path) {
     );
 }
 
-fn package_shop_for_azure(flow: &str) -> PathBuf {
+/// `cargo cloudfn package --cloud <cloud>` of the shop run with
+/// `SHOP_FLOW=<flow>`, which must succeed: where it wrote, and what it said.
+fn package_shop_on(cloud: &str, flow: &str) -> (PathBuf, String) {
     let out = std::env::temp_dir().join(format!(
-        "cloudfn-package-azure-{flow}-{}",
+        "cloudfn-package-{cloud}-{flow}-{}",
         std::process::id()
     ));
     let output = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
         .current_dir(workspace())
         .env("SHOP_FLOW", flow)
-        .args(["cloudfn", "package", "--cloud", "azure", "--binary"])
+        .args(["cloudfn", "package", "--cloud", cloud, "--binary"])
         .arg(shop_binary())
         .arg("--out")
         .arg(&out)
@@ -381,7 +372,11 @@ fn package_shop_for_azure(flow: &str) -> PathBuf {
         "package failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let said = String::from_utf8_lossy(&output.stdout);
+    (out, String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn package_shop_for_azure(flow: &str) -> PathBuf {
+    let (out, said) = package_shop_on("azure", flow);
     assert!(
         said.contains("azuredeploy.json") && said.contains("config-zip"),
         "it says what it wrote and what to run next: {said}"
@@ -543,25 +538,7 @@ fn the_shop_packages_into_an_azure_function_app_and_arm_template() {
 /// Workflows YAML, beside the services.
 #[test]
 fn the_orchestrated_shop_packages_its_workflow_for_google_workflows() {
-    let out = std::env::temp_dir().join(format!(
-        "cloudfn-package-gcp-orchestrated-{}",
-        std::process::id()
-    ));
-    let output = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
-        .current_dir(workspace())
-        .env("SHOP_FLOW", "orchestrated")
-        .args(["cloudfn", "package", "--cloud", "gcp", "--binary"])
-        .arg(shop_binary())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("cargo-cloudfn runs");
-    assert!(
-        output.status.success(),
-        "package failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let said = String::from_utf8_lossy(&output.stdout);
+    let (out, said) = package_shop_on("gcp", "orchestrated");
     assert!(
         said.contains("workflows/ (1 Workflows definitions)"),
         "{said}"
@@ -583,21 +560,7 @@ fn the_orchestrated_shop_packages_its_workflow_for_google_workflows() {
 
 #[test]
 fn the_shop_packages_into_cloud_run_services_and_a_deploy_script() {
-    let out = std::env::temp_dir().join(format!("cloudfn-package-gcp-{}", std::process::id()));
-    let output = Command::new(env!("CARGO_BIN_EXE_cargo-cloudfn"))
-        .current_dir(workspace())
-        .args(["cloudfn", "package", "--cloud", "gcp", "--binary"])
-        .arg(shop_binary())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("cargo-cloudfn runs");
-    assert!(
-        output.status.success(),
-        "package failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let said = String::from_utf8_lossy(&output.stdout);
+    let (out, said) = package_shop_on("gcp", "choreographed");
     assert!(
         said.contains("deploy.sh") && said.contains("PROJECT=") && said.contains("REGION="),
         "it says what it wrote and what to run next: {said}"
