@@ -25,6 +25,15 @@ pub trait WorkflowClient: Send + Sync + 'static {
     ) -> Result<String, Error>;
 }
 
+/// What [`WorkflowClient::start`] answers when `workflow` already has an
+/// execution `id`: a [`crate::ErrorKind::Conflict`] naming both.
+pub fn already_started(workflow: &str, id: &str) -> Error {
+    Error::new(
+        crate::ErrorKind::Conflict,
+        format!("workflow `{workflow}` already has an execution `{id}`"),
+    )
+}
+
 /// Stands in where no workflow engine is configured; every start fails
 /// with a clear error.
 #[derive(Debug, Clone, Copy, Default)]

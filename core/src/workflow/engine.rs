@@ -208,10 +208,7 @@ impl Orchestrator {
             .await?
             .is_none()
         {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!("workflow `{workflow}` already has an execution `{id}`"),
-            ));
+            return Err(super::already_started(workflow, &id));
         }
         self.store
             .update(&index_key(workflow), |index: Option<Index>| {

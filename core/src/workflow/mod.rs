@@ -44,7 +44,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use call::{EXECUTION_ATTRIBUTE, STEP_ATTRIBUTE, StepCall};
-pub use client::{NoWorkflows, Starter, WorkflowClient};
+pub use client::{NoWorkflows, Starter, WorkflowClient, already_started};
 pub use condition::Condition;
 pub use engine::{
     EXECUTIONS_STORE, Execution, Failure, Index, Orchestrator, Status, StepRecord, StepRunner,

@@ -107,13 +107,7 @@ pub fn services(app: &App) -> Services {
         return services;
     }
     let claims = services.store(cloudfn_core::workflow::EXECUTIONS_STORE);
-    match client::WorkflowExecutions::from_env(claims) {
-        Ok(workflows) => services.with_workflows(Arc::new(workflows)),
-        Err(error) => {
-            tracing::warn!(error = %error, "workflows cannot be started");
-            services
-        }
-    }
+    services.with_workflows(Arc::new(client::WorkflowExecutions::from_env(claims)))
 }
 
 /// Serves the function [`TARGET_VARIABLE`] names on `0.0.0.0:$PORT` until

@@ -1,5 +1,8 @@
 use async_trait::async_trait;
-use cloudfn_core::{Error, ErrorKind, workflow::WorkflowClient};
+use cloudfn_core::{
+    Error,
+    workflow::{WorkflowClient, already_started},
+};
 use serde_json::Value;
 
 use super::sdk_error;
@@ -90,10 +93,7 @@ impl WorkflowClient for StepFunctionsClient {
                 if e.as_service_error()
                     .is_some_and(|s| s.is_execution_already_exists()) =>
             {
-                Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("workflow `{workflow}` already has an execution `{id}`"),
-                ))
+                Err(already_started(workflow, &id))
             }
             Err(e) => Err(sdk_error(
                 &format!("starting an execution of workflow `{workflow}`"),

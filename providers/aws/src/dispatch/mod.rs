@@ -127,9 +127,12 @@ impl Dispatcher {
                         let caller = request
                             .header(propagation::TRACEPARENT)
                             .and_then(propagation::trace_of_traceparent);
-                        let invocation = &Invocation {
-                            trace_id: caller.or_else(|| invocation.trace_id.clone()),
-                            ..invocation.clone()
+                        let invocation = match caller {
+                            Some(trace) => std::borrow::Cow::Owned(Invocation {
+                                trace_id: Some(trace),
+                                ..invocation.clone()
+                            }),
+                            None => std::borrow::Cow::Borrowed(invocation),
                         };
                         let router = self.router.as_ref().map_err(Clone::clone)?;
                         router

@@ -13,11 +13,14 @@
 //! execution is started at most once, never twice, since its steps are
 //! keyed by Workflows' own execution id.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cloudfn_core::{Error, ErrorKind, Store, workflow::WorkflowClient};
+use cloudfn_core::{
+    Error, Store,
+    workflow::{WorkflowClient, already_started},
+};
 use google_cloud_auth::credentials::Credentials;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -42,11 +45,37 @@ struct Claim {
     execution: Option<String>,
 }
 
+/// Whose credentials a request carries.
+enum Auth {
+    /// None: what a stand-in of the API takes.
+    None,
+    /// These.
+    Given(Credentials),
+    /// The process's Application Default Credentials, once found.
+    Default(OnceLock<Credentials>),
+}
+
+impl Auth {
+    fn credentials(&self) -> Result<Option<&Credentials>, Error> {
+        match self {
+            Self::None => Ok(None),
+            Self::Given(credentials) => Ok(Some(credentials)),
+            Self::Default(found) => {
+                if let Some(credentials) = found.get() {
+                    return Ok(Some(credentials));
+                }
+                let credentials = super::rest::default_credentials(API)?;
+                Ok(Some(found.get_or_init(|| credentials)))
+            }
+        }
+    }
+}
+
 /// Starts executions of the app's workflows on Google Cloud Workflows.
 pub struct WorkflowExecutions {
     endpoint: String,
     http: reqwest::Client,
-    credentials: Option<Credentials>,
+    auth: Auth,
     claims: Store,
     /// Full names given in code, ahead of the settings.
     named: BTreeMap<String, String>,
@@ -54,11 +83,11 @@ pub struct WorkflowExecutions {
 
 impl WorkflowExecutions {
     /// Starts executions at Workflows' [`ENDPOINT`] with the process's
-    /// Application Default Credentials, claiming ids in `claims` (the
-    /// app's [`cloudfn_core::workflow::EXECUTIONS_STORE`]).
-    pub fn from_env(claims: Store) -> Result<Self, Error> {
-        let credentials = super::rest::default_credentials(API)?;
-        Ok(Self::with_endpoint(ENDPOINT, Some(credentials), claims))
+    /// Application Default Credentials (found at the first start, not when
+    /// the function starts), claiming ids in `claims` (the app's
+    /// [`cloudfn_core::workflow::EXECUTIONS_STORE`]).
+    pub fn from_env(claims: Store) -> Self {
+        Self::at(ENDPOINT, Auth::Default(OnceLock::new()), claims)
     }
 
     /// The same at `endpoint` (`…/v1`), with `credentials` if any.
@@ -67,10 +96,17 @@ impl WorkflowExecutions {
         credentials: Option<Credentials>,
         claims: Store,
     ) -> Self {
+        let auth = credentials.map_or(Auth::None, Auth::Given);
+        Self::at(endpoint, auth, claims)
+    }
+
+    fn at(endpoint: impl Into<String>, auth: Auth, claims: Store) -> Self {
+        // reqwest's rustls has no provider of its own.
+        super::install_tls();
         Self {
             endpoint: endpoint.into(),
             http: reqwest::Client::new(),
-            credentials,
+            auth,
             claims,
             named: BTreeMap::new(),
         }
@@ -118,7 +154,7 @@ impl WorkflowExecutions {
             .post(format!("{}/{resource}/executions", self.endpoint))
             .json(&execution);
         let (status, body) =
-            super::rest::send(self.credentials.as_ref(), request, API, &what).await?;
+            super::rest::send(self.auth.credentials()?, request, API, &what).await?;
         if status != 200 {
             return Err(super::rest::answer_error(status, &body, API, &what));
         }
@@ -147,10 +183,7 @@ impl WorkflowClient for WorkflowExecutions {
             execution: None,
         };
         if self.claims.put_if_absent(&key, &claim).await?.is_none() {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!("workflow `{workflow}` already has an execution `{id}`"),
-            ));
+            return Err(already_started(workflow, &id));
         }
         match self.create(workflow, &resource, &input, Some(&id)).await {
             Ok(name) => {
